@@ -1,0 +1,163 @@
+"""The radbench command line: parses arguments and calls one library function per command."""
+
+from __future__ import annotations
+
+import functools
+import json
+from pathlib import Path
+from typing import Callable, Optional
+
+import typer
+from rich.console import Console
+
+from radbench.errors import RadbenchError
+
+app = typer.Typer(help="Reproduce and re-test the RadImageNet transfer-learning benchmark.",
+                  no_args_is_help=True, pretty_exceptions_enable=False, add_completion=False)
+grid_app = typer.Typer(help="Inspect grids.", no_args_is_help=True)
+task_app = typer.Typer(help="Create task configs.", no_args_is_help=True)
+app.add_typer(grid_app, name="grid")
+app.add_typer(task_app, name="task")
+
+err = Console(stderr=True, soft_wrap=True)
+out = Console(soft_wrap=True)
+
+
+def reports_errors(command: Callable) -> Callable:
+    """Bad input becomes one line on stderr and exit code 2 (never a traceback)."""
+
+    @functools.wraps(command)
+    def wrapper(*args, **kwargs):
+        try:
+            return command(*args, **kwargs)
+        except RadbenchError as exc:
+            err.print(f"error: {exc}", highlight=False, markup=False, soft_wrap=True)
+            raise typer.Exit(exc.exit_code) from None
+        except KeyboardInterrupt:
+            err.print("interrupted: finished cells are kept; run the same command to go on")
+            raise typer.Exit(130) from None
+
+    return wrapper
+
+
+def _split_list(value: Optional[str]) -> Optional[list[str]]:
+    return [v.strip() for v in value.split(",") if v.strip()] if value else None
+
+
+@app.command()
+@reports_errors
+def run(
+    task: str = typer.Argument(..., help="a shipped task name (e.g. breast) or a task YAML path"),
+    grid: str = typer.Option(..., "--grid", help="a shipped grid name (smoke, full) or a YAML path"),
+    data: Optional[str] = typer.Option(None, help="dataset folder (overrides the task's data.root)"),
+    out_dir: Path = typer.Option(Path("runs/default"), "--out", help="run directory"),
+    sources: Optional[str] = typer.Option(None, help="comma-separated sources, overriding the grid"),
+    max_images: Optional[int] = typer.Option(None, min=8, help="stratified, patient-grouped subset"),
+    dry_run: bool = typer.Option(False, "--dry-run", help="show the cells, write nothing"),
+    retry_failed: bool = typer.Option(False, "--retry-failed", help="run failed cells again"),
+    max_parallel: int = typer.Option(1, min=1, help="cells running at once (processes)"),
+    cache_dir: Optional[Path] = typer.Option(None, help="image cache (default ~/.cache/radbench)"),
+) -> None:
+    """Run every cell of GRID on TASK that is not done yet; finished cells are skipped."""
+    from radbench.runner import RunOptions, run_grid
+
+    summary = run_grid(RunOptions(task, grid, data, out_dir, _split_list(sources), max_images,
+                                  dry_run, retry_failed, max_parallel, cache_dir), err)
+    if dry_run:
+        return
+    err.print(f"{summary.total} cell(s): {summary.skipped_done} already done, {summary.done} "
+              f"done now, {len(summary.failed)} failed now, {summary.skipped_failed} failed "
+              f"earlier; results in {out_dir}", highlight=False)
+    for line in summary.failed:
+        err.print(f"failed: {line}", highlight=False, markup=False)
+    if summary.any_failed:
+        raise typer.Exit(1)
+
+
+@app.command()
+@reports_errors
+def report(
+    run_dir: Path = typer.Argument(..., help="a run directory written by `radbench run`"),
+    as_json: bool = typer.Option(False, "--json", help="print the report as JSON"),
+) -> None:
+    """Mean ± SD of the scenario test AUC per task × source (and per backbone)."""
+    from radbench.report.tables import build_report, print_report, to_json, write_report
+
+    result = build_report(run_dir)
+    written = write_report(run_dir, result)
+    if as_json:
+        print(to_json(result))
+    else:
+        print_report(result, out)
+        err.print("wrote " + ", ".join(str(p) for p in written), highlight=False)
+
+
+@grid_app.command("show")
+@reports_errors
+def grid_show(
+    grid: str = typer.Argument(..., help="a shipped grid name or a YAML path"),
+    task: str = typer.Option("breast", help="task whose split decides the folds"),
+    sources: Optional[str] = typer.Option(None, help="comma-separated sources, overriding the grid"),
+    as_json: bool = typer.Option(False, "--json", help="one JSON object per cell"),
+) -> None:
+    """The cells a grid expands to."""
+    from radbench.config.load import load_grid, load_task
+    from radbench.grid import expand
+
+    task_config, _ = load_task(task)
+    grid_config, _ = load_grid(grid)
+    cells = expand(grid_config, task_config, _split_list(sources))
+    if as_json:
+        keys = ("backbone", "source", "freeze", "lr", "fold", "seed")
+        print(json.dumps([{k: getattr(c, k) for k in keys} | {"training": c.training.model_dump(
+            mode="json")} for c in cells], indent=1))
+        return
+    for cell in cells:
+        out.print(cell.label(), highlight=False)
+    err.print(f"{len(cells)} cell(s) of grid {grid_config.name} on task {task_config.name}",
+              highlight=False)
+
+
+@task_app.command("init")
+@reports_errors
+def task_init(
+    name: str = typer.Argument(..., help="name of the new task"),
+    layout: str = typer.Option(..., help="folders (class = folder name) or csv"),
+    data: Path = typer.Option(..., help="dataset folder (folders) or CSV file (csv)"),
+    positive: Optional[str] = typer.Option(None, help="the positive class"),
+    group_pattern: Optional[str] = typer.Option(None, help="regex on file names; group 1 = patient"),
+    out_file: Optional[Path] = typer.Option(None, "--out", help="where to write (default NAME.yaml)"),
+    force: bool = typer.Option(False, help="overwrite an existing file"),
+) -> None:
+    """Write a valid task YAML for a new dataset, with the classes read from the data."""
+    from radbench.taskinit import init_task
+
+    written, summary = init_task(name, layout, data, positive, group_pattern,
+                                 out_file or Path(f"{name}.yaml"), force)
+    err.print(summary, highlight=False)
+    out.print(str(written))
+
+
+@app.command()
+@reports_errors
+def demo(
+    out_dir: Path = typer.Option(Path("runs/demo"), "--out", help="run directory"),
+    max_parallel: int = typer.Option(2, min=1, help="cells running at once"),
+) -> None:
+    """Offline demo: generate a phantom ultrasound task, run the smoke grid, print the report."""
+    from radbench.demo import run_demo
+
+    if not run_demo(out_dir, max_parallel, out, err):
+        raise typer.Exit(1)
+
+
+@app.command()
+def version() -> None:
+    """Print radbench's version."""
+    from radbench import __version__
+
+    out.print(__version__)
+
+
+if __name__ == "__main__":
+    app()

@@ -1,0 +1,120 @@
+"""Reading task and grid YAML files, with one-line errors naming the file and the key."""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+from typing import Any, TypeVar
+
+import yaml
+from pydantic import BaseModel, ValidationError
+
+from radbench.config.schema import GridConfig, TaskConfig
+from radbench.errors import ConfigError
+
+Model = TypeVar("Model", bound=BaseModel)
+
+
+def config_root() -> Path:
+    """The folder of shipped configs: $RADBENCH_CONFIGS or the repository's configs/."""
+    env = os.environ.get("RADBENCH_CONFIGS")
+    return Path(env) if env else Path(__file__).resolve().parents[2] / "configs"
+
+
+def shipped_names(kind: str) -> list[str]:
+    """Names of the shipped configs of one kind ('tasks' or 'grids')."""
+    return sorted(p.stem for p in (config_root() / kind).glob("*.yaml"))
+
+
+def resolve_config_path(name_or_path: str, kind: str) -> Path:
+    """A shipped config name (e.g. 'breast') or the path of a YAML file."""
+    candidate = Path(name_or_path)
+    if candidate.suffix in (".yaml", ".yml") or os.sep in name_or_path:
+        if not candidate.is_file():
+            raise ConfigError(f"{name_or_path}: no such {kind[:-1]} file")
+        return candidate
+    shipped = config_root() / kind / f"{name_or_path}.yaml"
+    if not shipped.is_file():
+        raise ConfigError(
+            f"unknown {kind[:-1]} {name_or_path!r}; shipped: {', '.join(shipped_names(kind))} "
+            f"(or give the path of a YAML file)"
+        )
+    return shipped
+
+
+def read_yaml(path: Path) -> dict[str, Any]:
+    """Parse a YAML mapping; syntax errors name the file and line."""
+    try:
+        text = path.read_text()
+    except OSError as exc:
+        raise ConfigError(f"{path}: cannot read ({exc.strerror})") from exc
+    try:
+        data = yaml.safe_load(text)
+    except yaml.YAMLError as exc:
+        mark = getattr(exc, "problem_mark", None)
+        where = f" line {mark.line + 1}" if mark else ""
+        problem = getattr(exc, "problem", None) or str(exc).splitlines()[0]
+        raise ConfigError(f"{path}:{where}: invalid YAML ({problem})") from exc
+    if not isinstance(data, dict):
+        raise ConfigError(f"{path}: expected a mapping of keys at the top, got {type(data).__name__}")
+    return data
+
+
+def _allowed_keys(model: type[BaseModel], loc: tuple) -> list[str] | None:
+    """The field names allowed at `loc` (the parent of an unknown key), when it is a model."""
+    current: Any = model
+    for part in loc:
+        if isinstance(part, int):
+            continue
+        if not (isinstance(current, type) and issubclass(current, BaseModel)):
+            return None
+        field = current.model_fields.get(part)
+        if field is None:
+            return None
+        annotation = field.annotation
+        args = getattr(annotation, "__args__", ())
+        current = next(
+            (a for a in (annotation, *args) if isinstance(a, type) and issubclass(a, BaseModel)),
+            annotation,
+        )
+    if isinstance(current, type) and issubclass(current, BaseModel):
+        return list(current.model_fields)
+    return None
+
+
+def format_validation_error(path: Path | str, model: type[BaseModel], exc: ValidationError) -> str:
+    """One line: file, key, what was wrong and what is allowed."""
+    error = exc.errors()[0]
+    loc = tuple(error["loc"])
+    key = ".".join(str(p) for p in loc) or "(top level)"
+    more = f" (and {exc.error_count() - 1} more problem(s))" if exc.error_count() > 1 else ""
+    if error["type"] == "extra_forbidden":
+        allowed = _allowed_keys(model, loc[:-1])
+        hint = f"; allowed keys: {', '.join(allowed)}" if allowed else ""
+        return f"{path}: unknown key '{key}'{hint}{more}"
+    if error["type"] == "missing":
+        return f"{path}: missing required key '{key}'{more}"
+    message = error["msg"].removeprefix("Value error, ")
+    got = error.get("input")
+    shown = "" if isinstance(got, (dict, list)) or got is None else f" (got {got!r})"
+    return f"{path}: key '{key}': {message}{shown}{more}"
+
+
+def validate(model: type[Model], data: dict[str, Any], path: Path | str) -> Model:
+    """Validate a mapping against a model, raising a one-line ConfigError."""
+    try:
+        return model.model_validate(data)
+    except ValidationError as exc:
+        raise ConfigError(format_validation_error(path, model, exc)) from None
+
+
+def load_task(name_or_path: str) -> tuple[TaskConfig, Path]:
+    """Load and validate a task config; returns it with the file it came from."""
+    path = resolve_config_path(name_or_path, "tasks")
+    return validate(TaskConfig, read_yaml(path), path), path
+
+
+def load_grid(name_or_path: str) -> tuple[GridConfig, Path]:
+    """Load and validate a grid config; returns it with the file it came from."""
+    path = resolve_config_path(name_or_path, "grids")
+    return validate(GridConfig, read_yaml(path), path), path

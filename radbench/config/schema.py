@@ -1,0 +1,235 @@
+"""Validated models of the two kinds of YAML files: tasks and grids.
+
+Every model forbids unknown keys, so a typo fails before anything runs.
+"""
+
+from __future__ import annotations
+
+import math
+import re
+from typing import Literal, Union
+
+from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
+
+from radbench.models.backbones import BACKBONE_NAMES
+
+FreezeName = Literal["freezeall", "unfreezetop10", "unfreezeall"]
+Normalization = Literal["paper", "native"]
+Interpolation = Literal["nearest", "bilinear", "bicubic"]
+AdapterName = Literal["busi", "ddti_crops", "folders", "csv", "mrnet", "rsna_pneumonia", "rsna_ich"]
+
+SOURCE_PATTERN = re.compile(r"^(scratch|imagenet|radimagenet|file:.+)$")
+
+
+class Strict(BaseModel):
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+
+class Augmentation(Strict):
+    """Train-time augmentation, in the units of Keras' ImageDataGenerator (the paper's scripts)."""
+
+    rotation_degrees: float = Field(0.0, ge=0, le=180, description="uniform in [-r, r] degrees")
+    width_shift: float = Field(0.0, ge=0, lt=1, description="fraction of the width")
+    height_shift: float = Field(0.0, ge=0, lt=1, description="fraction of the height")
+    shear_degrees: float = Field(
+        0.0, ge=0, lt=90, description="shear angle in degrees (ImageDataGenerator's shear_range)"
+    )
+    zoom: float = Field(0.0, ge=0, lt=1, description="zoom in [1 - z, 1 + z], per axis")
+    horizontal_flip: bool = False
+    vertical_flip: bool = False
+    fill_mode: Literal["nearest", "constant", "reflect", "wrap"] = "nearest"
+
+    @property
+    def enabled(self) -> bool:
+        return any(
+            [self.rotation_degrees, self.width_shift, self.height_shift, self.shear_degrees,
+             self.zoom, self.horizontal_flip, self.vertical_flip]
+        )
+
+
+class Columns(Strict):
+    """Column names of a CSV manifest."""
+
+    path: str = "path"
+    label: str = "label"
+    group: str | None = None
+    mask: str | None = None
+
+
+class DataSpec(Strict):
+    """Where a task's images come from and how raw labels become the task's classes."""
+
+    adapter: AdapterName
+    root: str | None = Field(None, description="dataset folder; `radbench run --data` overrides it")
+    csv: str | None = Field(None, description="csv adapter: the manifest file, relative to root")
+    columns: Columns = Columns()
+    group_pattern: str | None = Field(
+        None, description="regular expression on the file name; its first group is the patient id"
+    )
+    class_map: dict[str, str] = Field(
+        default_factory=dict, description="raw label (folder name, csv value, TI-RADS) -> class"
+    )
+    drop_labels: list[str] = Field(
+        default_factory=list, description="raw labels whose images are left out (and counted)"
+    )
+    exclude_dirs: list[str] = Field(default_factory=list, description="folder names never read")
+    class_level: int | None = Field(
+        None, ge=0, description="folders: the class is the folder at this depth below the root "
+        "(0 = top level); default: the folder holding the file"
+    )
+    group_level: int | None = Field(
+        None, ge=0, description="folders: the group is the folder at this depth below the root"
+    )
+
+    @field_validator("group_pattern")
+    @classmethod
+    def _compiles(cls, value: str | None) -> str | None:
+        if value is not None:
+            try:
+                compiled = re.compile(value)
+            except re.error as exc:
+                raise ValueError(f"not a valid regular expression ({exc})") from exc
+            if compiled.groups < 1:
+                raise ValueError("needs one capture group, the patient id, e.g. '^(\\d+)_'")
+        return value
+
+
+class ClassesSpec(Strict):
+    names: list[str] = Field(min_length=2, max_length=2)
+    positive: str
+
+    @model_validator(mode="after")
+    def _positive_is_a_class(self) -> "ClassesSpec":
+        if self.positive not in self.names:
+            raise ValueError(f"positive class {self.positive!r} is not one of {self.names}")
+        if len(set(self.names)) != 2:
+            raise ValueError("the two class names must differ")
+        return self
+
+    @property
+    def negative(self) -> str:
+        return next(name for name in self.names if name != self.positive)
+
+
+class SplitSpec(Strict):
+    """Patient-grouped, label-stratified splits: k-fold CV or one hold-out split."""
+
+    scheme: Literal["kfold", "holdout"]
+    folds: int = Field(5, ge=2, le=20)
+    fractions: tuple[float, float, float] = Field(
+        (0.7, 0.1, 0.2), description="train, val, test; for kfold test must be 1/folds"
+    )
+    seed: int = 0
+
+    @model_validator(mode="after")
+    def _fractions_add_up(self) -> "SplitSpec":
+        if any(f <= 0 for f in self.fractions) or not math.isclose(sum(self.fractions), 1.0,
+                                                                     abs_tol=1e-6):
+            raise ValueError(f"fractions {list(self.fractions)} must be positive and sum to 1")
+        if self.scheme == "kfold" and not math.isclose(self.fractions[2], 1 / self.folds,
+                                                       abs_tol=0.011):
+            raise ValueError(
+                f"kfold with {self.folds} folds tests on 1/{self.folds} of the data, "
+                f"but fractions[2] is {self.fractions[2]}"
+            )
+        return self
+
+    @property
+    def n_folds(self) -> int:
+        return self.folds if self.scheme == "kfold" else 1
+
+
+class Training(Strict):
+    """Everything about fitting one cell that a grid may override."""
+
+    image_size: int = Field(256, ge=32, le=1024)
+    batch_size: int = Field(256, ge=1)
+    epochs: int = Field(30, ge=1)
+    normalization: Normalization = "paper"
+    interpolation: Interpolation = "nearest"
+    augmentation: Augmentation = Augmentation()
+
+
+class TrainingOverrides(Strict):
+    """The fields of `Training` a grid may fix (all optional)."""
+
+    image_size: int | None = Field(None, ge=32, le=1024)
+    batch_size: int | None = Field(None, ge=1)
+    epochs: int | None = Field(None, ge=1)
+    normalization: Normalization | None = None
+    interpolation: Interpolation | None = None
+    augment: bool | None = Field(None, description="false turns the task's augmentation off")
+
+
+class TaskConfig(Strict):
+    name: str = Field(pattern=r"^[A-Za-z0-9_.-]+$")
+    description: str = ""
+    modality: str = ""
+    data: DataSpec
+    classes: ClassesSpec
+    split: SplitSpec
+    training: Training = Training()
+    has_masks: bool = False
+    paper_counts: dict[str, int] | None = Field(
+        None, description="images per class in the RadImageNet study"
+    )
+    dataset_url: str | None = None
+
+    @model_validator(mode="after")
+    def _maps_to_known_classes(self) -> "TaskConfig":
+        for raw, target in self.data.class_map.items():
+            if target not in self.classes.names:
+                raise ValueError(
+                    f"data.class_map maps {raw!r} to {target!r}, not one of {self.classes.names}"
+                )
+        return self
+
+
+class Setting(Strict):
+    """One freeze setting with the learning rates that go with it."""
+
+    freeze: FreezeName
+    lr: list[float] = Field(min_length=1)
+
+    @field_validator("lr")
+    @classmethod
+    def _positive(cls, values: list[float]) -> list[float]:
+        if any(v <= 0 for v in values):
+            raise ValueError("learning rates must be positive")
+        return values
+
+
+BackboneName = Literal[BACKBONE_NAMES]  # type: ignore[valid-type]
+AxisValue = Union[int, float, str, bool]
+
+
+class GridConfig(Strict):
+    name: str = Field(pattern=r"^[A-Za-z0-9_.-]+$")
+    description: str = ""
+    sources: list[str] = Field(min_length=1)
+    backbones: list[BackboneName] = Field(min_length=1)  # type: ignore[valid-type]
+    settings: list[Setting] = Field(min_length=1)
+    seeds: list[int] = Field(default_factory=lambda: [0], min_length=1)
+    folds: Literal["all"] | int | list[int] = "all"
+    overrides: TrainingOverrides = TrainingOverrides()
+    axes: dict[Literal["image_size", "batch_size", "epochs", "normalization", "interpolation",
+                       "augment"], list[AxisValue]] = Field(
+        default_factory=dict, description="extra axes: each value list multiplies the grid"
+    )
+
+    @field_validator("sources")
+    @classmethod
+    def _known_sources(cls, values: list[str]) -> list[str]:
+        for value in values:
+            if not SOURCE_PATTERN.match(value):
+                raise ValueError(
+                    f"unknown source {value!r}; expected scratch, imagenet, radimagenet or file:PATH"
+                )
+        return values
+
+    @model_validator(mode="after")
+    def _axes_values_valid(self) -> "GridConfig":
+        for key, values in self.axes.items():
+            for value in values:
+                TrainingOverrides.model_validate({key: value})
+        return self

@@ -1,0 +1,91 @@
+"""Images decoded once, resized and stored as one memory-mapped uint8 array per (data, size)."""
+
+from __future__ import annotations
+
+import os
+import shutil
+import tempfile
+from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Callable
+
+import numpy as np
+import pandas as pd
+
+from radbench.data.images import load_rgb
+from radbench.data.manifest import Manifest
+from radbench.ids import stable_hash
+
+CACHE_FORMAT = 1
+
+
+def default_cache_root() -> Path:
+    """$RADBENCH_CACHE, else $XDG_CACHE_HOME/radbench, else ~/.cache/radbench."""
+    if os.environ.get("RADBENCH_CACHE"):
+        return Path(os.environ["RADBENCH_CACHE"])
+    base = os.environ.get("XDG_CACHE_HOME") or Path.home() / ".cache"
+    return Path(base) / "radbench"
+
+
+@dataclass(frozen=True)
+class ImageCache:
+    """A finished cache entry: `images.npy` (N, S, S, 3) uint8 in the order of `index.csv`."""
+
+    directory: Path
+
+    @property
+    def case_ids(self) -> list[str]:
+        return pd.read_csv(self.directory / "index.csv", keep_default_na=False)["case_id"].tolist()
+
+    def images(self) -> np.ndarray:
+        """The images, memory-mapped read-only (never copied per cell)."""
+        return np.load(self.directory / "images.npy", mmap_mode="r")
+
+
+def cache_key(manifest: Manifest, size: int, interpolation: str) -> str:
+    """Keyed by every file's path, size and modification time, and the decoding settings."""
+    files = []
+    for relative in manifest.frame["path"]:
+        stat = manifest.absolute(relative).stat()
+        files.append([relative, stat.st_size, stat.st_mtime_ns])
+    return stable_hash({"files": files, "root": str(manifest.root.resolve()), "size": size,
+                        "interpolation": interpolation, "format": CACHE_FORMAT}, 20)
+
+
+def build_cache(manifest: Manifest, size: int, interpolation: str, root: Path | None = None,
+                on_image: Callable[[], None] | None = None) -> ImageCache:
+    """Decode every image once (threads), or reuse the finished entry with the same key.
+
+    The entry is written in a temporary folder and renamed when complete, so a failure or a kill
+    never leaves a half-written cache behind.
+    """
+    root = Path(root) if root else default_cache_root()
+    target = root / cache_key(manifest, size, interpolation)
+    if (target / "index.csv").is_file():
+        return ImageCache(target)
+    root.mkdir(parents=True, exist_ok=True)
+    scratch = Path(tempfile.mkdtemp(prefix=".building-", dir=root))
+    try:
+        paths = [manifest.absolute(p) for p in manifest.frame["path"]]
+        images = np.lib.format.open_memmap(scratch / "images.npy", mode="w+", dtype=np.uint8,
+                                           shape=(len(paths), size, size, 3))
+
+        def decode(index: int) -> None:
+            images[index] = load_rgb(paths[index], size, interpolation)
+            if on_image:
+                on_image()
+
+        with ThreadPoolExecutor(max_workers=os.cpu_count() or 2) as pool:
+            list(pool.map(decode, range(len(paths))))
+        images.flush()
+        del images
+        manifest.frame[["case_id"]].to_csv(scratch / "index.csv", index=False)
+        try:
+            scratch.rename(target)
+        except OSError:  # another process finished the same entry first
+            if not (target / "index.csv").is_file():
+                raise
+    finally:
+        shutil.rmtree(scratch, ignore_errors=True)
+    return ImageCache(target)

@@ -1,0 +1,117 @@
+"""The one internal manifest: per image a case id, path, class, group and optional masks."""
+
+from __future__ import annotations
+
+from collections import Counter
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+from sklearn.model_selection import StratifiedGroupKFold
+
+from radbench.config.schema import TaskConfig
+from radbench.data.adapters import ADAPTERS
+from radbench.errors import DataError
+from radbench.ids import stable_hash
+
+COLUMNS = ["case_id", "path", "raw_label", "label", "y", "group", "masks"]
+
+
+@dataclass
+class Manifest:
+    """Images of one task. `frame` has COLUMNS; paths are relative to `root`."""
+
+    root: Path
+    frame: pd.DataFrame
+    dropped: dict[str, int] = field(default_factory=dict)
+    per_image_groups: bool = False
+    notes: list[str] = field(default_factory=list)
+
+    @property
+    def data_id(self) -> str:
+        """Hash of what the images are (ids, classes, groups), independent of where they live."""
+        return stable_hash(self.frame[["case_id", "label", "group"]].values.tolist())
+
+    def counts(self) -> dict[str, int]:
+        return {str(k): int(v) for k, v in self.frame["label"].value_counts().sort_index().items()}
+
+    def absolute(self, relative: str) -> Path:
+        return self.root / relative
+
+
+def _map_labels(task: TaskConfig, raw_labels: pd.Series, paths: pd.Series, root: Path) -> pd.Series:
+    spec, names = task.data, task.classes.names
+    mapping = {name: name for name in names} | dict(spec.class_map)
+    unknown = sorted(set(raw_labels) - set(mapping) - set(spec.drop_labels))
+    if unknown:
+        example = paths[raw_labels == unknown[0]].iloc[0]
+        raise DataError(
+            f"{root}: label {unknown[0]!r} (e.g. {example}) is not a class of task {task.name} "
+            f"(classes: {', '.join(names)}); map it in data.class_map or list it in "
+            f"data.drop_labels" + (f"; other unknown labels: {unknown[1:]}" if unknown[1:] else "")
+        )
+    return raw_labels.map(mapping)
+
+
+def build_manifest(task: TaskConfig, root: Path) -> Manifest:
+    """Read the dataset at `root` with the task's adapter and map its labels to the classes."""
+    root = Path(root)
+    if not root.is_dir():
+        raise DataError(f"{root}: dataset folder not found (task {task.name}, adapter "
+                        f"{task.data.adapter}); pass --data PATH")
+    records = ADAPTERS[task.data.adapter](root, task.data)
+    if not records:
+        raise DataError(f"{root}: no images found for adapter {task.data.adapter}")
+    frame = pd.DataFrame({
+        "path": [r.path.relative_to(root).as_posix() if r.path.is_relative_to(root)
+                 else str(r.path) for r in records],
+        "raw_label": [r.raw_label for r in records],
+        "group": [r.group for r in records],
+        "masks": [";".join(m.relative_to(root).as_posix() if m.is_relative_to(root) else str(m)
+                           for m in r.masks) for r in records],
+    })
+    dropped = Counter(frame.loc[frame["raw_label"].isin(task.data.drop_labels), "raw_label"])
+    frame = frame[~frame["raw_label"].isin(task.data.drop_labels)].reset_index(drop=True)
+    frame["label"] = _map_labels(task, frame["raw_label"], frame["path"], root)
+    for name in task.classes.names:
+        if not (frame["label"] == name).any():
+            raise DataError(f"{root}: class {name!r} of task {task.name} has no images")
+    frame["y"] = (frame["label"] == task.classes.positive).astype(int)
+    frame["case_id"] = frame["path"]
+    duplicated = frame["case_id"][frame["case_id"].duplicated()]
+    if len(duplicated):
+        raise DataError(f"{root}: image {duplicated.iloc[0]!r} is listed twice")
+    per_image = frame["group"].isna().all()
+    notes = []
+    if per_image:
+        frame["group"] = frame["case_id"]
+        notes.append("no patient ids: each image is its own group, so images of one patient "
+                     "may fall in different parts")
+    elif frame["group"].isna().any():
+        missing = frame.loc[frame["group"].isna(), "path"].iloc[0]
+        raise DataError(f"{root}: image {missing} has no group while others do")
+    frame["group"] = frame["group"].astype(str)
+    mixed = frame.groupby("group")["label"].nunique()
+    if (mixed > 1).any():
+        notes.append(f"{int((mixed > 1).sum())} group(s) hold images of both classes")
+    if dropped:
+        notes.append("dropped: " + ", ".join(f"{n} image(s) labelled {k!r}"
+                                             for k, n in sorted(dropped.items())))
+    return Manifest(root, frame[COLUMNS], dict(dropped), bool(per_image), notes)
+
+
+def subset(manifest: Manifest, max_images: int, seed: int) -> Manifest:
+    """A stratified subset of about `max_images` images that keeps every group whole."""
+    frame = manifest.frame
+    if max_images >= len(frame):
+        return manifest
+    if max_images < 8:
+        raise DataError(f"--max-images {max_images}: too few to split, use at least 8")
+    n_splits = max(2, int(round(len(frame) / max_images)))
+    splitter = StratifiedGroupKFold(n_splits=n_splits, shuffle=True, random_state=seed)
+    _, chosen = next(splitter.split(np.zeros(len(frame)), frame["y"], frame["group"]))
+    notes = manifest.notes + [f"subset: {len(chosen)} of {len(frame)} images (--max-images "
+                              f"{max_images}, whole groups, stratified)"]
+    return Manifest(manifest.root, frame.iloc[np.sort(chosen)].reset_index(drop=True),
+                    manifest.dropped, manifest.per_image_groups, notes)

@@ -1,0 +1,92 @@
+"""Patient-grouped, label-stratified splits (scikit-learn's StratifiedGroupKFold).
+
+kfold: fold k tests on the k-th of `folds` outer parts; the rest is split again so that val is
+`fractions[1]` of all images. holdout: the data are cut into 20 stratified group chunks of about
+5 % each, allotted to train/val/test by `fractions` (rounded to 5 %).
+"""
+
+from __future__ import annotations
+
+import numpy as np
+import pandas as pd
+from sklearn.model_selection import StratifiedGroupKFold
+
+from radbench.config.schema import SplitSpec
+from radbench.data.manifest import Manifest
+from radbench.errors import DataError
+from radbench.ids import stable_hash
+
+PARTS = ("train", "val", "test")
+HOLDOUT_CHUNKS = 20
+
+
+def _chunks(y: np.ndarray, groups: np.ndarray, n: int, seed: int) -> list[np.ndarray]:
+    n = max(2, min(n, len(np.unique(groups))))
+    splitter = StratifiedGroupKFold(n_splits=n, shuffle=True, random_state=seed)
+    return [test for _, test in splitter.split(np.zeros(len(y)), y, groups)]
+
+
+def _kfold(frame: pd.DataFrame, spec: SplitSpec) -> pd.DataFrame:
+    y, groups = frame["y"].to_numpy(), frame["group"].to_numpy()
+    val_share = spec.fractions[1] / (spec.fractions[0] + spec.fractions[1])
+    inner_splits = max(2, int(round(1 / val_share)))
+    rows = []
+    for fold, test in enumerate(_chunks(y, groups, spec.folds, spec.seed)):
+        part = np.full(len(frame), "train", dtype=object)
+        part[test] = "test"
+        rest = np.flatnonzero(part == "train")
+        val = rest[_chunks(y[rest], groups[rest], inner_splits, spec.seed + 1 + fold)[0]]
+        part[val] = "val"
+        rows.append(pd.DataFrame({"case_id": frame["case_id"], "fold": fold, "part": part}))
+    return pd.concat(rows, ignore_index=True)
+
+
+def _holdout(frame: pd.DataFrame, spec: SplitSpec) -> pd.DataFrame:
+    y, groups = frame["y"].to_numpy(), frame["group"].to_numpy()
+    chunks = _chunks(y, groups, HOLDOUT_CHUNKS, spec.seed)
+    n = len(chunks)
+    n_test = max(1, int(round(spec.fractions[2] * n)))
+    n_val = max(1, int(round(spec.fractions[1] * n)))
+    part = np.full(len(frame), "train", dtype=object)
+    for index, chunk in enumerate(chunks):
+        if index < n_test:
+            part[chunk] = "test"
+        elif index < n_test + n_val:
+            part[chunk] = "val"
+    return pd.DataFrame({"case_id": frame["case_id"], "fold": 0, "part": part})
+
+
+def check_splits(splits: pd.DataFrame, manifest: Manifest, class_names: list[str]) -> None:
+    """No group in two parts of a fold; every part of every fold holds both classes."""
+    merged = splits.merge(manifest.frame[["case_id", "group", "y"]], on="case_id")
+    for fold, rows in merged.groupby("fold"):
+        spread = rows.groupby("group")["part"].nunique()
+        if (spread > 1).any():
+            raise DataError(f"split fold {fold}: group {spread[spread > 1].index[0]!r} is in two "
+                            f"parts (internal error in splitting)")
+        for part in PARTS:
+            labels = set(rows.loc[rows["part"] == part, "y"])
+            if labels != {0, 1}:
+                have = ", ".join(class_names[1] if v else class_names[0] for v in sorted(labels))
+                raise DataError(
+                    f"split fold {fold}: the {part} part has {(rows['part'] == part).sum()} "
+                    f"image(s) of class(es) [{have}] only; it needs both classes: use more images "
+                    f"(--max-images) or fewer folds"
+                )
+
+
+def make_splits(manifest: Manifest, spec: SplitSpec, class_names: list[str]) -> pd.DataFrame:
+    """Columns case_id, fold, part (train/val/test); deterministic from `spec.seed`."""
+    frame = manifest.frame
+    if frame["group"].nunique() < spec.n_folds * 3:
+        raise DataError(
+            f"{manifest.root}: {frame['group'].nunique()} group(s) are too few for a "
+            f"{spec.scheme} split with {spec.n_folds} fold(s)"
+        )
+    splits = _kfold(frame, spec) if spec.scheme == "kfold" else _holdout(frame, spec)
+    check_splits(splits, manifest, class_names)
+    return splits
+
+
+def split_id(splits: pd.DataFrame) -> str:
+    return stable_hash(splits.values.tolist())

@@ -1,0 +1,1 @@
+"""Executors: run prepared cell directories, one process per cell."""

@@ -1,0 +1,121 @@
+"""A grid YAML and a task → the list of cells, each a fully resolved training run."""
+
+from __future__ import annotations
+
+import itertools
+from dataclasses import asdict, dataclass
+from typing import Any
+
+from radbench.config.schema import Augmentation, GridConfig, TaskConfig, Training
+from radbench.errors import ConfigError
+from radbench.ids import stable_hash
+
+
+@dataclass(frozen=True)
+class Cell:
+    """One fine-tuning run: a scenario (backbone, source, freeze, lr, seed, training) on one fold."""
+
+    task: str
+    source: str
+    backbone: str
+    freeze: str
+    lr: float
+    seed: int
+    fold: int
+    training: Training
+
+    def scenario(self) -> dict[str, Any]:
+        """Everything that identifies the scenario, i.e. all but the fold."""
+        return {
+            "task": self.task,
+            "source": self.source,
+            "backbone": self.backbone,
+            "freeze": self.freeze,
+            "lr": self.lr,
+            "seed": self.seed,
+            "image_size": self.training.image_size,
+            "batch_size": self.training.batch_size,
+            "epochs": self.training.epochs,
+            "normalization": self.training.normalization,
+            "interpolation": self.training.interpolation,
+            "augment": self.training.augmentation.enabled,
+        }
+
+    def to_dict(self) -> dict[str, Any]:
+        data = asdict(self)
+        data["training"] = self.training.model_dump(mode="json")
+        return data
+
+    @classmethod
+    def from_dict(cls, data: dict[str, Any]) -> "Cell":
+        return cls(**{**data, "training": Training.model_validate(data["training"])})
+
+    def label(self) -> str:
+        return f"{self.task} {self.source} {self.backbone} {self.freeze} lr={self.lr:g} " \
+               f"seed={self.seed} fold={self.fold}"
+
+
+def cell_id(cell: Cell, task: TaskConfig, data_id: str) -> str:
+    """Stable id of a resolved cell: its parameters, the task (less the data path), the data."""
+    task_config = task.model_dump(mode="json")
+    task_config["data"].pop("root", None)
+    return stable_hash({"cell": cell.to_dict(), "task": task_config, "data": data_id})
+
+
+def _folds(grid: GridConfig, task: TaskConfig) -> list[int]:
+    available = list(range(task.split.n_folds))
+    if grid.folds == "all":
+        return available
+    if isinstance(grid.folds, int):
+        if not 1 <= grid.folds <= len(available):
+            raise ConfigError(
+                f"grid {grid.name}: folds: {grid.folds} but task {task.name} has "
+                f"{len(available)} fold(s)"
+            )
+        return available[: grid.folds]
+    bad = [f for f in grid.folds if f not in available]
+    if bad:
+        raise ConfigError(
+            f"grid {grid.name}: folds {bad} do not exist; task {task.name} has folds {available}"
+        )
+    return list(grid.folds)
+
+
+def resolve_training(task: TaskConfig, fixed: dict[str, Any]) -> Training:
+    """The task's training settings with grid overrides applied."""
+    values = task.training.model_dump()
+    augment = fixed.pop("augment", None)
+    values.update({k: v for k, v in fixed.items() if v is not None})
+    if augment is False:
+        values["augmentation"] = Augmentation().model_dump()
+    return Training.model_validate(values)
+
+
+def expand(grid: GridConfig, task: TaskConfig, sources: list[str] | None = None) -> list[Cell]:
+    """All cells of `grid` on `task`, in a stable order (fold innermost)."""
+    from radbench.models.backbones import get_backbone
+
+    chosen_sources = sources if sources is not None else grid.sources
+    folds = _folds(grid, task)
+    axis_names = sorted(grid.axes)
+    axis_values = [grid.axes[name] for name in axis_names]
+    cells: list[Cell] = []
+    for source, backbone in itertools.product(chosen_sources, grid.backbones):
+        for setting in grid.settings:
+            for lr, combo, seed in itertools.product(
+                setting.lr, itertools.product(*axis_values), grid.seeds
+            ):
+                fixed = {**grid.overrides.model_dump(), **dict(zip(axis_names, combo))}
+                training = resolve_training(task, fixed)
+                minimum = get_backbone(backbone).min_size
+                if training.image_size < minimum:
+                    raise ConfigError(
+                        f"grid {grid.name}: {backbone} needs image_size >= {minimum}, "
+                        f"got {training.image_size}"
+                    )
+                for fold in folds:
+                    cells.append(
+                        Cell(task.name, source, backbone, setting.freeze, float(lr), seed, fold,
+                             training)
+                    )
+    return cells

@@ -1,0 +1,1 @@
+"""Backbones, the classification head, freeze settings and pretraining sources."""

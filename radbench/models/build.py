@@ -1,0 +1,46 @@
+"""The classifier of one cell: input → augmentation → normalisation → backbone → head."""
+
+from __future__ import annotations
+
+import keras
+
+from radbench.config.schema import Training
+from radbench.models.backbones import get_backbone
+from radbench.models.preprocess import ChannelNormalization
+from radbench.train.augment import augmentation_layers
+
+FREEZE_SETTINGS = ("freezeall", "unfreezetop10", "unfreezeall")
+
+
+def apply_freeze(base: keras.Model, freeze: str) -> None:
+    """The paper's freeze settings. Frozen BatchNorm layers run in inference mode (Keras 3)."""
+    if freeze == "freezeall":
+        base.trainable = False
+    elif freeze == "unfreezetop10":
+        base.trainable = True
+        for layer in base.layers[:-10]:
+            layer.trainable = False
+    elif freeze == "unfreezeall":
+        base.trainable = True
+    else:
+        raise ValueError(f"unknown freeze setting {freeze!r}; expected one of {FREEZE_SETTINGS}")
+
+
+def build_classifier(backbone: str, training: Training, freeze: str, weights: str | None,
+                     seed: int) -> tuple[keras.Model, keras.Model]:
+    """Return (model, base). The model takes float pixels in 0..255 and outputs 2 softmax columns;
+    column 1 is the task's positive class."""
+    entry = get_backbone(backbone)
+    size = training.image_size
+    inputs = keras.Input((size, size, 3), name="pixels")
+    x = inputs
+    for layer in augmentation_layers(training.augmentation, seed):
+        x = layer(x)
+    mode = "paper" if training.normalization == "paper" else entry.native_mode
+    x = ChannelNormalization(mode, name="normalization")(x)
+    base = entry.build(size, weights=weights)
+    apply_freeze(base, freeze)
+    features = base(x)
+    features = keras.layers.Dropout(0.5, seed=seed, name="head_dropout")(features)
+    outputs = keras.layers.Dense(2, activation="softmax", name="head_dense")(features)
+    return keras.Model(inputs, outputs, name=f"{backbone}_{freeze}"), base

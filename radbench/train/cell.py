@@ -1,0 +1,137 @@
+"""Fit one cell and store its history, test predictions and result, from its directory alone."""
+
+from __future__ import annotations
+
+import time
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import pandas as pd
+
+from radbench.config.schema import TaskConfig
+from radbench.grid import Cell
+from radbench.store import CellDir, atomic_write_csv, atomic_write_json
+
+
+def _epoch_timer():
+    import keras
+
+    class EpochTimer(keras.callbacks.Callback):
+        """Adds each epoch's wall time to the logs (and so to the history)."""
+
+        def on_epoch_begin(self, epoch, logs=None):
+            self._start = time.perf_counter()
+
+        def on_epoch_end(self, epoch, logs=None):
+            if logs is not None:
+                logs["epoch_seconds"] = time.perf_counter() - self._start
+
+    return EpochTimer()
+
+
+def fit_and_predict(cell: Cell, images: np.ndarray, split: pd.DataFrame, weights: str | None,
+                    verbose: int = 2) -> dict[str, Any]:
+    """Train `cell` on the train rows of `split`, keep the best-val-loss weights, predict test.
+
+    `split` has columns row (index into `images`), part, y. Returns history (DataFrame), the
+    test scores (positive-class softmax column), best epoch, best val loss and timings.
+    """
+    import keras
+
+    from radbench.models.build import build_classifier
+    from radbench.train.batches import CachedBatches
+
+    keras.utils.set_random_seed(cell.seed)
+    started = time.perf_counter()
+    model, _ = build_classifier(cell.backbone, cell.training, cell.freeze, weights, cell.seed)
+    model.compile(optimizer=keras.optimizers.Adam(learning_rate=cell.lr),
+                  loss="binary_crossentropy", metrics=["accuracy"], jit_compile=False)
+    built = time.perf_counter()
+
+    def part(name: str) -> pd.DataFrame:
+        return split[split["part"] == name]
+
+    train, val, test = part("train"), part("val"), part("test")
+    batch = cell.training.batch_size
+    train_batches = CachedBatches(images, train["row"], train["y"], batch, shuffle=True,
+                                  seed=cell.seed)
+    val_batches = CachedBatches(images, val["row"], val["y"], batch)
+    keep_best = keras.callbacks.EarlyStopping(monitor="val_loss", mode="min",
+                                              patience=cell.training.epochs + 1,
+                                              restore_best_weights=True)
+    history = model.fit(train_batches, validation_data=val_batches, epochs=cell.training.epochs,
+                        callbacks=[keep_best, _epoch_timer()], verbose=verbose)
+    fitted = time.perf_counter()
+    probabilities = model.predict(CachedBatches(images, test["row"], None, batch), verbose=0)
+    predicted = time.perf_counter()
+    frame = pd.DataFrame(history.history)
+    frame.insert(0, "epoch", np.arange(1, len(frame) + 1))
+    epoch_seconds = frame["epoch_seconds"].tolist()
+    return {
+        "history": frame,
+        "test_scores": np.asarray(probabilities)[:, 1].astype(float),
+        "best_epoch": int(keep_best.best_epoch) + 1,
+        "best_val_loss": float(keep_best.best),
+        "timings": {
+            "build_s": built - started,
+            "fit_s": fitted - built,
+            "first_epoch_s": epoch_seconds[0],
+            "later_epoch_s": float(np.mean(epoch_seconds[1:])) if len(epoch_seconds) > 1 else None,
+            "predict_s": predicted - fitted,
+            "train_images_per_s": len(train) * len(frame) / max(fitted - built, 1e-9),
+        },
+        "n": {"train": len(train), "val": len(val), "test": len(test)},
+    }
+
+
+def run_cell(directory: Path, verbose: int = 2) -> dict[str, Any]:
+    """Run the cell stored in `directory` and write its outputs; returns result.json's content."""
+    from sklearn.metrics import roc_auc_score
+
+    from radbench.data.cache import ImageCache
+    from radbench.models.sources import resolve_source
+    from radbench.provenance import device, versions
+
+    started = time.perf_counter()
+    cell_dir = CellDir(Path(directory))
+    config = cell_dir.config()
+    if config is None:
+        raise FileNotFoundError(f"{cell_dir.config_file}: missing or not valid JSON")
+    cell = Cell.from_dict(config["cell"])
+    task = TaskConfig.model_validate(config["task"])
+    split = pd.read_csv(cell_dir.path / "split.csv", keep_default_na=False,
+                        dtype={"case_id": str})
+    source = resolve_source(cell.source)
+    cell_dir.clear_outputs()
+    images = ImageCache(Path(config["data"]["cache_dir"])).images()
+    outcome = fit_and_predict(cell, images, split, source.weights, verbose=verbose)
+    atomic_write_csv(cell_dir.path / "history.csv", outcome["history"])
+    test = split[split["part"] == "test"]
+    predictions = pd.DataFrame({
+        "case_id": test["case_id"].to_numpy(),
+        "fold": cell.fold,
+        "y_true": test["y"].to_numpy(),
+        "y_score": outcome["test_scores"],
+    })
+    atomic_write_csv(cell_dir.path / "predictions.csv", predictions)
+    result = {
+        "cell_id": cell_dir.id,
+        **cell.scenario(),
+        "fold": cell.fold,
+        "test_auc": float(roc_auc_score(predictions["y_true"], predictions["y_score"])),
+        "positive_class": task.classes.positive,
+        "best_epoch": outcome["best_epoch"],
+        "best_val_loss": outcome["best_val_loss"],
+        "epochs_run": len(outcome["history"]),
+        "n_images": outcome["n"],
+        "split_id": config["data"]["split_id"],
+        "data_id": config["data"]["data_id"],
+        "source_sha256": source.sha256,
+        "timings": {**outcome["timings"], "total_s": time.perf_counter() - started},
+        "versions": versions(),
+        "device": device(),
+        "finished": time.strftime("%Y-%m-%dT%H:%M:%S%z"),
+    }
+    atomic_write_json(cell_dir.result_file, result)
+    return result
