@@ -73,6 +73,9 @@ class DataSpec(Strict):
         default_factory=list, description="raw labels whose images are left out (and counted)"
     )
     exclude_dirs: list[str] = Field(default_factory=list, description="folder names never read")
+    missing_files: Literal["error", "drop"] = Field(
+        "error", description="a listed image that does not exist: stop, or leave it out and count it"
+    )
     class_level: int | None = Field(
         None, ge=0, description="folders: the class is the folder at this depth below the root "
         "(0 = top level); default: the folder holding the file"

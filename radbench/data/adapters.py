@@ -25,6 +25,7 @@ class RawRecord:
     raw_label: str
     group: str | None = None
     masks: list[Path] = field(default_factory=list)
+    missing: str | None = None  # where a listed image was named, when its file does not exist
 
 
 def _is_visible(path: Path, root: Path, exclude: list[str]) -> bool:
@@ -124,7 +125,11 @@ def read_ddti_crops(root: Path, spec: DataSpec) -> list[RawRecord]:
             name, tirads = row[0].strip(), row[1].strip()
             image = root / "cropped" / f"{name}.png"
             if not image.is_file():
-                raise DataError(f"{table} row {number}: image {image} not found")
+                if spec.missing_files == "error":
+                    raise DataError(f"{table} row {number}: image {image} not found "
+                                    f"(data.missing_files: drop leaves such rows out)")
+                records.append(RawRecord(image, tirads, None, [], f"{table.name} row {number}"))
+                continue
             mask = root / "mask" / f"{name}.gif"
             records.append(RawRecord(image, tirads, _group_from_name(image, pattern),
                                      [mask] if mask.is_file() else []))
@@ -156,7 +161,11 @@ def read_csv_manifest(root: Path, spec: DataSpec) -> list[RawRecord]:
             where = f"{table} row {number}"
             path = _inside(root, row[columns.path], where)
             if not path.is_file():
-                raise DataError(f"{where}: image {row[columns.path]!r} not found under {root}")
+                if spec.missing_files == "error":
+                    raise DataError(f"{where}: image {row[columns.path]!r} not found under {root}")
+                records.append(RawRecord(path, row[columns.label].strip(), None, [],
+                                         f"{table.name} row {number}"))
+                continue
             group = row[columns.group].strip() if columns.group else None
             masks = []
             if columns.mask and row[columns.mask].strip():

@@ -61,6 +61,8 @@ def build_manifest(task: TaskConfig, root: Path) -> Manifest:
         raise DataError(f"{root}: dataset folder not found (task {task.name}, adapter "
                         f"{task.data.adapter}); pass --data PATH")
     records = ADAPTERS[task.data.adapter](root, task.data)
+    missing = [r.missing for r in records if r.missing]
+    records = [r for r in records if not r.missing]
     if not records:
         raise DataError(f"{root}: no images found for adapter {task.data.adapter}")
     frame = pd.DataFrame({
@@ -98,6 +100,10 @@ def build_manifest(task: TaskConfig, root: Path) -> Manifest:
     if dropped:
         notes.append("dropped: " + ", ".join(f"{n} image(s) labelled {k!r}"
                                              for k, n in sorted(dropped.items())))
+    if missing:
+        notes.append(f"left out {len(missing)} listed image(s) whose file does not exist "
+                     f"({', '.join(missing[:5])}{', ...' if len(missing) > 5 else ''})")
+        dropped["(missing file)"] = len(missing)
     return Manifest(root, frame[COLUMNS], dict(dropped), bool(per_image), notes)
 
 

@@ -30,7 +30,8 @@ def collect_cells(out: Path) -> pd.DataFrame:
         rows.append({**cell.scenario(), "fold": cell.fold, "cell_id": directory.id,
                      "status": status,
                      "test_auc": result["test_auc"] if result else float("nan"),
-                     "best_epoch": result["best_epoch"] if result else None})
+                     "best_epoch": result["best_epoch"] if result else None,
+                     "constant": bool(result and result.get("distinct_test_scores") == 1)})
     if not rows:
         raise DataError(f"{out}: no cells found (expected {out}/cells/<id>/cell.json); "
                         f"run `radbench run` first")

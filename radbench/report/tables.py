@@ -34,10 +34,12 @@ def build_report(out: Path) -> dict[str, Any]:
         lambda v: "" if v == "all" else str(v))).reset_index(drop=True)
     rows["source"] = rows["source"].map(source_label)
     status = cells["status"].value_counts()
+    constant = int(cells["constant"].sum())
     incomplete = scenarios[~scenarios["complete"]]
     return {
         "cells": {"total": len(cells), "done": int(status.get(DONE, 0)),
-                  "failed": int(status.get(FAILED, 0)), "pending": int(status.get(PENDING, 0))},
+                  "failed": int(status.get(FAILED, 0)), "pending": int(status.get(PENDING, 0)),
+                  "constant_predictions": constant},
         "scenarios": {"total": len(scenarios), "complete": int(scenarios["complete"].sum()),
                       "incomplete": len(incomplete)},
         "table": rows,
@@ -55,6 +57,10 @@ def _notes(report: dict[str, Any]) -> list[str]:
     notes = [f"cells: {cells['done']} done, {cells['failed']} failed, {cells['pending']} pending; "
              f"scenarios: {scen['complete']} complete of {scen['total']} (only complete scenarios "
              f"count; a scenario's AUC is the mean over its folds)"]
+    if cells.get("constant_predictions"):
+        notes.append(f"{cells['constant_predictions']} cell(s) gave every test case the same score "
+                     f"(AUC 0.5 by ties): typical of untrained BatchNorm statistics, e.g. a "
+                     f"scratch backbone after a few steps; see each cell's predictions.csv")
     for data in report["data"]:
         counts = ", ".join(f"{k} {v}" for k, v in data["counts"].items())
         line = f"{data['task']}: {counts} (split {data['split_id']})"

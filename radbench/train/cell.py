@@ -121,6 +121,7 @@ def run_cell(directory: Path, verbose: int = 2) -> dict[str, Any]:
         "fold": cell.fold,
         "test_auc": float(roc_auc_score(predictions["y_true"], predictions["y_score"])),
         "positive_class": task.classes.positive,
+        "distinct_test_scores": int(predictions["y_score"].round(6).nunique()),
         "best_epoch": outcome["best_epoch"],
         "best_val_loss": outcome["best_val_loss"],
         "epochs_run": len(outcome["history"]),

@@ -1,0 +1,29 @@
+# Two entry points for a fresh machine, each installing what it needs first:
+#   make demo   offline demo (phantom data, smoke grid, report)
+#   make test   the test suite (RADBENCH_SLOW=1 adds the slow tests, as CI does)
+PYTHON ?= python3
+VENV ?= .venv
+BIN := $(VENV)/bin
+STAMP := $(VENV)/.installed
+
+.PHONY: install test test-all demo clean
+
+install: $(STAMP)
+
+$(STAMP): pyproject.toml
+	$(PYTHON) -m venv $(VENV)
+	$(BIN)/python -m pip install --quiet --upgrade pip
+	$(BIN)/python -m pip install --quiet -e '.[cpu,dev]'
+	touch $(STAMP)
+
+test: install
+	$(BIN)/python -m pytest
+
+test-all: install
+	RADBENCH_SLOW=1 $(BIN)/python -m pytest
+
+demo: install
+	$(BIN)/radbench demo --out runs/demo
+
+clean:
+	rm -rf runs .pytest_cache

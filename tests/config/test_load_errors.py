@@ -1,0 +1,98 @@
+"""Bad configs fail with one line naming the file, the key and what is allowed."""
+
+from pathlib import Path
+
+import pytest
+import yaml
+
+from radbench.config.load import load_grid, load_task
+from radbench.errors import ConfigError
+
+GRID = {"name": "g", "sources": ["scratch"], "backbones": ["ResNet50"],
+        "settings": [{"freeze": "freezeall", "lr": [0.01]}]}
+
+
+def write(tmp_path: Path, data) -> str:
+    path = tmp_path / "config.yaml"
+    path.write_text(yaml.safe_dump(data) if not isinstance(data, str) else data)
+    return str(path)
+
+
+def error_of(loader, path) -> str:
+    with pytest.raises(ConfigError) as caught:
+        loader(path)
+    message = str(caught.value)
+    assert "\n" not in message
+    return message
+
+
+def test_unknown_backbone_names_the_key_and_allowed_values(tmp_path):
+    message = error_of(load_grid, write(tmp_path, {**GRID, "backbones": ["ResNet51"]}))
+    assert "config.yaml" in message and "backbones.0" in message
+    assert "ResNet51" in message and "InceptionResNetV2" in message
+
+
+def test_unknown_key_lists_allowed_keys(tmp_path):
+    message = error_of(load_grid, write(tmp_path, {**GRID, "learning_rate": 1}))
+    assert "unknown key 'learning_rate'" in message and "settings" in message
+
+
+def test_unknown_nested_key(tmp_path):
+    settings = [{"freeze": "freezeall", "lr": [0.01], "lrs": [1]}]
+    message = error_of(load_grid, write(tmp_path, {**GRID, "settings": settings}))
+    assert "settings.0.lrs" in message and "freeze, lr" in message
+
+
+def test_wrong_type(tmp_path):
+    message = error_of(load_grid, write(tmp_path, {**GRID, "seeds": "zero"}))
+    assert "key 'seeds'" in message
+
+
+def test_unknown_freeze_setting(tmp_path):
+    settings = [{"freeze": "unfreezetop5", "lr": [0.01]}]
+    message = error_of(load_grid, write(tmp_path, {**GRID, "settings": settings}))
+    assert "settings.0.freeze" in message and "unfreezetop10" in message
+
+
+def test_unknown_source(tmp_path):
+    message = error_of(load_grid, write(tmp_path, {**GRID, "sources": ["imagenet21k"]}))
+    assert "imagenet21k" in message and "file:PATH" in message
+
+
+def test_axis_values_are_validated(tmp_path):
+    message = error_of(load_grid, write(tmp_path, {**GRID, "axes": {"normalization": ["caffe"]}}))
+    assert "normalization" in message
+
+
+def test_yaml_syntax_error_names_the_line(tmp_path):
+    message = error_of(load_grid, write(tmp_path, "name: g\n  bad: [\n"))
+    assert "line 2" in message
+
+
+def test_not_a_mapping(tmp_path):
+    assert "mapping" in error_of(load_grid, write(tmp_path, "- a\n- b\n"))
+
+
+def test_missing_file_and_unknown_name():
+    assert "no such" in error_of(load_task, "missing/task.yaml")
+    message = error_of(load_task, "nosuchtask")
+    assert "breast" in message  # lists the shipped tasks
+
+
+def test_task_positive_must_be_a_class(tmp_path):
+    task = yaml.safe_load(Path("configs/tasks/breast.yaml").read_text())
+    task["classes"]["positive"] = "cancer"
+    message = error_of(load_task, write(tmp_path, task))
+    assert "cancer" in message and "classes" in message
+
+
+def test_kfold_fractions_must_match_folds(tmp_path):
+    task = yaml.safe_load(Path("configs/tasks/breast.yaml").read_text())
+    task["split"]["folds"] = 4
+    assert "1/4" in error_of(load_task, write(tmp_path, task))
+
+
+def test_class_map_target_must_be_a_class(tmp_path):
+    task = yaml.safe_load(Path("configs/tasks/breast.yaml").read_text())
+    task["data"]["class_map"] = {"normal": "healthy"}
+    assert "healthy" in error_of(load_task, write(tmp_path, task))
