@@ -1,0 +1,71 @@
+"""The report's numbers, recomputed independently from stored results."""
+
+import json
+
+import numpy as np
+import pandas as pd
+import pytest
+
+from radbench.config.schema import Training
+from radbench.errors import DataError
+from radbench.grid import Cell
+from radbench.report.tables import build_report, to_json, to_markdown, write_report
+from radbench.store import atomic_write_json, cell_dir
+
+
+def store(out, source, backbone, lr, fold, auc, done=True):
+    cell = Cell("breast", source, backbone, "freezeall", lr, 0, fold,
+                Training(image_size=64, epochs=2))
+    directory = cell_dir(out, f"{source}-{backbone}-{lr}-{fold}".replace(":", "_").replace("/", "_"))
+    atomic_write_json(directory.config_file, {"cell": cell.to_dict()})
+    if done:
+        atomic_write_json(directory.result_file, {"test_auc": auc, "best_epoch": 1,
+                                                  "distinct_test_scores": 5})
+
+
+def test_mean_sd_over_scenarios_of_fold_means(tmp_path):
+    rng = np.random.default_rng(0)
+    aucs = {}
+    for source in ("scratch", "file:/w/pre.h5"):
+        for backbone in ("ResNet50", "DenseNet121"):
+            for lr in (1e-2, 1e-3):
+                folds = rng.uniform(0.5, 1.0, 3)
+                for fold, auc in enumerate(folds):
+                    store(tmp_path, source, backbone, lr, fold, auc)
+                aucs[(source, backbone, lr)] = folds.mean()
+    report = build_report(tmp_path)
+    table = report["table"]
+    for source, label in (("scratch", "scratch"), ("file:/w/pre.h5", "file:pre.h5")):
+        row = table[(table["source"] == label) & (table["backbone"] == "all")].iloc[0]
+        values = [v for k, v in aucs.items() if k[0] == source]
+        assert row["n"] == 4
+        assert row["mean"] == pytest.approx(np.mean(values))
+        assert row["sd"] == pytest.approx(np.std(values, ddof=1))
+        per = table[(table["source"] == label) & (table["backbone"] == "ResNet50")].iloc[0]
+        assert per["mean"] == pytest.approx(np.mean([v for k, v in aucs.items()
+                                                     if k[0] == source and k[1] == "ResNet50"]))
+    assert report["cells"] == {"total": 24, "done": 24, "failed": 0, "pending": 0,
+                               "constant_predictions": 0}
+    text = to_markdown(report)
+    assert "| breast | scratch | all | 4 |" in text
+    data = json.loads(to_json(report))
+    assert {r["source"] for r in data["table"]} == {"scratch", "file:pre.h5"}
+    paths = write_report(tmp_path, report)
+    assert pd.read_csv(paths[1]).shape[0] == len(table)
+
+
+def test_incomplete_scenarios_are_left_out_and_counted(tmp_path):
+    store(tmp_path, "scratch", "ResNet50", 1e-2, 0, 0.8)
+    store(tmp_path, "scratch", "ResNet50", 1e-2, 1, None, done=False)
+    store(tmp_path, "scratch", "ResNet50", 1e-3, 0, 0.6)
+    store(tmp_path, "scratch", "ResNet50", 1e-3, 1, 0.7)
+    report = build_report(tmp_path)
+    row = report["table"].iloc[0]
+    assert row["n"] == 1 and row["mean"] == pytest.approx(0.65)
+    assert report["scenarios"] == {"total": 2, "complete": 1, "incomplete": 1}
+    assert report["cells"]["pending"] == 1
+
+
+def test_empty_run_directory(tmp_path):
+    with pytest.raises(DataError, match="no cells found"):
+        build_report(tmp_path)

@@ -1,0 +1,165 @@
+"""Whole runs in fresh processes, as a user types them: BUSI with two sources, resume after a
+kill, failures recorded, and a class-folder dataset started with `radbench task init`."""
+
+from __future__ import annotations
+
+import json
+import os
+import signal
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+import pytest
+import yaml
+from PIL import Image
+from sklearn.metrics import roc_auc_score
+
+from radbench.ids import file_sha256
+from tests.conftest import REPO, run_cli
+
+
+@pytest.fixture(scope="module")
+def smoke_weights(tmp_path_factory) -> Path:
+    """A notop MobileNetV3Small weights file (64 px), as `file:` sources take."""
+    from radbench.models.backbones import get_backbone
+
+    path = tmp_path_factory.mktemp("weights") / "mnv3-notop.weights.h5"
+    get_backbone("MobileNetV3Small").build(64).save_weights(path)
+    return path
+
+
+def results(out: Path) -> list[dict]:
+    return [json.loads(p.read_text()) for p in sorted((out / "cells").glob("*/result.json"))]
+
+
+def test_busi_smoke_grid_two_sources_report_and_rerun(tmp_path, busi_root, smoke_weights):
+    out = tmp_path / "runs" / "b"
+    args = ["run", "breast", "--grid", "smoke", "--data", str(busi_root), "--out", str(out),
+            "--sources", f"scratch,file:{smoke_weights}", "--max-images", "60",
+            "--max-parallel", "2"]
+    first = run_cli(*args)
+    assert first.returncode == 0, first.stderr[-3000:]
+    stored = results(out)
+    assert len(stored) == 12
+    for result in stored:  # every number traces back to the stored predictions
+        cell = out / "cells" / result["cell_id"]
+        predictions = pd.read_csv(cell / "predictions.csv")
+        assert result["test_auc"] == pytest.approx(roc_auc_score(predictions["y_true"],
+                                                                 predictions["y_score"]))
+        assert len(predictions) == result["n_images"]["test"]
+        assert (cell / "history.csv").is_file() and (cell / "cell.json").is_file()
+        assert result["versions"]["keras"] and result["split_id"]
+    file_results = [r for r in stored if r["source"].startswith("file:")]
+    assert {r["source_sha256"] for r in file_results} == {file_sha256(smoke_weights)}
+
+    report = run_cli("report", str(out), "--json")
+    assert report.returncode == 0, report.stderr
+    data = json.loads(report.stdout)
+    overall = [r for r in data["table"] if r["backbone"] == "all"]
+    assert {r["source"] for r in overall} == {"scratch", "file:mnv3-notop.weights.h5"}
+    for row in overall:
+        assert row["n"] == 6 and 0.0 <= row["min"] <= row["mean"] <= row["max"] <= 1.0
+    assert data["cells"]["done"] == 12 and data["scenarios"]["complete"] == 12
+    assert (out / "report.md").is_file() and (out / "report.csv").is_file()
+    assert any("own group" in note for note in data["notes"])
+
+    stamps = {p: p.stat().st_mtime_ns for p in (out / "cells").glob("*/result.json")}
+    again = run_cli(*args)
+    assert again.returncode == 0 and "12 already done" in again.stderr
+    assert {p: p.stat().st_mtime_ns for p in stamps} == stamps
+
+
+def two_cell_grid(tmp_path: Path) -> Path:
+    grid = tmp_path / "two.yaml"
+    grid.write_text(yaml.safe_dump({
+        "name": "two", "sources": ["scratch"], "backbones": ["MobileNetV3Small"],
+        "settings": [{"freeze": "freezeall", "lr": [1e-2, 1e-3]}], "folds": 1,
+        "overrides": {"image_size": 32, "epochs": 1, "batch_size": 16}}))
+    return grid
+
+
+def test_killed_run_resumes_without_redoing_finished_cells(tmp_path, phantom_root):
+    out = tmp_path / "run"
+    args = [sys.executable, "-m", "radbench.cli", "run", "demo", "--grid",
+            str(two_cell_grid(tmp_path)), "--data", str(phantom_root), "--out", str(out)]
+    process = subprocess.Popen(args, cwd=REPO, stdout=subprocess.DEVNULL,
+                               stderr=subprocess.DEVNULL, start_new_session=True)
+    deadline = time.monotonic() + 300
+    while not list((out / "cells").glob("*/result.json")) and time.monotonic() < deadline:
+        time.sleep(0.2)
+    os.killpg(process.pid, signal.SIGKILL)  # the whole run, cell process included
+    process.wait()
+    finished = list((out / "cells").glob("*/result.json"))
+    assert len(finished) == 1, "expected the kill to land between the two cells"
+    stamp = finished[0].stat().st_mtime_ns
+    resumed = run_cli(*args[3:])
+    assert resumed.returncode == 0, resumed.stderr[-3000:]
+    assert "1 cell(s) already done" in resumed.stderr
+    assert len(results(out)) == 2 and len(list((out / "cells").iterdir())) == 2
+    assert finished[0].stat().st_mtime_ns == stamp
+
+
+def test_failing_cell_is_recorded_and_the_grid_goes_on(tmp_path, phantom_root):
+    broken = tmp_path / "broken.weights.h5"
+    broken.write_bytes(b"not an hdf5 file")
+    out = tmp_path / "run"
+    grid = tmp_path / "one.yaml"
+    grid.write_text(yaml.safe_dump({
+        "name": "one", "sources": ["scratch"], "backbones": ["MobileNetV3Small"],
+        "settings": [{"freeze": "freezeall", "lr": [1e-2]}], "folds": 1,
+        "overrides": {"image_size": 32, "epochs": 1, "batch_size": 16}}))
+    args = ["run", "demo", "--grid", str(grid), "--data", str(phantom_root), "--out", str(out),
+            "--sources", f"file:{broken},scratch"]
+    done = run_cli(*args)
+    assert done.returncode == 1
+    failures = list((out / "cells").glob("*/failure.json"))
+    assert len(failures) == 1 and len(results(out)) == 1
+    reason = json.loads(failures[0].read_text())["reason"]
+    assert reason and "\n" not in reason
+    assert "failed:" in done.stderr and "log.txt" in done.stderr
+    skipped = run_cli(*args)
+    assert skipped.returncode == 1 and "1 failed earlier" in skipped.stderr
+    retried = run_cli(*args, "--retry-failed")
+    assert retried.returncode == 1 and "1 failed now" in retried.stderr
+    report = json.loads(run_cli("report", str(out), "--json").stdout)
+    assert report["cells"]["failed"] == 1 and report["cells"]["done"] == 1
+
+
+def test_class_folder_dataset_from_task_init(tmp_path, shared_data):
+    """A chest X-ray set laid out train/NORMAL, train/PNEUMONIA, test/..., never seen before."""
+    npz = shared_data / "medmnist" / "pneumoniamnist.npz"
+    if not npz.is_file():
+        pytest.skip(f"{npz} not found")
+    arrays = np.load(npz)
+    root = tmp_path / "chest_xray"
+    for part in ("train", "val", "test"):
+        images, labels = arrays[f"{part}_images"], arrays[f"{part}_labels"].ravel()
+        for index in range(30):
+            folder = root / part / ("PNEUMONIA" if labels[index] else "NORMAL")
+            folder.mkdir(parents=True, exist_ok=True)
+            Image.fromarray(images[index]).save(folder / f"{part}{index}.jpeg")
+    task_file = tmp_path / "cxr.yaml"
+    init = run_cli("task", "init", "cxr", "--layout", "folders", "--data", str(root),
+                   "--out", str(task_file))
+    assert init.returncode == 0, init.stderr
+    config = yaml.safe_load(task_file.read_text())
+    assert config["classes"] == {"names": ["NORMAL", "PNEUMONIA"], "positive": "PNEUMONIA"}
+    assert "own group" in task_file.read_text()
+    out = tmp_path / "run"
+    ran = run_cli("run", str(task_file), "--grid", str(two_cell_grid(tmp_path)), "--out", str(out))
+    assert ran.returncode == 0, ran.stderr[-3000:]
+    report = json.loads(run_cli("report", str(out), "--json").stdout)
+    assert report["table"][0]["task"] == "cxr" and report["table"][0]["n"] == 2
+
+
+@pytest.mark.slow
+def test_demo_runs_offline(tmp_path):
+    done = run_cli("demo", "--out", str(tmp_path / "demo"))
+    assert done.returncode == 0, done.stderr[-3000:]
+    assert "demo" in done.stdout and "scratch" in done.stdout
+    assert (tmp_path / "demo" / "report.md").is_file()
+    assert len(results(tmp_path / "demo")) == 6

@@ -1,0 +1,94 @@
+"""Fitting one cell on a tiny real model: best-val-loss weights, predictions, augmentation."""
+
+import os
+import subprocess
+import sys
+
+import keras
+import numpy as np
+import pandas as pd
+import pytest
+
+from radbench.config.schema import Augmentation, Training
+from radbench.grid import Cell
+from radbench.train.augment import augmentation_layers
+from radbench.train.batches import CachedBatches
+from radbench.train.cell import fit_and_predict
+
+PAPER_AUG = Augmentation(rotation_degrees=10, width_shift=0.1, height_shift=0.1,
+                         shear_degrees=0.1, zoom=0.1, horizontal_flip=True)
+
+
+def tiny_problem(n=24, size=32):
+    rng = np.random.default_rng(0)
+    y = np.array([0, 1] * (n // 2))
+    images = rng.integers(0, 60, (n, size, size, 3)).astype(np.uint8)
+    images[y == 1, 8:24, 8:24] = 200  # a bright square marks the positive class
+    parts = ["train"] * (n - 8) + ["val"] * 4 + ["test"] * 4
+    split = pd.DataFrame({"case_id": [f"c{i}" for i in range(n)], "row": np.arange(n),
+                          "part": parts, "y": y})
+    return images, split
+
+
+def test_fit_and_predict_keeps_the_best_val_loss_epoch():
+    images, split = tiny_problem()
+    training = Training(image_size=32, batch_size=8, epochs=3, augmentation=PAPER_AUG)
+    cell = Cell("t", "scratch", "MobileNetV3Small", "unfreezeall", 1e-3, 0, 0, training)
+    outcome = fit_and_predict(cell, images, split, None, verbose=0)
+    history = outcome["history"]
+    assert list(history["epoch"]) == [1, 2, 3]
+    assert outcome["best_epoch"] == int(history["val_loss"].idxmin()) + 1
+    assert outcome["best_val_loss"] == pytest.approx(history["val_loss"].min(), rel=1e-6)
+    assert outcome["test_scores"].shape == (4,)
+    assert ((outcome["test_scores"] >= 0) & (outcome["test_scores"] <= 1)).all()
+    assert outcome["n"] == {"train": 16, "val": 4, "test": 4}
+    assert outcome["timings"]["first_epoch_s"] > 0
+
+
+def test_augmentation_is_identity_at_inference_and_seeded_in_training():
+    layers = augmentation_layers(PAPER_AUG, seed=3)
+    assert [type(l).__name__ for l in layers] == ["RandomFlip", "RandomRotation",
+                                                  "RandomTranslation", "RandomShear", "RandomZoom"]
+    x = np.random.default_rng(0).uniform(0, 255, (2, 32, 32, 3)).astype("float32")
+    model = keras.Sequential([keras.Input((32, 32, 3)), *layers])
+    np.testing.assert_array_equal(np.asarray(model(x, training=False)), x)
+    changed = np.asarray(model(x, training=True))
+    assert changed.shape == x.shape and not np.allclose(changed, x)
+
+
+def test_no_augmentation_layers_when_off():
+    assert augmentation_layers(Augmentation(), seed=0) == []
+
+
+def test_batches_shuffle_per_epoch_and_cover_every_row():
+    images = np.arange(10 * 2 * 2 * 3, dtype=np.uint8).reshape(10, 2, 2, 3)
+    batches = CachedBatches(images, np.arange(10), np.array([0, 1] * 5), 4, shuffle=True, seed=0)
+    assert len(batches) == 3
+    first = np.concatenate([batches[i][0][:, 0, 0, 0] for i in range(3)])
+    batches.on_epoch_end()
+    second = np.concatenate([batches[i][0][:, 0, 0, 0] for i in range(3)])
+    assert sorted(first) == sorted(second) == sorted(images[:, 0, 0, 0].astype(float))
+    assert not np.array_equal(first, second)
+    x, y = batches[0]
+    assert x.dtype == np.float32 and y.shape == (4, 2)
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("backend", ["jax", "torch"])
+def test_trains_under_other_backends(backend):
+    pytest.importorskip(backend)
+    code = (
+        "import numpy as np, keras; from tests.train.test_cell import tiny_problem;"
+        "from radbench.config.schema import Training; from radbench.grid import Cell;"
+        "from radbench.train.cell import fit_and_predict;"
+        "images, split = tiny_problem();"
+        "t = Training(image_size=32, batch_size=8, epochs=1);"
+        "o = fit_and_predict(Cell('t','scratch','MobileNetV3Small','unfreezetop10',1e-3,0,0,t),"
+        " images, split, None, verbose=0);"
+        "assert keras.config.backend() == '%s'; print(o['test_scores'].shape)" % backend
+    )
+    env = {**os.environ, "KERAS_BACKEND": backend}
+    done = subprocess.run([sys.executable, "-c", code], env=env, capture_output=True, text=True,
+                          timeout=600)
+    assert done.returncode == 0, done.stderr[-2000:]
+    assert "(4,)" in done.stdout
