@@ -11,11 +11,24 @@ import traceback
 from pathlib import Path
 
 
+def _die_with_parent() -> None:
+    """On Linux, end this cell process when the `radbench run` that started it dies, so a
+    killed run never leaves a cell training on behind the next run's back."""
+    try:
+        import ctypes
+        import signal
+
+        ctypes.CDLL("libc.so.6", use_errno=True).prctl(1, int(signal.SIGTERM))  # PR_SET_PDEATHSIG
+    except (OSError, AttributeError):
+        pass
+
+
 def main(argv: list[str]) -> int:
     if len(argv) != 1:
         print("usage: python -m radbench.train.worker CELL_DIR", file=sys.stderr)
         return 2
     directory = Path(argv[0])
+    _die_with_parent()
     from radbench.store import CellDir
 
     try:
