@@ -59,7 +59,7 @@ def _notes(report: dict[str, Any]) -> list[str]:
              f"count; a scenario's AUC is the mean over its folds)"]
     if cells.get("constant_predictions"):
         notes.append(f"{cells['constant_predictions']} cell(s) gave every test case the same score "
-                     f"(AUC 0.5 by ties): typical of untrained BatchNorm statistics, e.g. a "
+                     f"to 6 decimals (their AUC is ties or noise): typical of untrained BatchNorm statistics, e.g. a "
                      f"scratch backbone after a few steps; see each cell's predictions.csv")
     for data in report["data"]:
         counts = ", ".join(f"{k} {v}" for k, v in data["counts"].items())
