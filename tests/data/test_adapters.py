@@ -49,7 +49,8 @@ def test_ddti_real_drops_unlabelled_and_groups_by_case(shared_data):
     # 656 rows: 198 unlabelled, 2 naming files the release does not ship (362_1(1), 362_1(2))
     assert manifest.dropped == {"None": 198, "(missing file)": 2}
     assert len(manifest.frame) == 656 - 198 - 2
-    assert any("362_1(1)" not in n and "row" in n for n in manifest.notes)
+    assert manifest.counts() == {"benign": 70, "malignant": 386}
+    assert any("row 490" in n and "row 491" in n for n in manifest.notes)
     assert manifest.frame.loc[manifest.frame["case_id"] == "cropped/100_1(2).png",
                               "group"].item() == "100"
     assert not manifest.per_image_groups
