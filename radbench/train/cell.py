@@ -104,7 +104,12 @@ def run_cell(directory: Path, verbose: int = 2) -> dict[str, Any]:
                         dtype={"case_id": str})
     source = resolve_source(cell.source)
     cell_dir.clear_outputs()
-    images = ImageCache(Path(config["data"]["cache_dir"])).images()
+    cache = ImageCache(Path(config["data"]["cache_dir"]))
+    cached_ids = cache.case_ids
+    if [cached_ids[row] for row in split["row"]] != split["case_id"].tolist():
+        raise ValueError(f"image cache {cache.directory} does not hold this cell's images in the "
+                         f"order of split.csv; run `radbench run` again to rebuild it")
+    images = cache.images()
     outcome = fit_and_predict(cell, images, split, source.weights, verbose=verbose)
     atomic_write_csv(cell_dir.path / "history.csv", outcome["history"])
     test = split[split["part"] == "test"]
