@@ -17,7 +17,9 @@ app = typer.Typer(help="Reproduce and re-test the RadImageNet transfer-learning 
 grid_app = typer.Typer(help="Inspect grids.", no_args_is_help=True)
 task_app = typer.Typer(help="Create task configs.", no_args_is_help=True)
 app.add_typer(grid_app, name="grid")
+data_app = typer.Typer(help="Check and fetch datasets.", no_args_is_help=True)
 app.add_typer(task_app, name="task")
+app.add_typer(data_app, name="data")
 
 err = Console(stderr=True, soft_wrap=True)
 out = Console(soft_wrap=True)
@@ -57,12 +59,14 @@ def run(
     retry_failed: bool = typer.Option(False, "--retry-failed", help="run failed cells again"),
     max_parallel: int = typer.Option(1, min=1, help="cells running at once (processes)"),
     cache_dir: Optional[Path] = typer.Option(None, help="image cache (default ~/.cache/radbench)"),
+    skip_bad: bool = typer.Option(False, "--skip-bad", help="leave out the images the integrity "
+                                  "check rejects (listed in the run's data/ folder)"),
 ) -> None:
     """Run every cell of GRID on TASK that is not done yet; finished cells are skipped."""
     from radbench.runner import RunOptions, run_grid
 
     summary = run_grid(RunOptions(task, grid, data, out_dir, _split_list(sources), max_images,
-                                  dry_run, retry_failed, max_parallel, cache_dir), err)
+                                  dry_run, retry_failed, max_parallel, cache_dir, skip_bad), err)
     if dry_run:
         return
     err.print(f"{summary.total} cell(s): {summary.skipped_done} already done, {summary.done} "
@@ -136,6 +140,52 @@ def task_init(
                                  out_file or Path(f"{name}.yaml"), force)
     err.print(summary, highlight=False)
     out.print(str(written))
+
+
+@data_app.command("check")
+@reports_errors
+def data_check(
+    task: str = typer.Argument(..., help="a shipped task name or a task YAML path"),
+    data: Optional[str] = typer.Option(None, help="dataset folder (overrides the task's data.root)"),
+    as_json: bool = typer.Option(False, "--json", help="the full report as JSON"),
+) -> None:
+    """Read every image of TASK's dataset and list every problem at once; writes nothing.
+    Exit code 2 when there are errors (which `radbench run` would refuse)."""
+    from radbench.config.load import load_task
+    from radbench.data.check import check_dataset, report_lines
+    from radbench.data.prepare import data_root
+
+    task_config, task_file = load_task(task)
+    report = check_dataset(task_config, data_root(task_config, task_file, data))
+    if as_json:
+        print(json.dumps(report.to_dict(), indent=1))
+    else:
+        for line in report_lines(report):
+            out.print(line, highlight=False, markup=False)
+    if report.errors:
+        raise typer.Exit(2)
+
+
+@data_app.command("fetch")
+@reports_errors
+def data_fetch(
+    name: str = typer.Argument(..., help="e.g. breastmnist, pneumoniamnist_64; or a set behind a "
+                               "login (mrnet, rsna_pneumonia, ...) for where to get it"),
+    dest: Optional[Path] = typer.Option(None, help="folder (default $RADBENCH_DATA or "
+                                        "~/.cache/radbench/datasets)"),
+    mirror: Optional[str] = typer.Option(None, envvar="RADBENCH_MIRROR",
+                                         help="base URL serving the same files"),
+    timeout: float = typer.Option(30.0, help="seconds without data before giving up"),
+) -> None:
+    """Download a public dataset file (resumable, MD5 checked), or say where to get it."""
+    from radbench.data.fetch import BY_HAND, by_hand_lines, fetch
+
+    if name in BY_HAND:
+        for line in by_hand_lines(name):
+            out.print(line, highlight=False, markup=False)
+        return
+    path = fetch(name, dest, mirror, timeout)
+    out.print(str(path), highlight=False)
 
 
 @app.command()

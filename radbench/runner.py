@@ -7,11 +7,12 @@ import time
 from dataclasses import dataclass, field
 from pathlib import Path
 
+import pandas as pd
 from rich.console import Console
 
 from radbench.config.load import load_grid, load_task
 from radbench.data.cache import build_cache
-from radbench.data.prepare import PreparedData, data_root, prepare
+from radbench.data.prepare import PreparedData, data_root, prepare, windows_of
 from radbench.execute.local import run_local
 from radbench.execute.progress import GridProgress
 from radbench.grid import Cell, cell_id, expand
@@ -32,6 +33,7 @@ class RunOptions:
     retry_failed: bool = False
     max_parallel: int = 1
     cache_dir: Path | None = None
+    skip_bad: bool = False
 
 
 @dataclass
@@ -63,7 +65,12 @@ def _write_data(out: Path, prepared: PreparedData) -> Path:
             "dropped": prepared.manifest.dropped,
             "per_image_groups": prepared.manifest.per_image_groups,
             "notes": prepared.manifest.notes,
+            "skipped_bad": len(prepared.skipped),
         })
+        if prepared.check is not None:
+            atomic_write_json(folder / "check.json", prepared.check.to_dict())
+        if prepared.skipped:
+            atomic_write_csv(folder / "skipped.csv", pd.DataFrame(prepared.skipped))
     return folder
 
 
@@ -105,12 +112,19 @@ def run_grid(options: RunOptions, console: Console | None = None) -> RunSummary:
     for source in sources:
         check_source(source)
     cells = expand(grid, task, sources)
-    prepared = prepare(task, data_root(task, task_file, options.data), options.max_images)
+    prepared = prepare(task, data_root(task, task_file, options.data), options.max_images,
+                       options.skip_bad)
     counts = ", ".join(f"{k} {v}" for k, v in prepared.manifest.counts().items())
     console.print(f"task {task.name}: {len(prepared.manifest.frame)} images ({counts}); "
                   f"split {prepared.split_id}; {len(cells)} cells", highlight=False)
     for note in prepared.manifest.notes:
         console.print(f"note: {note}", highlight=False)
+    if prepared.check is not None and prepared.check.warnings:
+        console.print(f"note: the integrity check gave {len(prepared.check.warnings)} warning(s); "
+                      f"`radbench data check {task.name}` lists them", highlight=False)
+    if prepared.skipped:
+        console.print(f"note: --skip-bad left out {len(prepared.skipped)} image(s); listed in "
+                      f"the run's data/ folder (skipped.csv)", highlight=False)
     if options.dry_run:
         summary = RunSummary(total=len(cells))
         for cell in cells:
@@ -120,7 +134,8 @@ def run_grid(options: RunOptions, console: Console | None = None) -> RunSummary:
         return summary
     cache_dirs = {}
     for key in sorted({(c.training.image_size, c.training.interpolation) for c in cells}):
-        cache_dirs[key] = build_cache(prepared.manifest, key[0], key[1], options.cache_dir)
+        cache_dirs[key] = build_cache(prepared.manifest, key[0], key[1], options.cache_dir,
+                                      windows=windows_of(task))
     options.out.mkdir(parents=True, exist_ok=True)
     _record_invocation(options.out, options)
     _write_data(options.out, prepared)

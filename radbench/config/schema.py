@@ -16,7 +16,8 @@ from radbench.models.backbones import BACKBONE_NAMES
 FreezeName = Literal["freezeall", "unfreezetop10", "unfreezeall"]
 Normalization = Literal["paper", "native"]
 Interpolation = Literal["nearest", "bilinear", "bicubic"]
-AdapterName = Literal["busi", "ddti_crops", "folders", "csv", "mrnet", "rsna_pneumonia", "rsna_ich"]
+AdapterName = Literal["busi", "ddti", "ddti_crops", "folders", "csv", "mrnet", "rsna_pneumonia",
+                      "rsna_ich", "medmnist", "head_ct"]
 
 SOURCE_PATTERN = re.compile(r"^(scratch|imagenet|radimagenet|file:.+)$")
 
@@ -56,6 +57,14 @@ class Columns(Strict):
     mask: str | None = None
 
 
+class Window(Strict):
+    """A CT/MR display window in the image's units (HU after rescale slope/intercept)."""
+
+    name: str = ""
+    center: float
+    width: float = Field(gt=0)
+
+
 class DataSpec(Strict):
     """Where a task's images come from and how raw labels become the task's classes."""
 
@@ -83,6 +92,30 @@ class DataSpec(Strict):
     group_level: int | None = Field(
         None, ge=0, description="folders: the group is the folder at this depth below the root"
     )
+    target: str | None = Field(
+        None, description="mrnet: the label file (acl, meniscus, abnormal); rsna_ich: the "
+        "subtype column (any, epidural, ...); medmnist: the .npz file name"
+    )
+    slices: int = Field(3, ge=1, le=64, description="mrnet: central sagittal slices per exam")
+    windows: list[Window] = Field(
+        default_factory=list, description="DICOM: no window = the file's VOI LUT or min-max; "
+        "one window = gray replicated; three windows = the three channels"
+    )
+    near_duplicates: Literal["group", "report"] = Field(
+        "report", description="near-duplicate images (perceptual hash): merge them into one "
+        "group so they never straddle train and test, or only report them"
+    )
+    duplicate_distance: int = Field(
+        4, ge=0, le=32, description="largest Hamming distance of two 64-bit perceptual hashes "
+        "that still counts as a near-duplicate"
+    )
+
+    @field_validator("windows")
+    @classmethod
+    def _one_or_three(cls, value: list[Window]) -> list[Window]:
+        if len(value) not in (0, 1, 3):
+            raise ValueError(f"{len(value)} windows given; expected 0, 1 or 3 (one per channel)")
+        return value
 
     @field_validator("group_pattern")
     @classmethod
@@ -117,7 +150,10 @@ class ClassesSpec(Strict):
 class SplitSpec(Strict):
     """Patient-grouped, label-stratified splits: k-fold CV or one hold-out split."""
 
-    scheme: Literal["kfold", "holdout"]
+    scheme: Literal["kfold", "holdout", "given"] = Field(
+        description="kfold / holdout: made by radbench; given: the release's own train/val/test "
+        "parts (MedMNIST)"
+    )
     folds: int = Field(5, ge=2, le=20)
     fractions: tuple[float, float, float] = Field(
         (0.7, 0.1, 0.2), description="train, val, test; for kfold test must be 1/folds"

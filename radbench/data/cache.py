@@ -8,7 +8,7 @@ import tempfile
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Callable
+from typing import Callable, Sequence
 
 import numpy as np
 import pandas as pd
@@ -17,7 +17,7 @@ from radbench.data.images import load_rgb
 from radbench.data.manifest import Manifest
 from radbench.ids import stable_hash
 
-CACHE_FORMAT = 1
+CACHE_FORMAT = 2
 
 
 def default_cache_root() -> Path:
@@ -43,25 +43,29 @@ class ImageCache:
         return np.load(self.directory / "images.npy", mmap_mode="r")
 
 
-def cache_key(manifest: Manifest, size: int, interpolation: str) -> str:
-    """Keyed by every file's path, size and modification time, and the decoding settings."""
+def cache_key(manifest: Manifest, size: int, interpolation: str,
+              windows: Sequence[tuple[float, float]] = ()) -> str:
+    """Keyed by every image's locator and its file's size and modification time, and the
+    decoding settings."""
     files = []
     for relative in manifest.frame["path"]:
-        stat = manifest.absolute(relative).stat()
+        stat = manifest.file_of(relative).stat()
         files.append([relative, stat.st_size, stat.st_mtime_ns])
     return stable_hash({"files": files, "root": str(manifest.root.resolve()), "size": size,
-                        "interpolation": interpolation, "format": CACHE_FORMAT}, 20)
+                        "interpolation": interpolation, "format": CACHE_FORMAT,
+                        "windows": [list(w) for w in windows]}, 20)
 
 
 def build_cache(manifest: Manifest, size: int, interpolation: str, root: Path | None = None,
-                on_image: Callable[[], None] | None = None) -> ImageCache:
+                on_image: Callable[[], None] | None = None,
+                windows: Sequence[tuple[float, float]] = ()) -> ImageCache:
     """Decode every image once (threads), or reuse the finished entry with the same key.
 
     The entry is written in a temporary folder and renamed when complete, so a failure or a kill
     never leaves a half-written cache behind.
     """
     root = Path(root) if root else default_cache_root()
-    target = root / cache_key(manifest, size, interpolation)
+    target = root / cache_key(manifest, size, interpolation, windows)
     if (target / "index.csv").is_file():
         return ImageCache(target)
     root.mkdir(parents=True, exist_ok=True)
@@ -72,7 +76,7 @@ def build_cache(manifest: Manifest, size: int, interpolation: str, root: Path | 
                                            shape=(len(paths), size, size, 3))
 
         def decode(index: int) -> None:
-            images[index] = load_rgb(paths[index], size, interpolation)
+            images[index] = load_rgb(paths[index], size, interpolation, windows)
             if on_image:
                 on_image()
 

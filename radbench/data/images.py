@@ -1,8 +1,15 @@
-"""Decoding one image file into a square 3-channel uint8 array, as the paper's generator did."""
+"""Decoding one image into a square 3-channel uint8 array, as the paper's generator did.
+
+An image is named by a locator: a file path, or `FILE::FRAGMENT` for an image inside a file
+(`exam.npy::12` = slice 12 of a volume, `set.npz::train/17` = image 17 of a MedMNIST part,
+`case.xml::2` = the outline of image 2 of a DDTI case, as a mask).
+"""
 
 from __future__ import annotations
 
+from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Sequence
 
 import numpy as np
 from PIL import Image, UnidentifiedImageError
@@ -10,16 +17,41 @@ from PIL import Image, UnidentifiedImageError
 from radbench.errors import DataError
 
 IMAGE_SUFFIXES = {".png", ".jpg", ".jpeg", ".bmp", ".tif", ".tiff", ".gif"}
+DICOM_SUFFIXES = {".dcm", ".dicom"}
+SEPARATOR = "::"
 _RESAMPLE = {
     "nearest": Image.Resampling.NEAREST,
     "bilinear": Image.Resampling.BILINEAR,
     "bicubic": Image.Resampling.BICUBIC,
 }
+_WIDE_MODES = ("I;16", "I;16B", "I;16L", "I;16N", "I", "F")
 
 
-def _to_8bit(image: Image.Image) -> Image.Image:
-    """16-bit, 32-bit integer and float images: stretch their own range to 0..255."""
-    array = np.asarray(image, dtype=np.float64)
+def split_locator(locator: str | Path) -> tuple[Path, str | None]:
+    """`FILE::FRAGMENT` -> (FILE, FRAGMENT); a plain path -> (path, None)."""
+    text = str(locator)
+    if SEPARATOR in text:
+        file, fragment = text.split(SEPARATOR, 1)
+        return Path(file), fragment
+    return Path(text), None
+
+
+def locator_file(locator: str | Path) -> Path:
+    return split_locator(locator)[0]
+
+
+@dataclass
+class Decoded:
+    """A decoded image before resizing, with what was surprising about it."""
+
+    image: Image.Image  # RGB
+    source_mode: str
+    warnings: list[str] = field(default_factory=list)
+
+
+def _to_8bit(array: np.ndarray) -> Image.Image:
+    """Wider-than-8-bit gray: stretch the image's own range to 0..255."""
+    array = np.asarray(array, dtype=np.float64)
     low, high = float(array.min()), float(array.max())
     scaled = np.zeros_like(array) if high <= low else (array - low) * (255.0 / (high - low))
     return Image.fromarray(np.round(scaled).astype(np.uint8), mode="L")
@@ -43,25 +75,86 @@ def open_image(path: Path) -> Image.Image:
         raise DataError(f"{path}: corrupt or truncated image ({exc})") from None
 
 
-def to_rgb(image: Image.Image) -> Image.Image:
-    """Grayscale, palette, RGBA, 16-bit: all become 8-bit RGB (alpha dropped, gray replicated)."""
-    if image.mode in ("I;16", "I;16B", "I;16L", "I;16N", "I", "F"):
-        image = _to_8bit(image)
-    return image if image.mode == "RGB" else image.convert("RGB")
+def _array_image(array: np.ndarray, where: str) -> Decoded:
+    if array.ndim == 3 and array.shape[-1] == 1:
+        array = array[..., 0]
+    if array.ndim == 2:
+        if array.dtype == np.uint8:
+            return Decoded(Image.fromarray(array, mode="L").convert("RGB"), "L")
+        return Decoded(_to_8bit(array).convert("RGB"), str(array.dtype),
+                       [f"{where}: {array.dtype} pixels stretched to 8 bits from the image's "
+                        f"own range"])
+    if array.ndim == 3 and array.shape[-1] == 3 and array.dtype == np.uint8:
+        return Decoded(Image.fromarray(array, mode="RGB"), "RGB")
+    raise DataError(f"{where}: expected a 2-D gray or (H, W, 3) uint8 image, got shape "
+                    f"{array.shape} {array.dtype}")
 
 
-def load_rgb(path: Path, size: int, interpolation: str = "nearest") -> np.ndarray:
-    """The image at `path` as a (size, size, 3) uint8 array, resized without keeping aspect."""
-    image = to_rgb(open_image(path))
+def to_rgb(image: Image.Image, where: str = "") -> Decoded:
+    """Grayscale, palette, RGBA, 16-bit: all become 8-bit RGB, each surprise noted."""
+    mode, warnings = image.mode, []
+    if mode in _WIDE_MODES:
+        warnings.append(f"{where}: {mode} image stretched to 8 bits from its own range "
+                        f"(Keras' loader would clip it to 255)")
+        image = _to_8bit(np.asarray(image))
+    elif mode in ("RGBA", "LA", "PA") or (mode == "P" and "transparency" in image.info):
+        alpha = np.asarray(image.convert("RGBA"))[..., 3]
+        if alpha.min() < 255:
+            warnings.append(f"{where}: {mode} image with transparent pixels; alpha dropped")
+    elif mode == "P":
+        warnings.append(f"{where}: palette image converted to RGB through its palette")
+    return Decoded(image if image.mode == "RGB" else image.convert("RGB"), mode, warnings)
+
+
+def decode(locator: str | Path, windows: Sequence[tuple[float, float]] = ()) -> Decoded:
+    """Decode the image a locator names, at its own size."""
+    path, fragment = split_locator(locator)
+    suffix = path.suffix.lower()
+    if suffix == ".npy":
+        from radbench.data.arrays import read_npy_slice
+
+        return _array_image(read_npy_slice(path, int(fragment or 0)), str(locator))
+    if suffix == ".npz":
+        from radbench.data.arrays import read_npz_image
+
+        part, _, index = (fragment or "").partition("/")
+        return _array_image(read_npz_image(path, part, int(index)), str(locator))
+    if suffix in DICOM_SUFFIXES:
+        from radbench.data.dicom import read_dicom
+
+        if path.is_file() and path.stat().st_size == 0:
+            raise DataError(f"{path}: empty file (0 bytes), expected a DICOM image")
+        return Decoded(Image.fromarray(read_dicom(path, windows), mode="RGB"), "DICOM")
+    return to_rgb(open_image(path), str(path))
+
+
+def resize(image: Image.Image, size: int, interpolation: str = "nearest") -> np.ndarray:
     if image.size != (size, size):
         image = image.resize((size, size), _RESAMPLE[interpolation])
     return np.asarray(image, dtype=np.uint8)
 
 
-def load_mask(paths: list[Path], size: int) -> np.ndarray:
+def load_rgb(locator: str | Path, size: int, interpolation: str = "nearest",
+             windows: Sequence[tuple[float, float]] = ()) -> np.ndarray:
+    """The image as a (size, size, 3) uint8 array, resized without keeping aspect."""
+    return resize(decode(locator, windows).image, size, interpolation)
+
+
+def mask_image(locator: str | Path) -> Image.Image:
+    """A lesion mask at its own size as a mode-L image of 0/255."""
+    path, fragment = split_locator(locator)
+    if path.suffix.lower() == ".xml":
+        from radbench.data.ddti import rasterise_outline
+
+        return rasterise_outline(path, fragment)
+    mask = np.asarray(open_image(path).convert("L")) > 127
+    return Image.fromarray((mask * 255).astype(np.uint8), mode="L")
+
+
+def load_mask(locators: list, size: int) -> np.ndarray:
     """Union of one or more lesion masks as a (size, size) uint8 array of 0/1."""
     union = np.zeros((size, size), dtype=np.uint8)
-    for path in paths:
-        mask = open_image(path).convert("L").resize((size, size), Image.Resampling.NEAREST)
+    for locator in locators:
+        mask = mask_image(locator).resize((size, size), Image.Resampling.NEAREST)
         union |= (np.asarray(mask) > 127).astype(np.uint8)
     return union

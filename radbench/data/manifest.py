@@ -12,10 +12,12 @@ from sklearn.model_selection import StratifiedGroupKFold
 
 from radbench.config.schema import TaskConfig
 from radbench.data.adapters import ADAPTERS
+from radbench.data.images import locator_file
+from radbench.data.records import relative_locator
 from radbench.errors import DataError
 from radbench.ids import stable_hash
 
-COLUMNS = ["case_id", "path", "raw_label", "label", "y", "group", "masks"]
+COLUMNS = ["case_id", "path", "raw_label", "label", "y", "group", "masks", "release_part"]
 
 
 @dataclass
@@ -27,6 +29,7 @@ class Manifest:
     dropped: dict[str, int] = field(default_factory=dict)
     per_image_groups: bool = False
     notes: list[str] = field(default_factory=list)
+    missing: list[tuple[str, str]] = field(default_factory=list)  # (file, where it was listed)
 
     @property
     def data_id(self) -> str:
@@ -37,7 +40,20 @@ class Manifest:
         return {str(k): int(v) for k, v in self.frame["label"].value_counts().sort_index().items()}
 
     def absolute(self, relative: str) -> Path:
+        """The locator below the root (`FILE::FRAGMENT` for images inside a file)."""
         return self.root / relative
+
+    def file_of(self, relative: str) -> Path:
+        """The file on disk that holds the image."""
+        return locator_file(self.root / relative)
+
+    def without(self, case_ids: set[str], note: str) -> "Manifest":
+        """The manifest less some images (e.g. those `--skip-bad` leaves out)."""
+        frame = self.frame[~self.frame["case_id"].isin(case_ids)].reset_index(drop=True)
+        dropped = dict(self.dropped)
+        dropped["(bad file)"] = dropped.get("(bad file)", 0) + len(case_ids)
+        return Manifest(self.root, frame, dropped, self.per_image_groups, self.notes + [note],
+                        self.missing)
 
 
 def _map_labels(task: TaskConfig, raw_labels: pd.Series, paths: pd.Series, root: Path) -> pd.Series:
@@ -54,24 +70,32 @@ def _map_labels(task: TaskConfig, raw_labels: pd.Series, paths: pd.Series, root:
     return raw_labels.map(mapping)
 
 
-def build_manifest(task: TaskConfig, root: Path) -> Manifest:
-    """Read the dataset at `root` with the task's adapter and map its labels to the classes."""
+def build_manifest(task: TaskConfig, root: Path, strict: bool = True) -> Manifest:
+    """Read the dataset at `root` with the task's adapter and map its labels to the classes.
+
+    A listed image whose file does not exist stops it when `data.missing_files` is `error` and
+    `strict` (the integrity check passes strict=False to list them all).
+    """
     root = Path(root)
     if not root.is_dir():
         raise DataError(f"{root}: dataset folder not found (task {task.name}, adapter "
                         f"{task.data.adapter}); pass --data PATH")
     records = ADAPTERS[task.data.adapter](root, task.data)
-    missing = [r.missing for r in records if r.missing]
+    missing = [(str(r.path), r.missing) for r in records if r.missing]
+    if missing and strict and task.data.missing_files == "error":
+        path, where = missing[0]
+        more = f" (and {len(missing) - 1} more)" if len(missing) > 1 else ""
+        raise DataError(f"{where}: image {path} not found{more}; expected the file to exist "
+                        f"(data.missing_files: drop leaves such rows out)")
     records = [r for r in records if not r.missing]
     if not records:
         raise DataError(f"{root}: no images found for adapter {task.data.adapter}")
     frame = pd.DataFrame({
-        "path": [r.path.relative_to(root).as_posix() if r.path.is_relative_to(root)
-                 else str(r.path) for r in records],
+        "path": [relative_locator(r.path, root) for r in records],
         "raw_label": [r.raw_label for r in records],
         "group": [r.group for r in records],
-        "masks": [";".join(m.relative_to(root).as_posix() if m.is_relative_to(root) else str(m)
-                           for m in r.masks) for r in records],
+        "masks": [";".join(relative_locator(m, root) for m in r.masks) for r in records],
+        "release_part": [r.part for r in records],
     })
     dropped = Counter(frame.loc[frame["raw_label"].isin(task.data.drop_labels), "raw_label"])
     frame = frame[~frame["raw_label"].isin(task.data.drop_labels)].reset_index(drop=True)
@@ -100,11 +124,13 @@ def build_manifest(task: TaskConfig, root: Path) -> Manifest:
     if dropped:
         notes.append("dropped: " + ", ".join(f"{n} image(s) labelled {k!r}"
                                              for k, n in sorted(dropped.items())))
-    if missing:
+    if missing and task.data.missing_files == "drop":
+        wheres = [where for _, where in missing]
         notes.append(f"left out {len(missing)} listed image(s) whose file does not exist "
-                     f"({', '.join(missing[:5])}{', ...' if len(missing) > 5 else ''})")
+                     f"({', '.join(wheres[:5])}{', ...' if len(wheres) > 5 else ''})")
         dropped["(missing file)"] = len(missing)
-    return Manifest(root, frame[COLUMNS], dict(dropped), bool(per_image), notes)
+    return Manifest(root, frame[COLUMNS], dict(dropped), bool(per_image), notes,
+                    missing if task.data.missing_files == "error" else [])
 
 
 def subset(manifest: Manifest, max_images: int, seed: int) -> Manifest:
@@ -120,4 +146,4 @@ def subset(manifest: Manifest, max_images: int, seed: int) -> Manifest:
     notes = manifest.notes + [f"subset: {len(chosen)} of {len(frame)} images (--max-images "
                               f"{max_images}, whole groups, stratified)"]
     return Manifest(manifest.root, frame.iloc[np.sort(chosen)].reset_index(drop=True),
-                    manifest.dropped, manifest.per_image_groups, notes)
+                    manifest.dropped, manifest.per_image_groups, notes, manifest.missing)

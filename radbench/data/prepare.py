@@ -6,15 +6,17 @@ line and leaves nothing half-written.
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 
 import pandas as pd
 
 from radbench.config.schema import TaskConfig
+from radbench.data.check import CheckReport, evaluate
+from radbench.data.inspect import inspect_all, merge_duplicate_groups
 from radbench.data.manifest import Manifest, build_manifest, subset
 from radbench.data.splits import make_splits, split_id
-from radbench.errors import ConfigError
+from radbench.errors import ConfigError, DataError
 
 
 @dataclass
@@ -23,6 +25,8 @@ class PreparedData:
     manifest: Manifest
     splits: pd.DataFrame
     split_id: str
+    check: CheckReport | None = None
+    skipped: list[dict] = field(default_factory=list)  # what --skip-bad left out, and why
 
     @property
     def data_id(self) -> str:
@@ -49,10 +53,43 @@ def data_root(task: TaskConfig, task_file: Path | None, override: str | None) ->
                       f"(or set data.root in the task file)")
 
 
-def prepare(task: TaskConfig, root: Path, max_images: int | None = None) -> PreparedData:
-    """Manifest (optionally a stratified subset), then checked patient-grouped splits."""
-    manifest = build_manifest(task, root)
+def windows_of(task: TaskConfig) -> list[tuple[float, float]]:
+    return [(w.center, w.width) for w in task.data.windows]
+
+
+def prepare(task: TaskConfig, root: Path, max_images: int | None = None,
+            skip_bad: bool = False) -> PreparedData:
+    """Manifest (optionally a stratified subset), the integrity check of every image, near-
+    duplicates merged into one group when the task asks, then checked patient-grouped splits.
+
+    A dataset with errors stops here (DataError) unless `skip_bad`, which leaves the listed
+    images out and returns them in `skipped`.
+    """
+    manifest = build_manifest(task, root, strict=not skip_bad)
     if max_images:
         manifest = subset(manifest, max_images, task.split.seed)
+    report = evaluate(task, manifest, inspect_all(manifest, windows_of(task)))
+    skipped = [{"image": path, "reason": f"{where}: file not found"}
+               for path, where in manifest.missing]
+    if report.errors and not skip_bad:
+        first = report.errors[0].message
+        raise DataError(
+            f"{root}: the dataset fails the integrity check with {len(report.errors)} error(s), "
+            f"first: {first}; `radbench data check {task.name} --data {root}` lists them all, "
+            f"--skip-bad leaves those images out"
+        )
+    bad = report.bad_case_ids
+    if bad:
+        reasons = {}
+        for finding in report.errors:
+            for case in finding.case_ids:
+                reasons.setdefault(case, finding.message)
+        skipped += [{"image": case, "reason": reasons[case]} for case in sorted(bad)]
+        manifest = manifest.without(bad, f"--skip-bad left out {len(bad)} image(s) that failed "
+                                         f"the integrity check")
+    if task.data.near_duplicates == "group":
+        remaining = set(manifest.frame["case_id"])
+        sets = [[c for c in members if c in remaining] for members in report.duplicates]
+        manifest = merge_duplicate_groups(manifest, [s for s in sets if len(s) > 1])
     splits = make_splits(manifest, task.split, task.classes.names)
-    return PreparedData(task, manifest, splits, split_id(splits))
+    return PreparedData(task, manifest, splits, split_id(splits), report, skipped)

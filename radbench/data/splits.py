@@ -56,6 +56,16 @@ def _holdout(frame: pd.DataFrame, spec: SplitSpec) -> pd.DataFrame:
     return pd.DataFrame({"case_id": frame["case_id"], "fold": 0, "part": part})
 
 
+def _given(frame: pd.DataFrame) -> pd.DataFrame:
+    parts = frame["release_part"]
+    unknown = sorted(set(parts.dropna()) - set(PARTS))
+    if parts.isna().any() or unknown:
+        example = frame.loc[parts.isna() | parts.isin(unknown), "case_id"].iloc[0]
+        raise DataError(f"split scheme 'given': image {example} has no part of {list(PARTS)} "
+                        f"from its release (use kfold or holdout for this data)")
+    return pd.DataFrame({"case_id": frame["case_id"], "fold": 0, "part": parts.astype(str)})
+
+
 def check_splits(splits: pd.DataFrame, manifest: Manifest, class_names: list[str]) -> None:
     """No group in two parts of a fold; every part of every fold holds both classes."""
     merged = splits.merge(manifest.frame[["case_id", "group", "y"]], on="case_id")
@@ -78,12 +88,15 @@ def check_splits(splits: pd.DataFrame, manifest: Manifest, class_names: list[str
 def make_splits(manifest: Manifest, spec: SplitSpec, class_names: list[str]) -> pd.DataFrame:
     """Columns case_id, fold, part (train/val/test); deterministic from `spec.seed`."""
     frame = manifest.frame
-    if frame["group"].nunique() < spec.n_folds * 3:
+    if spec.scheme != "given" and frame["group"].nunique() < spec.n_folds * 3:
         raise DataError(
             f"{manifest.root}: {frame['group'].nunique()} group(s) are too few for a "
             f"{spec.scheme} split with {spec.n_folds} fold(s)"
         )
-    splits = _kfold(frame, spec) if spec.scheme == "kfold" else _holdout(frame, spec)
+    if spec.scheme == "given":
+        splits = _given(frame)
+    else:
+        splits = _kfold(frame, spec) if spec.scheme == "kfold" else _holdout(frame, spec)
     check_splits(splits, manifest, class_names)
     return splits
 

@@ -1,0 +1,187 @@
+"""`radbench data check`: everything wrong or surprising about a dataset, listed at once.
+
+Errors (unreadable or missing files, masks that do not fit, a patient group in two classes)
+make `radbench run` refuse the dataset unless `--skip-bad` leaves those images out; warnings
+(converted pixel formats, blank images, near-duplicates, counts unlike the study's) are reported.
+"""
+
+from __future__ import annotations
+
+from collections import Counter
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
+
+import numpy as np
+
+from radbench.config.schema import TaskConfig
+from radbench.data.inspect import BLANK_STD, ImageInfo, duplicate_groups, inspect_all
+from radbench.data.manifest import Manifest, build_manifest
+
+ERROR, WARNING = "error", "warning"
+
+
+@dataclass
+class Finding:
+    level: str
+    kind: str
+    message: str
+    case_ids: list[str] = field(default_factory=list)  # the images --skip-bad leaves out
+
+
+@dataclass
+class CheckReport:
+    task: str
+    root: str
+    adapter: str
+    images: int
+    raw_counts: dict[str, int]
+    merged: dict[str, str]
+    counts: dict[str, int]
+    paper_counts: dict[str, int] | None
+    part_counts: dict[str, dict[str, int]]
+    groups_per_class: dict[str, int]
+    dropped: dict[str, int]
+    notes: list[str]
+    duplicates: list[list[str]]
+    sizes: dict[str, dict[str, float]]
+    modes: dict[str, int]
+    channel_mean: list[float]
+    with_masks: int
+    duplicate_distance: int
+    findings: list[Finding] = field(default_factory=list)
+
+    @property
+    def errors(self) -> list[Finding]:
+        return [f for f in self.findings if f.level == ERROR]
+
+    @property
+    def warnings(self) -> list[Finding]:
+        return [f for f in self.findings if f.level == WARNING]
+
+    @property
+    def bad_case_ids(self) -> set[str]:
+        return {case for finding in self.errors for case in finding.case_ids}
+
+    def to_dict(self) -> dict:
+        return asdict(self) | {"ok": not self.errors}
+
+
+def _group_findings(manifest: Manifest) -> list[Finding]:
+    if manifest.per_image_groups:
+        return []
+    frame = manifest.frame
+    findings = []
+    for group, rows in frame.groupby("group"):
+        if rows["label"].nunique() > 1:
+            labels = ", ".join(f"{k} {v}" for k, v in rows["label"].value_counts().items())
+            findings.append(Finding(
+                ERROR, "group_in_two_classes",
+                f"group {group!r} holds images of both classes ({labels}; e.g. "
+                f"{rows['path'].iloc[0]}); expected one class per patient",
+                rows["case_id"].tolist()))
+    return findings
+
+
+def _duplicate_findings(manifest: Manifest, duplicates: list[list[str]]) -> list[Finding]:
+    label = dict(zip(manifest.frame["case_id"], manifest.frame["label"]))
+    findings = []
+    for members in duplicates:
+        classes = sorted({label[m] for m in members})
+        if len(classes) > 1:
+            shown = ", ".join(members[:6]) + (f", ... ({len(members)} in all)"
+                                              if len(members) > 6 else "")
+            findings.append(Finding(WARNING, "duplicate_across_classes",
+                                    f"near-duplicate images in classes {' and '.join(classes)}: "
+                                    f"{shown}"))
+    return findings
+
+
+def evaluate(task: TaskConfig, manifest: Manifest, infos: list[ImageInfo]) -> CheckReport:
+    """The report for a manifest whose images were inspected."""
+    frame = manifest.frame
+    findings = [Finding(ERROR, "missing_file", f"{where}: image {path} not found; expected the "
+                        f"file to exist (or data.missing_files: drop)") for path, where in
+                manifest.missing]
+    for info in infos:
+        if info.error:
+            findings.append(Finding(ERROR, "unreadable", info.error, [info.case_id]))
+        findings.extend(Finding(WARNING, "converted", w) for w in info.warnings)
+        if info.error is None and info.std < BLANK_STD:
+            findings.append(Finding(WARNING, "blank", f"{info.case_id}: blank image (gray values "
+                                    f"vary by {info.std:.2f})"))
+    findings.extend(_group_findings(manifest))
+    readable = [i for i in infos if i.error is None]
+    duplicates = duplicate_groups(infos, task.data.duplicate_distance)
+    findings.extend(_duplicate_findings(manifest, duplicates))
+    counts = manifest.counts()
+    if task.paper_counts and task.paper_counts != counts:
+        findings.append(Finding(WARNING, "counts", "class counts differ from the study's: " + ", ".join(
+            f"{k} {counts.get(k, 0)} (study {v})" for k, v in task.paper_counts.items())))
+    widths = np.array([i.width for i in readable] or [0])
+    heights = np.array([i.height for i in readable] or [0])
+    parts = {}
+    if frame["release_part"].notna().any():
+        parts = {str(p): {str(k): int(v) for k, v in rows["label"].value_counts().sort_index().items()}
+                 for p, rows in frame.groupby("release_part")}
+    return CheckReport(
+        task=task.name, root=str(manifest.root), adapter=task.data.adapter, images=len(frame),
+        raw_counts={str(k): int(v) for k, v in Counter(frame["raw_label"]).most_common()},
+        merged={raw: target for raw, target in task.data.class_map.items()
+                if raw != target and raw in set(frame["raw_label"])},
+        counts=counts, paper_counts=task.paper_counts, part_counts=parts,
+        groups_per_class={str(k): int(v) for k, v in frame.groupby("label")["group"].nunique().items()},
+        dropped=manifest.dropped, notes=manifest.notes, duplicates=duplicates,
+        sizes={name: {"min": int(a.min()), "median": float(np.median(a)), "max": int(a.max())}
+               for name, a in (("width", widths), ("height", heights))},
+        modes=dict(Counter(i.mode for i in readable)),
+        channel_mean=[round(float(v), 2) for v in np.mean([i.mean for i in readable] or [[0, 0, 0]], axis=0)],
+        with_masks=int((frame["masks"] != "").sum()),
+        duplicate_distance=task.data.duplicate_distance, findings=findings,
+    )
+
+
+def check_dataset(task: TaskConfig, root: Path) -> CheckReport:
+    """Read and inspect every image of the dataset; writes nothing."""
+    manifest = build_manifest(task, Path(root), strict=False)
+    windows = [(w.center, w.width) for w in task.data.windows]
+    return evaluate(task, manifest, inspect_all(manifest, windows))
+
+
+def report_lines(report: CheckReport, limit: int = 20) -> list[str]:
+    """The report as plain lines for a terminal."""
+    lines = [f"task {report.task}: {report.images} images in {report.root} "
+             f"(adapter {report.adapter})"]
+    lines.append("raw labels: " + ", ".join(f"{k} {v}" for k, v in report.raw_counts.items()))
+    merged = [f"{raw} -> {target} ({report.raw_counts.get(raw, 0)} images)"
+              for raw, target in report.merged.items() if raw not in report.counts]
+    if merged:
+        lines.append("class map: " + ", ".join(merged))
+    counts = ", ".join(f"{k} {v}" for k, v in report.counts.items())
+    if report.paper_counts:
+        counts += "  (study: " + ", ".join(f"{k} {v}" for k, v in report.paper_counts.items()) + ")"
+    lines.append("classes: " + counts)
+    for part, part_counts in report.part_counts.items():
+        lines.append(f"  {part}: " + ", ".join(f"{k} {v}" for k, v in part_counts.items()))
+    lines.append("groups per class: " + ", ".join(f"{k} {v}" for k, v in report.groups_per_class.items()))
+    lines.extend(f"note: {n}" for n in report.notes)
+    size = report.sizes
+    lines.append(f"image size: width {size['width']['min']}-{size['width']['max']} (median "
+                 f"{size['width']['median']:g}), height {size['height']['min']}-"
+                 f"{size['height']['max']} (median {size['height']['median']:g}); modes "
+                 + ", ".join(f"{k} {v}" for k, v in report.modes.items())
+                 + f"; channel means {report.channel_mean}; {report.with_masks} with masks")
+    in_sets = sum(len(d) for d in report.duplicates)
+    lines.append(f"near-duplicates: {in_sets} images in {len(report.duplicates)} sets "
+                 f"({100 * in_sets / max(report.images, 1):.1f} % of the images; perceptual hashes "
+                 f"at most {report.duplicate_distance} bits apart; images under 64 px not compared)")
+    for members in report.duplicates[:limit]:
+        lines.append("  " + " = ".join(members[:8]) + (" = ..." if len(members) > 8 else ""))
+    if len(report.duplicates) > limit:
+        lines.append(f"  ... and {len(report.duplicates) - limit} more sets (--json lists all)")
+    for level, findings in ((ERROR, report.errors), (WARNING, report.warnings)):
+        for finding in findings[:limit]:
+            lines.append(f"{level}: {finding.message}")
+        if len(findings) > limit:
+            lines.append(f"... and {len(findings) - limit} more {level}s (--json lists all)")
+    lines.append(f"{len(report.errors)} error(s), {len(report.warnings)} warning(s)")
+    return lines
