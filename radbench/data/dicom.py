@@ -34,16 +34,14 @@ def _pixels(path: Path, dataset) -> np.ndarray:
         raise DataError(f"{path}: DICOM without pixel data (no PixelData element)")
     try:
         pixels = dataset.pixel_array
-    except (RuntimeError, NotImplementedError) as exc:
+    except Exception as exc:  # noqa: BLE001 - every codec failure becomes one clear line
         syntax = dataset.file_meta.get("TransferSyntaxUID", "unknown")
         name = getattr(syntax, "name", str(syntax))
         raise DataError(
-            f"{path}: cannot decode transfer syntax {name} ({syntax}); install a codec "
-            f"package for it (pip install pylibjpeg pylibjpeg-libjpeg pylibjpeg-openjpeg) "
-            f"[{str(exc).splitlines()[0][:120]}]"
+            f"{path}: cannot decode transfer syntax {name} ({syntax}): "
+            f"{(str(exc).splitlines() or [type(exc).__name__])[0][:160]}; for compressed "
+            f"syntaxes install the codecs (pip install 'radbench[dicom-codecs]')"
         ) from None
-    except (ValueError, AttributeError, EOFError) as exc:
-        raise DataError(f"{path}: unreadable DICOM pixel data ({exc})") from None
     if pixels.ndim == 3 and dataset.get("SamplesPerPixel", 1) == 1:
         pixels = pixels[pixels.shape[0] // 2]  # multi-frame: the middle frame
     if pixels.ndim != 2:
@@ -53,7 +51,7 @@ def _pixels(path: Path, dataset) -> np.ndarray:
 
 
 def _scale(values: np.ndarray, low: float, high: float) -> np.ndarray:
-    return np.clip((values - low) * (255.0 / max(high - low, 1e-6)), 0, 255)
+    return np.clip((values - low) * 255.0 / max(high - low, 1e-6), 0, 255)
 
 
 def read_dicom(path: Path, windows: Sequence[tuple[float, float]] = ()) -> np.ndarray:
