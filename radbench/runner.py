@@ -113,7 +113,7 @@ def run_grid(options: RunOptions, console: Console | None = None) -> RunSummary:
         check_source(source)
     cells = expand(grid, task, sources)
     prepared = prepare(task, data_root(task, task_file, options.data), options.max_images,
-                       options.skip_bad)
+                       options.skip_bad, options.cache_dir, keep_inspection=not options.dry_run)
     counts = ", ".join(f"{k} {v}" for k, v in prepared.manifest.counts().items())
     console.print(f"task {task.name}: {len(prepared.manifest.frame)} images ({counts}); "
                   f"split {prepared.split_id}; {len(cells)} cells", highlight=False)

@@ -43,16 +43,26 @@ class ImageCache:
         return np.load(self.directory / "images.npy", mmap_mode="r")
 
 
+def _files(manifest: Manifest) -> list:
+    files = []
+    for relative, masks in zip(manifest.frame["path"], manifest.frame["masks"]):
+        stat = manifest.file_of(relative).stat()
+        files.append([relative, stat.st_size, stat.st_mtime_ns, masks])
+    return files
+
+
+def file_key(manifest: Manifest, windows: Sequence[tuple[float, float]] = ()) -> str:
+    """Every image's locator, its file's size and modification time, its masks, the windows."""
+    return stable_hash({"files": _files(manifest), "root": str(manifest.root.resolve()),
+                        "windows": [list(w) for w in windows], "format": CACHE_FORMAT}, 20)
+
+
 def cache_key(manifest: Manifest, size: int, interpolation: str,
               windows: Sequence[tuple[float, float]] = ()) -> str:
     """Keyed by every image's locator and its file's size and modification time, and the
     decoding settings."""
-    files = []
-    for relative in manifest.frame["path"]:
-        stat = manifest.file_of(relative).stat()
-        files.append([relative, stat.st_size, stat.st_mtime_ns])
-    return stable_hash({"files": files, "root": str(manifest.root.resolve()), "size": size,
-                        "interpolation": interpolation, "format": CACHE_FORMAT,
+    return stable_hash({"files": _files(manifest), "root": str(manifest.root.resolve()),
+                        "size": size, "interpolation": interpolation, "format": CACHE_FORMAT,
                         "windows": [list(w) for w in windows]}, 20)
 
 

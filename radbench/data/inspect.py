@@ -3,9 +3,11 @@ and perceptual hash (for near-duplicates), and whether its masks match it."""
 
 from __future__ import annotations
 
+import json
 import os
 from concurrent.futures import ThreadPoolExecutor
-from dataclasses import dataclass, field
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
 from typing import Callable, Sequence
 
 import imagehash
@@ -85,6 +87,34 @@ def inspect_all(manifest: Manifest, windows: Sequence[tuple[float, float]] = (),
 
     with ThreadPoolExecutor(max_workers=os.cpu_count() or 2) as pool:
         return list(pool.map(one, rows))
+
+
+def _inspection_file(manifest: Manifest, windows: Sequence[tuple[float, float]],
+                     cache_root: Path | None) -> Path:
+    from radbench.data.cache import default_cache_root, file_key
+
+    root = Path(cache_root) if cache_root else default_cache_root()
+    return root / "inspections" / f"{file_key(manifest, windows)}.json"
+
+
+def load_inspection(manifest: Manifest, windows: Sequence[tuple[float, float]] = (),
+                    cache_root: Path | None = None) -> list[ImageInfo] | None:
+    """The inspection kept for exactly these files (same sizes and modification times), if any."""
+    target = _inspection_file(manifest, windows, cache_root)
+    try:
+        return [ImageInfo(**item) for item in json.loads(target.read_text())]
+    except (OSError, ValueError, TypeError):
+        return None
+
+
+def save_inspection(manifest: Manifest, infos: list[ImageInfo],
+                    windows: Sequence[tuple[float, float]] = (),
+                    cache_root: Path | None = None) -> None:
+    """Keep an inspection in the image cache folder so a re-run need not decode everything."""
+    from radbench.store import atomic_write_json
+
+    atomic_write_json(_inspection_file(manifest, windows, cache_root),
+                      [asdict(info) for info in infos])
 
 
 def duplicate_groups(infos: list[ImageInfo], max_distance: int) -> list[list[str]]:

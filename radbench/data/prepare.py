@@ -13,7 +13,8 @@ import pandas as pd
 
 from radbench.config.schema import TaskConfig
 from radbench.data.check import CheckReport, evaluate
-from radbench.data.inspect import inspect_all, merge_duplicate_groups
+from radbench.data.inspect import inspect_all, load_inspection, merge_duplicate_groups, \
+    save_inspection
 from radbench.data.manifest import Manifest, build_manifest, subset
 from radbench.data.splits import make_splits, split_id
 from radbench.errors import ConfigError, DataError
@@ -58,17 +59,22 @@ def windows_of(task: TaskConfig) -> list[tuple[float, float]]:
 
 
 def prepare(task: TaskConfig, root: Path, max_images: int | None = None,
-            skip_bad: bool = False) -> PreparedData:
+            skip_bad: bool = False, cache_dir: Path | None = None,
+            keep_inspection: bool = True) -> PreparedData:
     """Manifest (optionally a stratified subset), the integrity check of every image, near-
     duplicates merged into one group when the task asks, then checked patient-grouped splits.
 
     A dataset with errors stops here (DataError) unless `skip_bad`, which leaves the listed
-    images out and returns them in `skipped`.
+    images out and returns them in `skipped`. The inspection of a dataset without errors is kept
+    in the cache folder (unless `keep_inspection` is false) and reused while no file changes.
     """
     manifest = build_manifest(task, root, strict=not skip_bad)
     if max_images:
         manifest = subset(manifest, max_images, task.split.seed)
-    report = evaluate(task, manifest, inspect_all(manifest, windows_of(task)))
+    windows = windows_of(task)
+    kept = load_inspection(manifest, windows, cache_dir)
+    infos = kept if kept is not None else inspect_all(manifest, windows)
+    report = evaluate(task, manifest, infos)
     skipped = [{"image": path, "reason": f"{where}: file not found"}
                for path, where in manifest.missing]
     if report.errors and not skip_bad:
@@ -78,6 +84,8 @@ def prepare(task: TaskConfig, root: Path, max_images: int | None = None,
             f"first: {first}; `radbench data check {task.name} --data {root}` lists them all, "
             f"--skip-bad leaves those images out"
         )
+    if kept is None and keep_inspection:
+        save_inspection(manifest, infos, windows, cache_dir)
     bad = report.bad_case_ids
     if bad:
         reasons = {}

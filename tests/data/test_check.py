@@ -216,3 +216,20 @@ def test_busi_twins_never_straddle_train_and_test(busi_root):
     for members in prepared.check.duplicates:
         for fold in range(5):
             assert len({part[(fold, m)] for m in members}) == 1, members
+
+
+def test_inspection_is_kept_and_redone_when_a_file_changes(tmp_path, monkeypatch):
+    import radbench.data.prepare as prepare_module
+
+    root = csv_dataset(tmp_path / "data")
+    task = TaskConfig.model_validate(json.loads(open(write_task(tmp_path / "t.yaml")).read()))
+    calls = []
+    real = prepare_module.inspect_all
+    monkeypatch.setattr(prepare_module, "inspect_all",
+                        lambda *a, **k: calls.append(1) or real(*a, **k))
+    first = prepare(task, root, cache_dir=tmp_path / "cache")
+    again = prepare(task, root, cache_dir=tmp_path / "cache")
+    assert len(calls) == 1 and first.split_id == again.split_id
+    releases.gray(root / "img/benign_0.png", (48, 48), seed=999)  # changed content and mtime
+    prepare(task, root, cache_dir=tmp_path / "cache")
+    assert len(calls) == 2
