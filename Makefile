@@ -14,6 +14,9 @@ $(STAMP): pyproject.toml
 	$(PYTHON) -m venv $(VENV)
 	$(BIN)/python -m pip install --quiet --upgrade pip
 	$(BIN)/python -m pip install --quiet -e '.[cpu,dev]'
+	# tf-keras (Keras 2) writes the Keras 2 weight files the tests import; --no-deps because it
+	# names the full `tensorflow` package while tensorflow-cpu already provides it.
+	$(BIN)/python -m pip install --quiet --no-deps 'tf-keras>=2.21,<2.22'
 	touch $(STAMP)
 
 test: install

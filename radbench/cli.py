@@ -20,6 +20,9 @@ app.add_typer(grid_app, name="grid")
 data_app = typer.Typer(help="Check and fetch datasets.", no_args_is_help=True)
 app.add_typer(task_app, name="task")
 app.add_typer(data_app, name="data")
+weights_app = typer.Typer(help="Pretrained weight files: fetch, import, status.",
+                          no_args_is_help=True)
+app.add_typer(weights_app, name="weights")
 
 err = Console(stderr=True, soft_wrap=True)
 out = Console(soft_wrap=True)
@@ -186,6 +189,56 @@ def data_fetch(
         return
     path = fetch(name, dest, mirror, timeout)
     out.print(str(path), highlight=False)
+
+
+@weights_app.command("fetch")
+@reports_errors
+def weights_fetch(
+    source: str = typer.Argument(..., help="imagenet"),
+    backbones: Optional[str] = typer.Option(None, help="comma-separated (default: all)"),
+) -> None:
+    """Download ImageNet notop weights through Keras (hash-checked) into Keras' cache; run it on
+    a machine with network (e.g. a cluster login node) before a grid."""
+    from radbench.errors import ConfigError
+    from radbench.models.weights import IMAGENET_NOTOP, fetch_imagenet
+
+    if source != "imagenet":
+        raise ConfigError(f"weights fetch {source!r}: only imagenet can be downloaded; RadImageNet "
+                          f"files come from the authors (`radbench weights import radimagenet DIR`)")
+    for path in fetch_imagenet(_split_list(backbones) or list(IMAGENET_NOTOP)):
+        out.print(str(path), highlight=False)
+
+
+@weights_app.command("import")
+@reports_errors
+def weights_import(
+    source: str = typer.Argument(..., help="radimagenet"),
+    folder: Path = typer.Argument(..., help="folder holding RadImageNet-<Arch>_notop.h5 files"),
+) -> None:
+    """Check that each released Keras 2 file loads into the matching Keras 3 backbone, then store
+    it with its sha256 where the `radimagenet` source finds it."""
+    from radbench.errors import ConfigError
+    from radbench.models.weights import import_radimagenet
+
+    if source != "radimagenet":
+        raise ConfigError(f"weights import {source!r}: expected radimagenet")
+    for entry in import_radimagenet(folder):
+        out.print(f"{entry['backbone']}: {entry['file']} sha256 {entry['sha256']}", highlight=False)
+
+
+@weights_app.command("status")
+@reports_errors
+def weights_status(as_json: bool = typer.Option(False, "--json")) -> None:
+    """Per source and backbone: present or not, where, and its hash."""
+    from radbench.models.weights import weights_status as status
+
+    rows = status()
+    if as_json:
+        print(json.dumps(rows, indent=1))
+        return
+    for row in rows:
+        out.print(f"{row['source']:12s} {row['backbone']:18s} {row['state']:22s} {row['path']}  "
+                  f"{row['hash']}", highlight=False, markup=False)
 
 
 @app.command()

@@ -110,7 +110,7 @@ def run_grid(options: RunOptions, console: Console | None = None) -> RunSummary:
     grid, _ = load_grid(options.grid)
     sources = [normalize_source(s) for s in (options.sources or grid.sources)]
     for source in sources:
-        check_source(source)
+        check_source(source, grid.backbones)
     cells = expand(grid, task, sources)
     prepared = prepare(task, data_root(task, task_file, options.data), options.max_images,
                        options.skip_bad, options.cache_dir, keep_inspection=not options.dry_run)

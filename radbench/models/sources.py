@@ -1,25 +1,21 @@
 """Pretraining sources: where a backbone's starting weights come from.
 
-scratch: random initialisation. file:PATH: a notop weights file for that backbone (Keras 2 `.h5`,
-Keras 3 `.weights.h5`). imagenet and radimagenet have their own issue and are refused clearly
-until then.
+scratch: random initialisation. imagenet: Keras applications' ImageNet weights, from Keras'
+cache (never downloaded during a grid). radimagenet: the RadImageNet files imported with
+`radbench weights import`. file:PATH: a notop weights file for that backbone (Keras 2 `.h5`,
+Keras 3 `.weights.h5`). Every cell records the sha256 of the file it started from.
 """
 
 from __future__ import annotations
 
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Iterable
 
 from radbench.errors import ConfigError
 from radbench.ids import file_sha256
 
 WEIGHT_SUFFIXES = (".h5", ".weights.h5", ".hdf5")
-NOT_YET = {
-    "imagenet": "ImageNet weights are not wired in yet (issue 4); use scratch or "
-                "file:PATH with a notop weights file",
-    "radimagenet": "RadImageNet weights are not wired in yet (issue 4); use scratch or "
-                   "file:PATH with RadImageNet-<Arch>_notop.h5",
-}
 
 
 @dataclass(frozen=True)
@@ -31,11 +27,22 @@ class ResolvedSource:
     sha256: str | None
 
 
-def check_source(source: str) -> None:
-    """Fail before any training if a source cannot be used (ConfigError, one line)."""
-    if source in NOT_YET:
-        raise ConfigError(f"source {source!r}: {NOT_YET[source]}")
-    if source.startswith("file:"):
+def _weights_path(source: str, backbone: str | None) -> Path | None:
+    from radbench.models import weights
+
+    if source == "imagenet":
+        return weights.imagenet_file(backbone) if backbone else None
+    if source == "radimagenet":
+        return weights.radimagenet_file(backbone)[0] if backbone else None
+    return None
+
+
+def check_source(source: str, backbones: Iterable[str] = ()) -> None:
+    """Fail before any training if a source cannot be used for these backbones (ConfigError)."""
+    if source in ("imagenet", "radimagenet"):
+        for backbone in backbones:
+            _weights_path(source, backbone)
+    elif source.startswith("file:"):
         path = Path(source[5:]).expanduser()
         if not path.is_file():
             raise ConfigError(f"source {source!r}: weights file {path} not found")
@@ -54,9 +61,13 @@ def normalize_source(source: str) -> str:
     return source
 
 
-def resolve_source(source: str) -> ResolvedSource:
-    check_source(source)
+def resolve_source(source: str, backbone: str | None = None) -> ResolvedSource:
+    """The weights file a cell of `backbone` starts from, with its sha256."""
+    check_source(source, [backbone] if backbone else [])
     if source.startswith("file:"):
         path = Path(source[5:]).expanduser().resolve()
+        return ResolvedSource(source, str(path), file_sha256(path))
+    path = _weights_path(source, backbone)
+    if path is not None:
         return ResolvedSource(source, str(path), file_sha256(path))
     return ResolvedSource(source, None, None)

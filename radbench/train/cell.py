@@ -102,7 +102,7 @@ def run_cell(directory: Path, verbose: int = 2) -> dict[str, Any]:
     task = TaskConfig.model_validate(config["task"])
     split = pd.read_csv(cell_dir.path / "split.csv", keep_default_na=False,
                         dtype={"case_id": str})
-    source = resolve_source(cell.source)
+    source = resolve_source(cell.source, cell.backbone)
     cell_dir.clear_outputs()
     cache = ImageCache(Path(config["data"]["cache_dir"]))
     cached_ids = cache.case_ids
