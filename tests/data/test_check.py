@@ -233,3 +233,21 @@ def test_inspection_is_kept_and_redone_when_a_file_changes(tmp_path, monkeypatch
     releases.gray(root / "img/benign_0.png", (48, 48), seed=999)  # changed content and mtime
     prepare(task, root, cache_dir=tmp_path / "cache")
     assert len(calls) == 2
+
+
+def test_skipped_images_are_recorded_in_the_run_directory(tmp_path):
+    import pandas as pd
+
+    from radbench.runner import _write_data
+
+    root = csv_dataset(tmp_path / "data")
+    _zero(root)
+    task = TaskConfig.model_validate(json.loads(open(write_task(tmp_path / "t.yaml")).read()))
+    prepared = prepare(task, root, skip_bad=True)
+    folder = _write_data(tmp_path / "run", prepared)
+    skipped = pd.read_csv(folder / "skipped.csv")
+    assert skipped["image"].tolist() == ["img/benign_0.png"]
+    assert "empty file (0 bytes)" in skipped["reason"][0]
+    record = json.loads((folder / "data.json").read_text())
+    assert record["skipped_bad"] == 1 and record["dropped"]["(bad file)"] == 1
+    assert json.loads((folder / "check.json").read_text())["ok"] is False

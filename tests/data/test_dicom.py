@@ -71,3 +71,17 @@ def test_undecodable_compressed_syntax_names_it(tmp_path):
     path = write_dicom(tmp_path / "j2k.dcm", np.ones((8, 8), np.uint16), syntax=JPEG2000Lossless)
     with pytest.raises(DataError, match=r"j2k.dcm: cannot decode transfer syntax JPEG 2000"):
         read_dicom(path)
+
+
+def test_compressed_syntax_with_a_codec_decodes(tmp_path):
+    """RLE Lossless is decoded by pydicom itself: compressed files with a codec just work."""
+    import pydicom
+    from pydicom.uid import RLELossless
+
+    pixels = (np.arange(64, dtype=np.uint16).reshape(8, 8) * 7)
+    path = write_dicom(tmp_path / "plain.dcm", pixels)
+    dataset = pydicom.dcmread(path)
+    dataset.compress(RLELossless)
+    dataset.save_as(tmp_path / "rle.dcm")
+    assert pydicom.dcmread(tmp_path / "rle.dcm").file_meta.TransferSyntaxUID == RLELossless
+    np.testing.assert_array_equal(read_dicom(tmp_path / "rle.dcm"), read_dicom(path))
