@@ -243,6 +243,30 @@ def weights_status(as_json: bool = typer.Option(False, "--json")) -> None:
 
 @app.command()
 @reports_errors
+def pretrain(
+    corpus: str = typer.Argument(..., help="a shipped corpus (configs/corpora) or a YAML path"),
+    backbone: str = typer.Option(..., help="e.g. ResNet50, MobileNetV3Small"),
+    out_file: Path = typer.Option(..., "--out", help="notop weights file, NAME.weights.h5"),
+    data: Optional[list[str]] = typer.Option(None, help="NAME=PATH per corpus part (repeat)"),
+    epochs: Optional[int] = typer.Option(None, min=1, help="override the corpus' epochs"),
+    work: Optional[Path] = typer.Option(None, help="checkpoints (default NAME.work beside --out)"),
+    cache_dir: Optional[Path] = typer.Option(None, help="image cache (default ~/.cache/radbench)"),
+) -> None:
+    """Train BACKBONE supervised on a labelled corpus and write a notop weights file usable as
+    `file:PATH`; a killed run resumes at the next epoch."""
+    from radbench.config.corpus import PretrainOptions
+    from radbench.config.load import load_corpus, validate
+    from radbench.train.pretrain import part_roots
+    from radbench.train.pretrain import pretrain as run_pretrain
+
+    config, corpus_file = load_corpus(corpus)
+    validate(PretrainOptions, {"backbone": backbone, "epochs": epochs}, "--backbone/--epochs")
+    run_pretrain(config, backbone, out_file, part_roots(config, corpus_file, data), work, epochs,
+                 cache_dir, log=lambda line: err.print(line, highlight=False, markup=False))
+
+
+@app.command()
+@reports_errors
 def demo(
     out_dir: Path = typer.Option(Path("runs/demo"), "--out", help="run directory"),
     max_parallel: int = typer.Option(2, min=1, help="cells running at once"),

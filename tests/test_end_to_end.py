@@ -162,4 +162,12 @@ def test_demo_runs_offline(tmp_path):
     assert done.returncode == 0, done.stderr[-3000:]
     assert "demo" in done.stdout and "scratch" in done.stdout
     assert (tmp_path / "demo" / "report.md").is_file()
-    assert len(results(tmp_path / "demo")) == 6
+    found = results(tmp_path / "demo")
+    assert len(found) == 12
+    pretrained = [r for r in found if r["source"].startswith("file:")]
+    assert len(pretrained) == 6 and all(r["source_sha256"] for r in pretrained)
+    record = json.loads((tmp_path / "demo" / "weights" / "phantom-MobileNetV3Small.json").read_text())
+    assert record["heldout_accuracy"] > record["chance_accuracy"] + 0.2
+    # the pretrained backbone's frozen features separate the phantom lesions; scratch ones do not
+    frozen = [r["test_auc"] for r in pretrained if r["freeze"] == "freezeall"]
+    assert min(frozen) > 0.8

@@ -118,3 +118,11 @@ def load_grid(name_or_path: str) -> tuple[GridConfig, Path]:
     """Load and validate a grid config; returns it with the file it came from."""
     path = resolve_config_path(name_or_path, "grids")
     return validate(GridConfig, read_yaml(path), path), path
+
+
+def load_corpus(name_or_path: str):
+    """Load and validate a pretraining corpus config (configs/corpora/ or a YAML path)."""
+    from radbench.config.corpus import CorpusConfig
+
+    path = resolve_config_path(name_or_path, "corpora")
+    return validate(CorpusConfig, read_yaml(path), path), path

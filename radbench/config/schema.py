@@ -17,7 +17,7 @@ FreezeName = Literal["freezeall", "unfreezetop10", "unfreezeall"]
 Normalization = Literal["paper", "native"]
 Interpolation = Literal["nearest", "bilinear", "bicubic"]
 AdapterName = Literal["busi", "ddti", "ddti_crops", "folders", "csv", "mrnet", "rsna_pneumonia",
-                      "rsna_ich", "medmnist", "head_ct"]
+                      "rsna_ich", "medmnist", "npz", "head_ct"]
 
 SOURCE_PATTERN = re.compile(r"^(scratch|imagenet|radimagenet|file:.+)$")
 

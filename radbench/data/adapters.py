@@ -15,7 +15,7 @@ from typing import Callable
 from radbench.config.schema import DataSpec
 from radbench.data.ddti import read_crops, read_ddti
 from radbench.data.images import DICOM_SUFFIXES, IMAGE_SUFFIXES
-from radbench.data.medmnist import read_head_ct, read_medmnist
+from radbench.data.medmnist import read_head_ct, read_medmnist, read_npz
 from radbench.data.mrnet import read_mrnet
 from radbench.data.records import RawRecord, group_from_name, image_files, inside
 from radbench.data.rsna import read_rsna_ich, read_rsna_pneumonia
@@ -124,5 +124,6 @@ ADAPTERS: dict[str, Callable[[Path, DataSpec], list[RawRecord]]] = {
     "rsna_pneumonia": read_rsna_pneumonia,
     "rsna_ich": read_rsna_ich,
     "medmnist": read_medmnist,
+    "npz": read_npz,
     "head_ct": read_head_ct,
 }

@@ -46,34 +46,52 @@ def _npz(path: str, mtime_ns: int) -> dict[str, np.ndarray]:
         raise DataError(f"{path}: corrupt or truncated .npz archive ({exc})") from None
 
 
-def medmnist_arrays(path: Path) -> dict[str, np.ndarray]:
-    """The `{train,val,test}_{images,labels}` arrays of a MedMNIST file, checked."""
+def npz_arrays(path: Path) -> dict[str, np.ndarray]:
+    """Every array of an `.npz` file (kept while the file is unchanged)."""
     path = Path(path)
     try:
         mtime = path.stat().st_mtime_ns
     except FileNotFoundError:
         raise DataError(f"{path}: file not found") from None
     with _lock:
-        arrays = _npz(str(path), mtime)
-    needed = [f"{part}_{kind}" for part in MEDMNIST_PARTS for kind in ("images", "labels")]
-    missing = [key for key in needed if key not in arrays]
-    if missing:
-        raise DataError(f"{path}: missing key(s) {', '.join(missing)}; a MedMNIST file has "
-                        f"{', '.join(needed)} (found {', '.join(sorted(arrays)) or 'none'})")
-    for part in MEDMNIST_PARTS:
+        return _npz(str(path), mtime)
+
+
+def image_parts(path: Path, arrays: dict[str, np.ndarray]) -> list[str]:
+    """The parts (train, val, test) with both `_images` and `_labels`, checked."""
+    parts = [p for p in MEDMNIST_PARTS if f"{p}_images" in arrays and f"{p}_labels" in arrays]
+    if not parts:
+        raise DataError(f"{path}: no {{train,val,test}}_images with matching _labels (found "
+                        f"{', '.join(sorted(arrays)) or 'none'})")
+    for part in parts:
         images, labels = arrays[f"{part}_images"], arrays[f"{part}_labels"]
         if images.dtype.kind not in "uif" or labels.dtype.kind not in "uif":
             raise DataError(f"{path}: {part}_images/{part}_labels must be numeric arrays, got "
                             f"{images.dtype} and {labels.dtype}")
         if images.ndim not in (3, 4) or len(images) != len(labels):
             raise DataError(f"{path}: {part}_images has shape {images.shape} and {part}_labels "
-                            f"{labels.shape}; expected (N, H, W[, C]) and (N, 1) with the same N")
+                            f"{labels.shape}; expected (N, H, W[, C]) and (N[, 1]) with the same N")
+    return parts
+
+
+def medmnist_arrays(path: Path) -> dict[str, np.ndarray]:
+    """The `{train,val,test}_{images,labels}` arrays of a MedMNIST file, checked."""
+    arrays = npz_arrays(path)
+    needed = [f"{part}_{kind}" for part in MEDMNIST_PARTS for kind in ("images", "labels")]
+    missing = [key for key in needed if key not in arrays]
+    if missing:
+        raise DataError(f"{path}: missing key(s) {', '.join(missing)}; a MedMNIST file has "
+                        f"{', '.join(needed)} (found {', '.join(sorted(arrays)) or 'none'})")
+    image_parts(path, arrays)
     return arrays
 
 
 def read_npz_image(path: Path, part: str, index: int) -> np.ndarray:
     """One MedMNIST image, (H, W) or (H, W, C)."""
-    images = medmnist_arrays(path)[f"{part}_images"]
+    arrays = npz_arrays(path)
+    if f"{part}_images" not in arrays:
+        raise DataError(f"{path}: no array {part}_images")
+    images = arrays[f"{part}_images"]
     if not 0 <= index < len(images):
         raise DataError(f"{path}: no image {index} in {part}_images ({len(images)} images)")
     return np.asarray(images[index])

@@ -8,7 +8,7 @@ from pathlib import Path
 import numpy as np
 
 from radbench.config.schema import DataSpec
-from radbench.data.arrays import MEDMNIST_PARTS, medmnist_arrays
+from radbench.data.arrays import MEDMNIST_PARTS, image_parts, medmnist_arrays, npz_arrays
 from radbench.data.records import RawRecord, csv_rows, locator
 from radbench.errors import DataError
 
@@ -39,6 +39,22 @@ def read_medmnist(root: Path, spec: DataSpec) -> list[RawRecord]:
         for index, value in enumerate(labels[:, 0]):
             records.append(RawRecord(locator(path, f"{part}/{index}"), str(int(value)),
                                      part=part))
+    return records
+
+
+def read_npz(root: Path, spec: DataSpec) -> list[RawRecord]:
+    """Any `.npz` with `{train,val,test}_images` and `_labels` (some parts may be absent, e.g.
+    the CIFAR-10 subset); labels are named by a `classes` array when the file has one."""
+    path = medmnist_file(root, spec)
+    arrays = npz_arrays(path)
+    names = arrays.get("classes")
+    records = []
+    for part in image_parts(path, arrays):
+        labels = np.asarray(arrays[f"{part}_labels"]).reshape(len(arrays[f"{part}_labels"]), -1)
+        for index, value in enumerate(labels[:, 0]):
+            label = str(names[int(value)]) if names is not None and names.dtype.kind == "U" \
+                else str(int(value))
+            records.append(RawRecord(locator(path, f"{part}/{index}"), label, part=part))
     return records
 
 

@@ -101,3 +101,46 @@ def generate_phantom(folder: Path, patients_per_class: int = 30, images_per_pati
     finally:
         shutil.rmtree(scratch, ignore_errors=True)
     return folder
+
+
+CORPUS_CLASSES = ("no_lesion", "cyst", "oval_solid", "spiculated", "calcified")
+
+
+def _corpus_image(rng: np.random.Generator, kind: str, size: int) -> np.ndarray:
+    if kind == "no_lesion":
+        image = gaussian_filter(_tissue(rng, size), 0.8)
+        speckle = gaussian_filter(rng.rayleigh(1 / np.sqrt(np.pi / 2), (size, size)), 0.7)
+        return np.clip(255 * image * speckle, 0, 255).astype(np.uint8)
+    lesion = _lesion_params(rng, malignant=kind == "spiculated")
+    if kind == "cyst":  # round, anechoic, strong posterior enhancement
+        lesion.update(ry=lesion["rx"], echo=0.02, posterior=1.6, amplitude=lesion["amplitude"] * 0)
+    pixels, mask = render(rng, lesion, size)
+    if kind == "calcified":  # bright echogenic foci inside the lesion
+        ys, xs = np.nonzero(mask)
+        for k in rng.choice(len(ys), size=min(len(ys), 6), replace=False):
+            pixels[max(ys[k] - 1, 0):ys[k] + 1, max(xs[k] - 1, 0):xs[k] + 1] = 250
+    return pixels
+
+
+def generate_corpus(folder: Path, per_class: int = 80, size: int = 64, seed: int = 1) -> Path:
+    """A multi-class phantom pretraining corpus as class folders `<class>/<n>.png` (no lesion,
+    cyst, oval solid, spiculated, calcified), drawn with a different seed from the demo task.
+    Written in a temporary folder and renamed; an existing complete folder is kept."""
+    folder = Path(folder)
+    if (folder / ".complete").is_file():
+        return folder
+    folder.parent.mkdir(parents=True, exist_ok=True)
+    scratch = Path(tempfile.mkdtemp(prefix=".corpus-", dir=folder.parent))
+    try:
+        rng = np.random.default_rng(seed)
+        for kind in CORPUS_CLASSES:
+            (scratch / kind).mkdir()
+            for n in range(per_class):
+                Image.fromarray(_corpus_image(rng, kind, size), mode="L").save(
+                    scratch / kind / f"{n:04d}.png")
+        (scratch / ".complete").write_text("")
+        shutil.rmtree(folder, ignore_errors=True)
+        scratch.rename(folder)
+    finally:
+        shutil.rmtree(scratch, ignore_errors=True)
+    return folder

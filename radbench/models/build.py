@@ -27,9 +27,9 @@ def apply_freeze(base: keras.Model, freeze: str) -> None:
 
 
 def build_classifier(backbone: str, training: Training, freeze: str, weights: str | None,
-                     seed: int) -> tuple[keras.Model, keras.Model]:
-    """Return (model, base). The model takes float pixels in 0..255 and outputs 2 softmax columns;
-    column 1 is the task's positive class."""
+                     seed: int, classes: int = 2) -> tuple[keras.Model, keras.Model]:
+    """Return (model, base). The model takes float pixels in 0..255 and outputs `classes` softmax
+    columns; for a task (2 classes) column 1 is the positive class."""
     entry = get_backbone(backbone)
     size = training.image_size
     inputs = keras.Input((size, size, 3), name="pixels")
@@ -42,5 +42,5 @@ def build_classifier(backbone: str, training: Training, freeze: str, weights: st
     apply_freeze(base, freeze)
     features = base(x)
     features = keras.layers.Dropout(0.5, seed=seed, name="head_dropout")(features)
-    outputs = keras.layers.Dense(2, activation="softmax", name="head_dense")(features)
+    outputs = keras.layers.Dense(classes, activation="softmax", name="head_dense")(features)
     return keras.Model(inputs, outputs, name=f"{backbone}_{freeze}"), base

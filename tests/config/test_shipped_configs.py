@@ -71,3 +71,15 @@ def test_paper_counts_are_recorded():
     assert task.paper_counts == {"malignant": 210, "benign": 570}
     task, _ = load_task("thyroid")
     assert task.paper_counts == {"malignant": 288, "benign": 61}
+
+
+@pytest.mark.parametrize("corpus_name", shipped_names("corpora"))
+def test_every_shipped_corpus_validates(corpus_name):
+    from radbench.config.load import load_corpus
+
+    corpus, _ = load_corpus(corpus_name)
+    assert corpus.parts and corpus.name == corpus_name
+
+
+def test_corpora_are_shipped():
+    assert {"phantom", "radiology-mini", "natural-mini"} <= set(shipped_names("corpora"))
