@@ -171,3 +171,23 @@ def test_demo_runs_offline(tmp_path):
     # the pretrained backbone's frozen features separate the phantom lesions; scratch ones do not
     frozen = [r["test_auc"] for r in pretrained if r["freeze"] == "freezeall"]
     assert min(frozen) > 0.8
+
+
+@pytest.mark.slow
+def test_miniature_study_script_compares_three_sources(tmp_path, shared_data):
+    """scripts/miniature_study.py, quick settings: leak check, two pretrained sources, the smoke
+    grid on a BUSI subset, and a report with three sources."""
+    out = tmp_path / "mini"
+    done = subprocess.run([sys.executable, str(REPO / "scripts" / "miniature_study.py"), "--out",
+                           str(out), "--data-root", str(shared_data), "--max-images", "120",
+                           "--corpus-max-images", "300", "--epochs", "1"],
+                          capture_output=True, text=True, timeout=1500)
+    assert done.returncode == 0, done.stderr[-3000:]
+    assert "no BUSI image in radiology/thyroid" in done.stderr
+    sources = {r["source"].split("/")[-1] if r["source"].startswith("file:") else r["source"]
+               for r in results(out / "run")}
+    assert sources == {"scratch", "radiology-MobileNetV3Small.weights.h5",
+                       "natural-MobileNetV3Small.weights.h5"}
+    table = pd.read_csv(out / "run" / "report.csv")
+    per_source = table[table["backbone"] == "all"]
+    assert len(per_source) == 3 and (per_source["n"] == 6).all()
