@@ -28,13 +28,19 @@ class Backbone:
         if image_size < self.min_size:
             raise ValueError(f"{self.name} needs inputs of at least {self.min_size} px")
         constructor = getattr(keras.applications, self.constructor)
-        return constructor(
+        keras_file = weights is not None and str(weights).endswith(".keras")
+        model = constructor(
             include_top=False,
-            weights=weights,
+            weights=None if keras_file else weights,
             input_shape=(image_size, image_size, 3),
             pooling="avg",
             **self.extra_kwargs,
         )
+        if keras_file:
+            from radbench.models.weights import load_keras_file_into
+
+            load_keras_file_into(model, weights)
+        return model
 
 
 BACKBONES: dict[str, Backbone] = {

@@ -3,7 +3,7 @@
 scratch: random initialisation. imagenet: Keras applications' ImageNet weights, from Keras'
 cache (never downloaded during a grid). radimagenet: the RadImageNet files imported with
 `radbench weights import`. file:PATH: a notop weights file for that backbone (Keras 2 `.h5`,
-Keras 3 `.weights.h5`). Every cell records the sha256 of the file it started from.
+Keras 3 `.weights.h5`, or a `.keras` model opened in Keras' safe mode). Every cell records the sha256 of the file it started from.
 """
 
 from __future__ import annotations
@@ -15,7 +15,7 @@ from typing import Iterable
 from radbench.errors import ConfigError
 from radbench.ids import file_sha256
 
-WEIGHT_SUFFIXES = (".h5", ".weights.h5", ".hdf5")
+WEIGHT_SUFFIXES = (".h5", ".weights.h5", ".hdf5", ".keras")
 
 
 @dataclass(frozen=True)
@@ -47,7 +47,7 @@ def check_source(source: str, backbones: Iterable[str] = ()) -> None:
         if not path.is_file():
             raise ConfigError(f"source {source!r}: weights file {path} not found")
         if not path.name.endswith(WEIGHT_SUFFIXES):
-            raise ConfigError(f"source {source!r}: expected a .h5 or .weights.h5 file, "
+            raise ConfigError(f"source {source!r}: expected a .h5, .weights.h5 or .keras file, "
                               f"got {path.name}")
     elif source != "scratch":
         raise ConfigError(f"unknown source {source!r}; expected scratch, imagenet, radimagenet "

@@ -110,3 +110,30 @@ def test_status_and_import_from_the_command_line(tmp_path):
     assert rows[("imagenet", "ResNet50")]["state"] == "missing"
     refused = run_cli("weights", "import", "radimagenet", str(tmp_path / "nothing"))
     assert refused.returncode == 2 and refused.stderr.count("\n") == 1
+
+
+def test_keras_files_open_in_safe_mode(tmp_path):
+    import keras
+
+    from radbench.models.backbones import get_backbone
+
+    backbone = get_backbone("MobileNetV3Small")
+    saved = backbone.build(32)
+    rng = np.random.default_rng(1)
+    saved.set_weights([rng.normal(size=w.shape).astype(w.dtype) for w in saved.get_weights()])
+    saved.save(tmp_path / "base.keras")
+    wrapped = keras.Sequential([keras.Input((32, 32, 3)), saved, keras.layers.Dense(3)])
+    wrapped.save(tmp_path / "classifier.keras")
+    for name in ("base.keras", "classifier.keras"):
+        source = resolve_source(f"file:{tmp_path / name}", "MobileNetV3Small")
+        loaded = backbone.build(32, weights=source.weights)
+        for ours, theirs in zip(loaded.get_weights(), saved.get_weights(), strict=True):
+            np.testing.assert_array_equal(ours, theirs)
+    unsafe = keras.Sequential([keras.Input((4,)), keras.layers.Lambda(lambda x: x * 2)])
+    unsafe.save(tmp_path / "lambda.keras")
+    with pytest.raises(ConfigError, match=r"lambda.keras: cannot open this .keras file in safe mode"):
+        backbone.build(32, weights=str(tmp_path / "lambda.keras"))
+    other = keras.Sequential([keras.Input((4,)), keras.layers.Dense(2)])
+    other.save(tmp_path / "other.keras")
+    with pytest.raises(ConfigError, match=r"does not match the notop"):
+        backbone.build(32, weights=str(tmp_path / "other.keras"))
