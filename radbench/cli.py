@@ -86,12 +86,21 @@ def run(
 def report(
     run_dir: Path = typer.Argument(..., help="a run directory written by `radbench run`"),
     as_json: bool = typer.Option(False, "--json", help="print the report as JSON"),
+    compare: Optional[str] = typer.Option(None, help="compare two sources only: A,B (as the "
+                                          "report names them)"),
+    formats: str = typer.Option("md,csv,json", "--format", help="files to write: md,csv,json"),
 ) -> None:
-    """Mean ± SD of the scenario test AUC per task × source (and per backbone)."""
+    """Mean ± SD of the scenario test AUC per task × source (and per backbone), paired
+    Wilcoxon comparisons between sources, per-cell bootstrap and DeLong CIs."""
+    from radbench.errors import ConfigError
     from radbench.report.tables import build_report, print_report, to_json, write_report
 
-    result = build_report(run_dir)
-    written = write_report(run_dir, result)
+    chosen = tuple(f.strip() for f in formats.split(",") if f.strip())
+    unknown = [f for f in chosen if f not in ("md", "csv", "json")]
+    if unknown:
+        raise ConfigError(f"--format {formats!r}: unknown {unknown[0]!r}; expected md, csv, json")
+    result = build_report(run_dir, compare)
+    written = write_report(run_dir, result, chosen)
     if as_json:
         print(to_json(result))
     else:

@@ -22,8 +22,10 @@ def summarize(scenarios: pd.DataFrame, by: list[str]) -> pd.DataFrame:
     return table
 
 
-def build_report(out: Path) -> dict[str, Any]:
-    """Everything `radbench report` shows, as plain data."""
+def build_report(out: Path, compare: str | None = None) -> dict[str, Any]:
+    """Everything `radbench report` shows, as plain data (statistics included)."""
+    from radbench.report.analysis import analyse
+
     cells = collect_cells(out)
     scenarios = scenario_table(cells)
     overall = summarize(scenarios, ["task", "source"])
@@ -36,7 +38,7 @@ def build_report(out: Path) -> dict[str, Any]:
     status = cells["status"].value_counts()
     constant = int(cells["constant"].sum())
     incomplete = scenarios[~scenarios["complete"]]
-    return {
+    report = {
         "cells": {"total": len(cells), "done": int(status.get(DONE, 0)),
                   "failed": int(status.get(FAILED, 0)), "pending": int(status.get(PENDING, 0)),
                   "constant_predictions": constant},
@@ -45,7 +47,10 @@ def build_report(out: Path) -> dict[str, Any]:
         "table": rows,
         "scenario_table": scenarios.assign(source=scenarios["source"].map(source_label)),
         "data": data_notes(out),
+        "cell_sources": cells["source"].map(source_label),
     }
+    analyse(report, out, cells, compare)
+    return report
 
 
 def _fmt(value: float) -> str:
@@ -71,6 +76,28 @@ def _notes(report: dict[str, Any]) -> list[str]:
     return notes
 
 
+def _p(value) -> str:
+    if value is None or pd.isna(value):
+        return "–"
+    return "< 0.001" if value < 0.001 else f"{value:.3f}"
+
+
+def comparison_rows(report: dict[str, Any]) -> list[list[str]]:
+    """task, A − B, n pairs, median difference [95 % CI], Wilcoxon p, Holm p, t p, r, note."""
+    rows = []
+    for c in report["comparisons"].itertuples() if len(report["comparisons"]) else []:
+        median = "–" if c.median_difference is None or pd.isna(c.median_difference) else (
+            f"{c.median_difference:+.3f} [{c.ci_low:+.3f}, {c.ci_high:+.3f}]")
+        r = "–" if c.rank_biserial is None or pd.isna(c.rank_biserial) else f"{c.rank_biserial:+.2f}"
+        rows.append([c.task, f"{c.a} − {c.b}", str(c.n_pairs), median, _p(c.wilcoxon_p),
+                     _p(c.holm_p), _p(c.t_p), r, c.note])
+    return rows
+
+
+COMPARISON_HEADER = ["task", "A − B", "pairs", "median difference [95 % bootstrap CI]",
+                     "Wilcoxon p (primary)", "Holm p", "paired t p", "rank-biserial r", "note"]
+
+
 def to_markdown(report: dict[str, Any]) -> str:
     lines = ["# radbench report", "",
              "Test AUC, mean ± SD over scenarios (n = number of scenarios).", "",
@@ -79,16 +106,59 @@ def to_markdown(report: dict[str, Any]) -> str:
     for row in report["table"].itertuples():
         lines.append(f"| {row.task} | {row.source} | {row.backbone} | {row.n} | "
                      f"{_fmt(row.mean)} ± {_fmt(row.sd)} | {_fmt(row.min)} | {_fmt(row.max)} |")
-    lines += ["", "## Notes", ""] + [f"- {note}" for note in _notes(report)]
+    lines += ["", "## Per task and source", "",
+              "| task | source | n | mean ± SD | median [IQR] | fold SD | seeds (SD) |",
+              "|---|---|---|---|---|---|---|"]
+    for row in report["summary"].itertuples() if len(report["summary"]) else []:
+        seeds = f"{row.seeds}" + (f" ({_fmt(row.seed_sd)})" if row.seed_sd is not None
+                                  and not pd.isna(row.seed_sd) else "")
+        lines.append(f"| {row.task} | {row.source} | {row.n} | {_fmt(row.mean)} ± {_fmt(row.sd)} "
+                     f"| {_fmt(row.median)} [{_fmt(row.q1)}, {_fmt(row.q3)}] | "
+                     f"{_fmt(row.fold_sd)} | {seeds} |")
+    lines += ["", "## Paired comparisons", "",
+              "Scenarios are paired on everything but the source. Primary test: two-sided "
+              "Wilcoxon signed-rank on the paired differences; Holm adjusts over every Wilcoxon "
+              "p of this report; paired t-test secondary; effect size: matched-pairs "
+              "rank-biserial correlation.", "",
+              "| " + " | ".join(COMPARISON_HEADER) + " |", "|" + "---|" * len(COMPARISON_HEADER)]
+    lines += ["| " + " | ".join(row) + " |" for row in comparison_rows(report)]
+    for entry in report["friedman"]:
+        lines.append(f"\nFriedman test, {entry['task']} ({', '.join(entry['sources'])}; "
+                     f"{entry['n_blocks']} matched scenarios): p = {_p(entry['p'])}")
+    lines += ["", "Per-cell AUC with stratified-bootstrap and DeLong 95 % CIs: "
+              "report_cells.csv.", "", "## Notes", ""] + [f"- {note}" for note in _notes(report)]
     return "\n".join(lines) + "\n"
 
 
+def _records(frame: pd.DataFrame) -> list:
+    return json.loads(frame.to_json(orient="records")) if len(frame) else []
+
+
 def to_json(report: dict[str, Any]) -> str:
-    data = {k: v for k, v in report.items() if k not in ("table", "scenario_table")}
-    data["table"] = json.loads(report["table"].to_json(orient="records"))
-    data["scenario_table"] = json.loads(report["scenario_table"].to_json(orient="records"))
+    frames = ("table", "scenario_table", "summary", "comparisons", "cell_intervals")
+    data = {k: v for k, v in report.items() if k not in frames + ("cell_sources",)}
+    for name in frames:
+        data[name] = _records(report[name])
     data["notes"] = _notes(report)
     return json.dumps(data, indent=2)
+
+
+def write_report(out: Path, report: dict[str, Any],
+                 formats: tuple[str, ...] = ("md", "csv", "json")) -> list[Path]:
+    """report.md, report.csv (+ report_comparisons.csv, report_cells.csv), report.json."""
+    out, written = Path(out), []
+    if "md" in formats:
+        atomic_write_text(out / "report.md", to_markdown(report))
+        written.append(out / "report.md")
+    if "csv" in formats:
+        atomic_write_csv(out / "report.csv", report["table"])
+        atomic_write_csv(out / "report_comparisons.csv", report["comparisons"])
+        atomic_write_csv(out / "report_cells.csv", report["cell_intervals"])
+        written += [out / "report.csv", out / "report_comparisons.csv", out / "report_cells.csv"]
+    if "json" in formats:
+        atomic_write_text(out / "report.json", to_json(report))
+        written.append(out / "report.json")
+    return written
 
 
 def print_report(report: dict[str, Any], console: Console) -> None:
@@ -102,13 +172,16 @@ def print_report(report: dict[str, Any], console: Console) -> None:
                       f"{_fmt(row.mean)} ± {_fmt(row.sd)}", _fmt(row.min), _fmt(row.max),
                       style=style)
     console.print(table)
+    rows = comparison_rows(report)
+    if rows:
+        paired = Table(title="Paired comparisons (Wilcoxon signed-rank primary, Holm-adjusted)")
+        for column in COMPARISON_HEADER:
+            paired.add_column(column)
+        for row in rows:
+            paired.add_row(*row)
+        console.print(paired)
+    for entry in report["friedman"]:
+        console.print(f"Friedman, {entry['task']}: {entry['n_blocks']} matched scenarios, "
+                      f"p = {_p(entry['p'])}", highlight=False)
     for note in _notes(report):
         console.print(f"note: {note}", highlight=False)
-
-
-def write_report(out: Path, report: dict[str, Any]) -> list[Path]:
-    """report.md and report.csv in the run directory."""
-    md, csv = Path(out) / "report.md", Path(out) / "report.csv"
-    atomic_write_text(md, to_markdown(report))
-    atomic_write_csv(csv, report["table"])
-    return [md, csv]

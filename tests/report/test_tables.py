@@ -69,3 +69,38 @@ def test_incomplete_scenarios_are_left_out_and_counted(tmp_path):
 def test_empty_run_directory(tmp_path):
     with pytest.raises(DataError, match="no cells found"):
         build_report(tmp_path)
+
+
+def test_report_pairs_sources_by_scenario_and_writes_cell_intervals(tmp_path):
+    from scipy import stats
+
+    from radbench.store import atomic_write_csv
+
+    rng = np.random.default_rng(5)
+    diffs = []
+    for backbone in ("ResNet50", "DenseNet121", "InceptionV3"):
+        for lr in (1e-2, 1e-3):
+            base = rng.uniform(0.6, 0.8)
+            diffs.append(0.05 + rng.normal(0, 0.02))
+            store(tmp_path, "scratch", backbone, lr, 0, base)
+            store(tmp_path, "file:/w/pre.h5", backbone, lr, 0, base + diffs[-1])
+    one = next(iter(sorted((tmp_path / "cells").iterdir())))
+    y = np.r_[np.ones(10), np.zeros(15)].astype(int)
+    atomic_write_csv(one / "predictions.csv", pd.DataFrame(
+        {"case_id": range(25), "fold": 0, "y_true": y, "y_score": y * 0.5 + rng.random(25)}))
+    report = build_report(tmp_path)
+    (row,) = report["comparisons"].itertuples()
+    assert (row.a, row.b, row.n_pairs) == ("file:pre.h5", "scratch", 6)
+    assert row.wilcoxon_p == pytest.approx(stats.wilcoxon(diffs).pvalue)
+    assert row.median_difference == pytest.approx(np.median(diffs))
+    assert len(report["cell_intervals"]) == 1
+    cell = report["cell_intervals"].iloc[0]
+    assert cell["delong_low"] < cell["auc"] < cell["delong_high"]
+    text = to_markdown(report)
+    assert "Wilcoxon p (primary)" in text and "| breast | file:pre.h5 − scratch | 6 |" in text
+    only = build_report(tmp_path, compare="scratch,file:pre.h5")
+    assert only["comparisons"].iloc[0]["a"] == "scratch"
+    from radbench.errors import ConfigError
+
+    with pytest.raises(ConfigError, match="no source 'imagenet' in this run"):
+        build_report(tmp_path, compare="scratch,imagenet")
