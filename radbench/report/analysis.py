@@ -10,7 +10,8 @@ import pandas as pd
 
 from radbench.errors import ConfigError
 from radbench.report.collect import SCENARIO_KEYS
-from radbench.report.stats import bootstrap_auc_ci, compare_sources, delong_ci, describe
+from radbench.report.stats import bootstrap_auc_ci, compare_sources, delong_ci, delong_test, \
+    describe
 from radbench.store import DONE, cell_dir
 
 PAIR_KEYS = [k for k in SCENARIO_KEYS if k not in ("task", "source")]
@@ -68,6 +69,34 @@ def cell_intervals(out: Path, cells: pd.DataFrame, n_resamples: int = 1000,
     return pd.DataFrame(rows)
 
 
+def paired_cells(out: Path, cells: pd.DataFrame, pairs: list[tuple[str, str]]) -> pd.DataFrame:
+    """DeLong's paired test for every two finished cells of sources a and b that share scenario
+    keys and fold, and so the same test cases (checked by case id)."""
+    keys = PAIR_KEYS + ["fold"]
+    done = cells[cells["status"] == DONE]
+    rows = []
+    for a, b in pairs:
+        left = done[done["source"] == a].set_index(keys)["cell_id"]
+        right = done[done["source"] == b].set_index(keys)["cell_id"]
+        for key in left.index.intersection(right.index):
+            files = [cell_dir(out, c).path / "predictions.csv" for c in (left[key], right[key])]
+            if not all(f.is_file() for f in files):
+                continue
+            frames = [pd.read_csv(f) for f in files]
+            if any(f.empty for f in frames):
+                continue
+            merged = frames[0].merge(frames[1], on="case_id", suffixes=("_a", "_b"))
+            if len(merged) != len(frames[0]) or len(merged) != len(frames[1]):
+                continue  # not the same test cases: no paired test
+            difference, z, p = delong_test(merged["y_true_a"], merged["y_score_a"],
+                                           merged["y_score_b"])
+            rows.append({**dict(zip(keys, key)), "task": done.loc[done["cell_id"] == left[key],
+                                                                  "task"].iloc[0],
+                         "a": a, "b": b, "n_test": len(merged), "auc_difference": difference,
+                         "delong_z": z, "delong_p": p})
+    return pd.DataFrame(rows)
+
+
 def analyse(report: dict, out: Path, cells: pd.DataFrame, compare: str | None = None,
             seed: int = 0) -> None:
     """Add summary, comparisons, friedman and cell_intervals to a report (in place)."""
@@ -79,3 +108,5 @@ def analyse(report: dict, out: Path, cells: pd.DataFrame, compare: str | None = 
     report["friedman"] = friedman
     labelled = cells.assign(source=report["cell_sources"])
     report["cell_intervals"] = cell_intervals(out, labelled, seed=seed)
+    chosen = pairs or [(c.a, c.b) for c in comparisons]
+    report["paired_cells"] = paired_cells(out, labelled, sorted(set(chosen)))

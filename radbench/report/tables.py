@@ -126,7 +126,8 @@ def to_markdown(report: dict[str, Any]) -> str:
         lines.append(f"\nFriedman test, {entry['task']} ({', '.join(entry['sources'])}; "
                      f"{entry['n_blocks']} matched scenarios): p = {_p(entry['p'])}")
     lines += ["", "Per-cell AUC with stratified-bootstrap and DeLong 95 % CIs: "
-              "report_cells.csv.", "", "## Notes", ""] + [f"- {note}" for note in _notes(report)]
+              "report_cells.csv; DeLong's paired test of two sources' cells on the same test "
+              "cases: report_cell_pairs.csv.", "", "## Notes", ""] + [f"- {note}" for note in _notes(report)]
     return "\n".join(lines) + "\n"
 
 
@@ -135,7 +136,8 @@ def _records(frame: pd.DataFrame) -> list:
 
 
 def to_json(report: dict[str, Any]) -> str:
-    frames = ("table", "scenario_table", "summary", "comparisons", "cell_intervals")
+    frames = ("table", "scenario_table", "summary", "comparisons", "cell_intervals",
+              "paired_cells")
     data = {k: v for k, v in report.items() if k not in frames + ("cell_sources",)}
     for name in frames:
         data[name] = _records(report[name])
@@ -154,7 +156,9 @@ def write_report(out: Path, report: dict[str, Any],
         atomic_write_csv(out / "report.csv", report["table"])
         atomic_write_csv(out / "report_comparisons.csv", report["comparisons"])
         atomic_write_csv(out / "report_cells.csv", report["cell_intervals"])
-        written += [out / "report.csv", out / "report_comparisons.csv", out / "report_cells.csv"]
+        atomic_write_csv(out / "report_cell_pairs.csv", report["paired_cells"])
+        written += [out / "report.csv", out / "report_comparisons.csv", out / "report_cells.csv",
+                    out / "report_cell_pairs.csv"]
     if "json" in formats:
         atomic_write_text(out / "report.json", to_json(report))
         written.append(out / "report.json")

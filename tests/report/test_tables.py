@@ -104,3 +104,25 @@ def test_report_pairs_sources_by_scenario_and_writes_cell_intervals(tmp_path):
 
     with pytest.raises(ConfigError, match="no source 'imagenet' in this run"):
         build_report(tmp_path, compare="scratch,imagenet")
+
+
+def test_cells_of_two_sources_on_the_same_cases_get_delongs_paired_test(tmp_path):
+    from radbench.report.stats import delong_test
+    from radbench.store import atomic_write_csv
+
+    rng = np.random.default_rng(6)
+    y = np.r_[np.ones(12), np.zeros(18)].astype(int)
+    scores = {}
+    for source in ("scratch", "file:/w/pre.h5"):
+        store(tmp_path, source, "ResNet50", 1e-3, 0, 0.7)
+        scores[source] = y * (0.8 if source == "scratch" else 1.5) + rng.random(30)
+        name = f"{source}-ResNet50-0.001-0".replace(":", "_").replace("/", "_")
+        atomic_write_csv(tmp_path / "cells" / name / "predictions.csv", pd.DataFrame(
+            {"case_id": [f"c{i}" for i in range(30)], "fold": 0, "y_true": y,
+             "y_score": scores[source]}))
+    report = build_report(tmp_path)
+    (pair,) = report["paired_cells"].itertuples()
+    expected = delong_test(y, scores[pair.a.replace("file:pre.h5", "file:/w/pre.h5")],
+                           scores[pair.b.replace("file:pre.h5", "file:/w/pre.h5")])
+    assert (pair.auc_difference, pair.delong_z, pair.delong_p) == pytest.approx(expected)
+    assert pair.n_test == 30
