@@ -108,6 +108,22 @@ def report(
         err.print("wrote " + ", ".join(str(p) for p in written), highlight=False)
 
 
+@app.command()
+@reports_errors
+def cam(
+    run_dir: Path = typer.Argument(..., help="a run directory written by `radbench run`"),
+    threshold: float = typer.Option(0.5, min=0.01, max=1.0,
+                                    help="binarise each map at this share of its maximum"),
+) -> None:
+    """Grad-CAM lesion localization (Dice, IoU, pointing game) for the finished cells of tasks
+    with masks; resumable, cells done at this threshold are skipped."""
+    from radbench.report.localization import run_cam
+
+    counts = run_cam(run_dir, threshold, log=lambda line: err.print(line, highlight=False))
+    err.print(f"{counts['done_now']} cell(s) localized now, {counts['already']} already done, "
+              f"{counts['no_weights']} without stored weights", highlight=False)
+
+
 @grid_app.command("show")
 @reports_errors
 def grid_show(

@@ -102,7 +102,8 @@ class CellDir:
 
     def clear_outputs(self) -> None:
         """Remove what an earlier, unfinished or failed attempt left (never result.json)."""
-        for name in ("failure.json", "history.csv", "predictions.csv"):
+        for name in ("failure.json", "history.csv", "predictions.csv", "model.weights.h5",
+                     "localization.csv"):
             (self.path / name).unlink(missing_ok=True)
 
 

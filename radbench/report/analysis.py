@@ -97,6 +97,29 @@ def paired_cells(out: Path, cells: pd.DataFrame, pairs: list[tuple[str, str]]) -
     return pd.DataFrame(rows)
 
 
+def localization_summary(out: Path, cells: pd.DataFrame, scenarios: pd.DataFrame,
+                         pairs, seed: int) -> tuple[pd.DataFrame, pd.DataFrame]:
+    """Per task x source: scenario mean Dice/IoU/pointing (each scenario averaged over its
+    folds), and paired comparisons of scenario Dice, the same way as the AUC."""
+    from radbench.report.collect import SCENARIO_KEYS
+    from radbench.report.localization import localization_cells
+
+    per_cell = localization_cells(out, cells)
+    if per_cell.empty:
+        return pd.DataFrame(), pd.DataFrame()
+    merged = cells.merge(per_cell, on="cell_id")
+    per_scenario = merged.groupby(SCENARIO_KEYS, dropna=False)[["dice", "iou", "pointing"]] \
+        .mean().reset_index()
+    rows = []
+    for (task, source), group in per_scenario.groupby(["task", "source"]):
+        rows.append({"task": task, "source": source, "n": len(group),
+                     **{f"{m}_{k}": v for m in ("dice", "iou", "pointing")
+                        for k, v in describe(group[m]).items() if k in ("mean", "sd")}})
+    per_scenario["complete"] = True
+    comparisons, _ = compare_sources(per_scenario, PAIR_KEYS, pairs, seed, value="dice")
+    return pd.DataFrame(rows), pd.DataFrame([c.to_dict() for c in comparisons])
+
+
 def analyse(report: dict, out: Path, cells: pd.DataFrame, compare: str | None = None,
             seed: int = 0) -> None:
     """Add summary, comparisons, friedman and cell_intervals to a report (in place)."""
@@ -108,5 +131,7 @@ def analyse(report: dict, out: Path, cells: pd.DataFrame, compare: str | None = 
     report["friedman"] = friedman
     labelled = cells.assign(source=report["cell_sources"])
     report["cell_intervals"] = cell_intervals(out, labelled, seed=seed)
+    report["localization"], report["localization_comparisons"] = localization_summary(
+        out, labelled, scenarios, pairs, seed)
     chosen = pairs or [(c.a, c.b) for c in comparisons]
     report["paired_cells"] = paired_cells(out, labelled, sorted(set(chosen)))

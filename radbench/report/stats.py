@@ -66,12 +66,12 @@ def rank_biserial(differences: np.ndarray) -> float:
     return float((positive - negative) / (positive + negative))
 
 
-def paired_frame(scenarios: pd.DataFrame, a: str, b: str, keys: list[str]) -> tuple[pd.DataFrame,
-                                                                                  int, int]:
-    """Scenario AUCs of sources a and b side by side, matched on `keys` (never on position);
+def paired_frame(scenarios: pd.DataFrame, a: str, b: str, keys: list[str],
+                 value: str = "auc") -> tuple[pd.DataFrame, int, int]:
+    """Scenario values of sources a and b side by side, matched on `keys` (never on position);
     also the number of scenarios of each that found no partner."""
-    left = scenarios[scenarios["source"] == a].set_index(keys)["auc"]
-    right = scenarios[scenarios["source"] == b].set_index(keys)["auc"]
+    left = scenarios[scenarios["source"] == a].set_index(keys)[value].dropna()
+    right = scenarios[scenarios["source"] == b].set_index(keys)[value].dropna()
     if left.index.duplicated().any() or right.index.duplicated().any():
         raise ValueError(f"scenario keys {keys} do not identify one scenario per source")
     both = pd.concat({"a": left, "b": right}, axis=1, join="inner").dropna()
@@ -119,7 +119,8 @@ def holm(p_values: list[float | None]) -> list[float | None]:
 
 
 def compare_sources(scenarios: pd.DataFrame, keys: list[str], pairs: list[tuple[str, str]] | None
-                    = None, seed: int = 0) -> tuple[list[PairedComparison], list[dict]]:
+                    = None, seed: int = 0, value: str = "auc"
+                    ) -> tuple[list[PairedComparison], list[dict]]:
     """Paired comparisons per task for `pairs` (default: every pair of sources), Holm-adjusted
     across tasks for each pair; and a Friedman test per task with three or more sources."""
     complete = scenarios[scenarios["complete"]]
@@ -130,10 +131,10 @@ def compare_sources(scenarios: pd.DataFrame, keys: list[str], pairs: list[tuple[
         wanted = pairs or list(combinations(sources, 2))
         for a, b in wanted:
             if a in sources and b in sources:
-                both, ua, ub = paired_frame(rows, a, b, keys)
+                both, ua, ub = paired_frame(rows, a, b, keys, value)
                 comparisons.append(compare_pair(str(task), a, b, both, ua, ub, seed))
         if len(sources) >= 3 and not pairs:
-            wide = rows.pivot_table(index=keys, columns="source", values="auc").dropna()
+            wide = rows.pivot_table(index=keys, columns="source", values=value).dropna()
             entry = {"task": str(task), "sources": sources, "n_blocks": len(wide), "p": None}
             if len(wide) >= MIN_PAIRS:
                 entry["p"] = float(stats.friedmanchisquare(*[wide[s] for s in sources]).pvalue)

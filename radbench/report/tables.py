@@ -82,10 +82,10 @@ def _p(value) -> str:
     return "< 0.001" if value < 0.001 else f"{value:.3f}"
 
 
-def comparison_rows(report: dict[str, Any]) -> list[list[str]]:
+def comparison_rows(report: dict[str, Any], key: str = "comparisons") -> list[list[str]]:
     """task, A − B, n pairs, median difference [95 % CI], Wilcoxon p, Holm p, t p, r, note."""
     rows = []
-    for c in report["comparisons"].itertuples() if len(report["comparisons"]) else []:
+    for c in report[key].itertuples() if len(report[key]) else []:
         median = "–" if c.median_difference is None or pd.isna(c.median_difference) else (
             f"{c.median_difference:+.3f} [{c.ci_low:+.3f}, {c.ci_high:+.3f}]")
         r = "–" if c.rank_biserial is None or pd.isna(c.rank_biserial) else f"{c.rank_biserial:+.2f}"
@@ -125,10 +125,32 @@ def to_markdown(report: dict[str, Any]) -> str:
     for entry in report["friedman"]:
         lines.append(f"\nFriedman test, {entry['task']} ({', '.join(entry['sources'])}; "
                      f"{entry['n_blocks']} matched scenarios): p = {_p(entry['p'])}")
+    lines += _localization_markdown(report)
     lines += ["", "Per-cell AUC with stratified-bootstrap and DeLong 95 % CIs: "
               "report_cells.csv; DeLong's paired test of two sources' cells on the same test "
               "cases: report_cell_pairs.csv.", "", "## Notes", ""] + [f"- {note}" for note in _notes(report)]
     return "\n".join(lines) + "\n"
+
+
+def _localization_markdown(report: dict[str, Any]) -> list[str]:
+    table = report.get("localization")
+    if table is None or table.empty:
+        return []
+    lines = ["", "## Lesion localization (Grad-CAM)", "",
+             "Grad-CAM at the backbone's last convolutional block, binarised at 0.5 of each "
+             "map's maximum, against the lesion masks of test images with a lesion; scenario "
+             "means over folds, then mean ± SD over scenarios.", "",
+             "| task | source | n | Dice | IoU | pointing game |", "|---|---|---|---|---|---|"]
+    for row in table.itertuples():
+        lines.append(f"| {row.task} | {row.source} | {row.n} | {_fmt(row.dice_mean)} ± "
+                     f"{_fmt(row.dice_sd)} | {_fmt(row.iou_mean)} ± {_fmt(row.iou_sd)} | "
+                     f"{_fmt(row.pointing_mean)} ± {_fmt(row.pointing_sd)} |")
+    rows = comparison_rows(report, "localization_comparisons")
+    if rows:
+        header = [h.replace("median difference", "median Dice difference") for h in COMPARISON_HEADER]
+        lines += ["", "| " + " | ".join(header) + " |", "|" + "---|" * len(header)]
+        lines += ["| " + " | ".join(row) + " |" for row in rows]
+    return lines
 
 
 def _records(frame: pd.DataFrame) -> list:
@@ -137,7 +159,7 @@ def _records(frame: pd.DataFrame) -> list:
 
 def to_json(report: dict[str, Any]) -> str:
     frames = ("table", "scenario_table", "summary", "comparisons", "cell_intervals",
-              "paired_cells")
+              "paired_cells", "localization", "localization_comparisons")
     data = {k: v for k, v in report.items() if k not in frames + ("cell_sources",)}
     for name in frames:
         data[name] = _records(report[name])
@@ -157,6 +179,9 @@ def write_report(out: Path, report: dict[str, Any],
         atomic_write_csv(out / "report_comparisons.csv", report["comparisons"])
         atomic_write_csv(out / "report_cells.csv", report["cell_intervals"])
         atomic_write_csv(out / "report_cell_pairs.csv", report["paired_cells"])
+        if not report["localization"].empty:
+            atomic_write_csv(out / "report_localization.csv", report["localization"])
+            written.append(out / "report_localization.csv")
         written += [out / "report.csv", out / "report_comparisons.csv", out / "report_cells.csv",
                     out / "report_cell_pairs.csv"]
     if "json" in formats:
@@ -184,6 +209,16 @@ def print_report(report: dict[str, Any], console: Console) -> None:
         for row in rows:
             paired.add_row(*row)
         console.print(paired)
+    localization = report.get("localization")
+    if localization is not None and not localization.empty:
+        cam = Table(title="Lesion localization (Grad-CAM, mean ± SD over scenarios)")
+        for column in ("task", "source", "n", "Dice", "IoU", "pointing"):
+            cam.add_column(column)
+        for row in localization.itertuples():
+            cam.add_row(row.task, row.source, str(row.n), f"{_fmt(row.dice_mean)} ± "
+                        f"{_fmt(row.dice_sd)}", f"{_fmt(row.iou_mean)} ± {_fmt(row.iou_sd)}",
+                        f"{_fmt(row.pointing_mean)} ± {_fmt(row.pointing_sd)}")
+        console.print(cam)
     for entry in report["friedman"]:
         console.print(f"Friedman, {entry['task']}: {entry['n_blocks']} matched scenarios, "
                       f"p = {_p(entry['p'])}", highlight=False)

@@ -82,6 +82,7 @@ def fit_and_predict(cell: Cell, images: np.ndarray, split: pd.DataFrame, weights
             "train_images_per_s": len(train) * len(frame) / max(fitted - built, 1e-9),
         },
         "n": {"train": len(train), "val": len(val), "test": len(test)},
+        "model": model,
     }
 
 
@@ -120,6 +121,13 @@ def run_cell(directory: Path, verbose: int = 2) -> dict[str, Any]:
         "y_score": outcome["test_scores"],
     })
     atomic_write_csv(cell_dir.path / "predictions.csv", predictions)
+    localization = None
+    manifest = cell_dir.path.parent.parent / "data" / f"{task.name}-{config['data']['data_id']}"
+    if task.has_masks and (manifest / "manifest.csv").is_file():
+        from radbench.report.localization import WEIGHTS, localize
+
+        outcome["model"].save_weights(cell_dir.path / WEIGHTS)
+        localization = localize(cell_dir, outcome["model"], images, split)
     result = {
         "cell_id": cell_dir.id,
         **cell.scenario(),
@@ -134,6 +142,7 @@ def run_cell(directory: Path, verbose: int = 2) -> dict[str, Any]:
         "split_id": config["data"]["split_id"],
         "data_id": config["data"]["data_id"],
         "source_sha256": source.sha256,
+        "localization": localization,
         "timings": {**outcome["timings"], "total_s": time.perf_counter() - started},
         "versions": versions(),
         "device": device(),
