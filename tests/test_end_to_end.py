@@ -171,6 +171,13 @@ def test_demo_runs_offline(tmp_path):
     # the pretrained backbone's frozen features separate the phantom lesions; scratch ones do not
     frozen = [r["test_auc"] for r in pretrained if r["freeze"] == "freezeall"]
     assert min(frozen) > 0.8
+    # the demo task has masks: every cell localized its test lesions with Grad-CAM
+    assert all(r["localization"]["n"] > 0 for r in found)
+    text = (tmp_path / "demo" / "report.md").read_text()
+    assert "## Lesion localization (Grad-CAM)" in text and "Wilcoxon p (primary)" in text
+    again = run_cli("cam", str(tmp_path / "demo"), "--threshold", "0.3")
+    assert again.returncode == 0 and "12 cell(s) localized now" in again.stderr
+    assert "12 already done" in run_cli("cam", str(tmp_path / "demo"), "--threshold", "0.3").stderr
 
 
 @pytest.mark.slow
