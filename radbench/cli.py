@@ -88,7 +88,8 @@ def report(
     as_json: bool = typer.Option(False, "--json", help="print the report as JSON"),
     compare: Optional[str] = typer.Option(None, help="compare two sources only: A,B (as the "
                                           "report names them)"),
-    formats: str = typer.Option("md,csv,json", "--format", help="files to write: md,csv,json"),
+    formats: str = typer.Option("md,csv,json,html", "--format",
+                                help="files to write: md,csv,json,html"),
 ) -> None:
     """Mean ± SD of the scenario test AUC per task × source (and per backbone), paired
     Wilcoxon comparisons between sources, per-cell bootstrap and DeLong CIs."""
@@ -96,9 +97,10 @@ def report(
     from radbench.report.tables import build_report, print_report, to_json, write_report
 
     chosen = tuple(f.strip() for f in formats.split(",") if f.strip())
-    unknown = [f for f in chosen if f not in ("md", "csv", "json")]
+    unknown = [f for f in chosen if f not in ("md", "csv", "json", "html")]
     if unknown:
-        raise ConfigError(f"--format {formats!r}: unknown {unknown[0]!r}; expected md, csv, json")
+        raise ConfigError(f"--format {formats!r}: unknown {unknown[0]!r}; expected md, csv, "
+                          f"json, html")
     result = build_report(run_dir, compare)
     written = write_report(run_dir, result, chosen)
     if as_json:

@@ -48,6 +48,7 @@ def build_report(out: Path, compare: str | None = None) -> dict[str, Any]:
         "scenario_table": scenarios.assign(source=scenarios["source"].map(source_label)),
         "data": data_notes(out),
         "cell_sources": cells["source"].map(source_label),
+        "cells_frame": cells,
     }
     analyse(report, out, cells, compare)
     return report
@@ -160,7 +161,7 @@ def _records(frame: pd.DataFrame) -> list:
 def to_json(report: dict[str, Any]) -> str:
     frames = ("table", "scenario_table", "summary", "comparisons", "cell_intervals",
               "paired_cells", "localization", "localization_comparisons")
-    data = {k: v for k, v in report.items() if k not in frames + ("cell_sources",)}
+    data = {k: v for k, v in report.items() if k not in frames + ("cell_sources", "cells_frame")}
     for name in frames:
         data[name] = _records(report[name])
     data["notes"] = _notes(report)
@@ -168,7 +169,7 @@ def to_json(report: dict[str, Any]) -> str:
 
 
 def write_report(out: Path, report: dict[str, Any],
-                 formats: tuple[str, ...] = ("md", "csv", "json")) -> list[Path]:
+                 formats: tuple[str, ...] = ("md", "csv", "json", "html")) -> list[Path]:
     """report.md, report.csv (+ report_comparisons.csv, report_cells.csv), report.json."""
     out, written = Path(out), []
     if "md" in formats:
@@ -187,6 +188,10 @@ def write_report(out: Path, report: dict[str, Any],
     if "json" in formats:
         atomic_write_text(out / "report.json", to_json(report))
         written.append(out / "report.json")
+    if "html" in formats:
+        from radbench.report.html import write_html
+
+        written.append(write_html(out, report, report["cells_frame"]))
     return written
 
 
