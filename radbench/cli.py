@@ -89,7 +89,7 @@ def report(
     compare: Optional[str] = typer.Option(None, help="compare two sources only: A,B (as the "
                                           "report names them)"),
     formats: str = typer.Option("md,csv,json,html", "--format",
-                                help="files to write: md,csv,json,html"),
+                                help="files to write: md,csv,json,tex,html"),
 ) -> None:
     """Mean ± SD of the scenario test AUC per task × source (and per backbone), paired
     Wilcoxon comparisons between sources, per-cell bootstrap and DeLong CIs."""
@@ -97,10 +97,10 @@ def report(
     from radbench.report.tables import build_report, print_report, to_json, write_report
 
     chosen = tuple(f.strip() for f in formats.split(",") if f.strip())
-    unknown = [f for f in chosen if f not in ("md", "csv", "json", "html")]
+    unknown = [f for f in chosen if f not in ("md", "csv", "json", "tex", "html")]
     if unknown:
         raise ConfigError(f"--format {formats!r}: unknown {unknown[0]!r}; expected md, csv, "
-                          f"json, html")
+                          f"json, tex, html")
     result = build_report(run_dir, compare)
     written = write_report(run_dir, result, chosen)
     if as_json:

@@ -66,6 +66,15 @@ def test_busi_smoke_grid_two_sources_report_and_rerun(tmp_path, busi_root, smoke
     assert data["cells"]["done"] == 12 and data["scenarios"]["complete"] == 12
     assert (out / "report.md").is_file() and (out / "report.csv").is_file()
     assert any("own group" in note for note in data["notes"])
+    # issue 5's check: paired Wilcoxon with n, bootstrap CI, localization Dice, HTML report
+    (comparison,) = data["comparisons"]
+    assert comparison["n_pairs"] == 6 and comparison["wilcoxon_p"] is not None
+    assert comparison["ci_low"] <= comparison["median_difference"] <= comparison["ci_high"]
+    assert {r["source"] for r in data["localization"]} == {"scratch", "file:mnv3-notop.weights.h5"}
+    assert all(0.0 <= r["dice_mean"] <= 1.0 for r in data["localization"])
+    assert len(data["cell_intervals"]) == 12 and (out / "report.html").is_file()
+    printed = run_cli("report", str(out))
+    assert "Wilcoxon" in printed.stdout and "Dice" in printed.stdout
 
     stamps = {p: p.stat().st_mtime_ns for p in (out / "cells").glob("*/result.json")}
     again = run_cli(*args)

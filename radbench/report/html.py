@@ -62,6 +62,8 @@ def auc_plot(scenarios: pd.DataFrame) -> str | None:
 
 def _best_cells(out: Path, cells: pd.DataFrame) -> pd.DataFrame:
     done = cells[cells["status"] == "done"].dropna(subset=["test_auc"])
+    stored = [(cell_dir(out, c).path / "predictions.csv").is_file() for c in done["cell_id"]]
+    done = done[stored]
     return done.sort_values("test_auc", ascending=False).groupby(["task", "source"]).head(1)
 
 

@@ -51,7 +51,49 @@ def build_report(out: Path, compare: str | None = None) -> dict[str, Any]:
         "cells_frame": cells,
     }
     analyse(report, out, cells, compare)
+    labelled = scenarios.assign(source=scenarios["source"].map(source_label))
+    report["breakdowns"] = {by: summarize(labelled, ["task", "source", by])
+                            for by in ("freeze", "lr")}
+    report["paper_table"] = paper_table(report)
     return report
+
+
+def paper_table(report: dict[str, Any]) -> pd.DataFrame:
+    """The paper's layout: one row per task, one "mean ± SD" column per source, then the first
+    comparison's Wilcoxon p (with n pairs) for that task."""
+    overall = report["table"][report["table"]["backbone"] == "all"]
+    rows = []
+    for task, group in overall.groupby("task"):
+        row = {"task": task}
+        for item in group.itertuples():
+            row[item.source] = f"{_fmt(item.mean)} ± {_fmt(item.sd)}"
+        comparisons = report["comparisons"]
+        mine = comparisons[comparisons["task"] == task] if len(comparisons) else comparisons
+        if len(mine):
+            first = mine.iloc[0]
+            row["comparison"] = f"{first['a']} vs {first['b']}"
+            row["Wilcoxon p (n)"] = f"{_p(first['wilcoxon_p'])} ({first['n_pairs']})"
+        rows.append(row)
+    return pd.DataFrame(rows)
+
+
+def to_latex(report: dict[str, Any]) -> str:
+    """The paper-style table as a LaTeX tabular (booktabs)."""
+    table = report["paper_table"]
+
+    def escape(value: Any) -> str:
+        text = str(value).replace("±", "$\\pm$").replace("<", "$<$")
+        for char in ("_", "%", "&", "#"):
+            text = text.replace(char, "\\" + char)
+        return text
+
+    columns = list(table.columns)
+    lines = ["\\begin{tabular}{l" + "c" * (len(columns) - 1) + "}", "\\toprule",
+             " & ".join(escape(c) for c in columns) + " \\\\", "\\midrule"]
+    for row in table.itertuples(index=False):
+        lines.append(" & ".join(escape("–" if pd.isna(v) else v) for v in row) + " \\\\")
+    lines += ["\\bottomrule", "\\end{tabular}"]
+    return "\n".join(lines) + "\n"
 
 
 def _fmt(value: float) -> str:
@@ -107,6 +149,19 @@ def to_markdown(report: dict[str, Any]) -> str:
     for row in report["table"].itertuples():
         lines.append(f"| {row.task} | {row.source} | {row.backbone} | {row.n} | "
                      f"{_fmt(row.mean)} ± {_fmt(row.sd)} | {_fmt(row.min)} | {_fmt(row.max)} |")
+    paper = report["paper_table"]
+    if len(paper):
+        columns = list(paper.columns)
+        lines += ["", "## Paper-style table", "", "| " + " | ".join(columns) + " |",
+                  "|" + "---|" * len(columns)]
+        for row in paper.itertuples(index=False):
+            lines.append("| " + " | ".join("–" if pd.isna(v) else str(v) for v in row) + " |")
+    for by, frame in report["breakdowns"].items():
+        lines += ["", f"## By {by}", "", f"| task | source | {by} | n | AUC mean ± SD |",
+                  "|---|---|---|---|---|"]
+        for row in frame.itertuples():
+            lines.append(f"| {row.task} | {row.source} | {getattr(row, by)} | {row.n} | "
+                         f"{_fmt(row.mean)} ± {_fmt(row.sd)} |")
     lines += ["", "## Per task and source", "",
               "| task | source | n | mean ± SD | median [IQR] | fold SD | seeds (SD) |",
               "|---|---|---|---|---|---|---|"]
@@ -161,9 +216,12 @@ def _records(frame: pd.DataFrame) -> list:
 def to_json(report: dict[str, Any]) -> str:
     frames = ("table", "scenario_table", "summary", "comparisons", "cell_intervals",
               "paired_cells", "localization", "localization_comparisons")
-    data = {k: v for k, v in report.items() if k not in frames + ("cell_sources", "cells_frame")}
+    data = {k: v for k, v in report.items()
+            if k not in frames + ("cell_sources", "cells_frame", "breakdowns", "paper_table")}
     for name in frames:
         data[name] = _records(report[name])
+    data["paper_table"] = _records(report["paper_table"])
+    data["breakdowns"] = {by: _records(frame) for by, frame in report["breakdowns"].items()}
     data["notes"] = _notes(report)
     return json.dumps(data, indent=2)
 
@@ -188,6 +246,9 @@ def write_report(out: Path, report: dict[str, Any],
     if "json" in formats:
         atomic_write_text(out / "report.json", to_json(report))
         written.append(out / "report.json")
+    if "tex" in formats:
+        atomic_write_text(out / "report.tex", to_latex(report))
+        written.append(out / "report.tex")
     if "html" in formats:
         from radbench.report.html import write_html
 

@@ -126,3 +126,24 @@ def test_cells_of_two_sources_on_the_same_cases_get_delongs_paired_test(tmp_path
                            scores[pair.b.replace("file:pre.h5", "file:/w/pre.h5")])
     assert (pair.auc_difference, pair.delong_z, pair.delong_p) == pytest.approx(expected)
     assert pair.n_test == 30
+
+
+def test_paper_style_table_breakdowns_and_latex(tmp_path):
+    from radbench.report.tables import to_latex
+
+    rng = np.random.default_rng(7)
+    for backbone in ("ResNet50", "DenseNet121", "InceptionV3"):
+        for lr in (1e-2, 1e-3):
+            base = rng.uniform(0.6, 0.8)
+            store(tmp_path, "scratch", backbone, lr, 0, base)
+            store(tmp_path, "file:/w/pre_1.h5", backbone, lr, 0, base + 0.02)
+    report = build_report(tmp_path)
+    (row,) = report["paper_table"].to_dict("records")
+    scratch = report["table"].query("source == 'scratch' and backbone == 'all'").iloc[0]
+    assert row["scratch"] == f"{scratch['mean']:.3f} ± {scratch['sd']:.3f}"
+    assert row["Wilcoxon p (n)"] == "0.031 (6)"  # six positive differences: exact p = 2/64
+    assert set(report["breakdowns"]["lr"]["lr"]) == {1e-2, 1e-3}
+    assert (report["breakdowns"]["freeze"]["n"] == 6).all()
+    latex = to_latex(report)
+    assert "\\begin{tabular}{lcccc}" in latex and "file:pre\\_1.h5" in latex
+    assert "$\\pm$" in latex and latex.strip().endswith("\\end{tabular}")
