@@ -74,12 +74,7 @@ def generate_phantom(folder: Path, patients_per_class: int = 30, images_per_pati
     Written in a temporary folder and renamed, so an interrupted run leaves nothing behind.
     Returns `folder`; an existing complete folder is kept as it is.
     """
-    folder = Path(folder)
-    if (folder / "manifest.csv").is_file():
-        return folder
-    folder.parent.mkdir(parents=True, exist_ok=True)
-    scratch = Path(tempfile.mkdtemp(prefix=".phantom-", dir=folder.parent))
-    try:
+    def fill(scratch: Path) -> None:
         (scratch / "images").mkdir()
         (scratch / "masks").mkdir()
         rng = np.random.default_rng(seed)
@@ -97,6 +92,20 @@ def generate_phantom(folder: Path, patients_per_class: int = 30, images_per_pati
                 rows.append({"path": image_path, "label": "malignant" if malignant else "benign",
                              "patient": patient, "mask": mask_path})
         pd.DataFrame(rows).to_csv(scratch / "manifest.csv", index=False)
+
+    return _write_whole(Path(folder), "manifest.csv", fill)
+
+
+def _write_whole(folder: Path, marker: str, fill) -> Path:
+    """Fill a temporary folder beside `folder`, then rename it into place: an interrupted run
+    leaves nothing half-written. A folder holding `marker` is complete and kept as it is."""
+    if (folder / marker).is_file():
+        return folder
+    folder.parent.mkdir(parents=True, exist_ok=True)
+    scratch = Path(tempfile.mkdtemp(prefix=f".{folder.name}-", dir=folder.parent))
+    try:
+        fill(scratch)
+        shutil.rmtree(folder, ignore_errors=True)
         scratch.rename(folder)
     finally:
         shutil.rmtree(scratch, ignore_errors=True)
@@ -126,12 +135,7 @@ def generate_corpus(folder: Path, per_class: int = 80, size: int = 64, seed: int
     """A multi-class phantom pretraining corpus as class folders `<class>/<n>.png` (no lesion,
     cyst, oval solid, spiculated, calcified), drawn with a different seed from the demo task.
     Written in a temporary folder and renamed; an existing complete folder is kept."""
-    folder = Path(folder)
-    if (folder / ".complete").is_file():
-        return folder
-    folder.parent.mkdir(parents=True, exist_ok=True)
-    scratch = Path(tempfile.mkdtemp(prefix=".corpus-", dir=folder.parent))
-    try:
+    def fill(scratch: Path) -> None:
         rng = np.random.default_rng(seed)
         for kind in CORPUS_CLASSES:
             (scratch / kind).mkdir()
@@ -139,8 +143,5 @@ def generate_corpus(folder: Path, per_class: int = 80, size: int = 64, seed: int
                 Image.fromarray(_corpus_image(rng, kind, size), mode="L").save(
                     scratch / kind / f"{n:04d}.png")
         (scratch / ".complete").write_text("")
-        shutil.rmtree(folder, ignore_errors=True)
-        scratch.rename(folder)
-    finally:
-        shutil.rmtree(scratch, ignore_errors=True)
-    return folder
+
+    return _write_whole(Path(folder), ".complete", fill)
