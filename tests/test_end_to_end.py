@@ -195,8 +195,8 @@ def test_miniature_study_script_compares_three_sources(tmp_path, shared_data):
     grid on a BUSI subset, and a report with three sources."""
     out = tmp_path / "mini"
     done = subprocess.run([sys.executable, str(REPO / "scripts" / "miniature_study.py"), "--out",
-                           str(out), "--data-root", str(shared_data), "--max-images", "120",
-                           "--corpus-max-images", "300", "--epochs", "1"],
+                           str(out), "--data-root", str(shared_data), "--max-images", "60",
+                           "--corpus-max-images", "200", "--epochs", "1"],
                           capture_output=True, text=True, timeout=1500)
     assert done.returncode == 0, done.stderr[-3000:]
     assert "no BUSI image in radiology/thyroid" in done.stderr
