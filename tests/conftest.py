@@ -15,7 +15,7 @@ REPO = Path(__file__).resolve().parents[1]
 def pytest_collection_modifyitems(config, items):
     if os.environ.get("RADBENCH_SLOW") == "1":
         return
-    skip = pytest.mark.skip(reason="slow (runs a real grid); set RADBENCH_SLOW=1 to run")
+    skip = pytest.mark.skip(reason="slow test; set RADBENCH_SLOW=1 to run it (CI does)")
     for item in items:
         if "slow" in item.keywords:
             item.add_marker(skip)
