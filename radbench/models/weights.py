@@ -18,6 +18,7 @@ import time
 from dataclasses import dataclass
 from pathlib import Path
 
+from radbench.data.fetch import md5_of
 from radbench.errors import ConfigError
 from radbench.ids import file_sha256
 from radbench.models.backbones import BACKBONES, get_backbone
@@ -64,12 +65,6 @@ def radimagenet_dir() -> Path:
     return radbench_home() / "weights" / "radimagenet"
 
 
-def md5_of(path: Path) -> str:
-    from radbench.data.fetch import md5_of as md5
-
-    return md5(path)
-
-
 def imagenet_file(backbone: str, verify: bool = True) -> Path:
     """The ImageNet notop file of `backbone`, present and intact; else ConfigError with the fix."""
     if backbone not in IMAGENET_NOTOP:
@@ -80,8 +75,9 @@ def imagenet_file(backbone: str, verify: bool = True) -> Path:
            f"network, or copy the file there from {entry.url}{entry.file}")
     if not path.is_file():
         raise ConfigError(f"source 'imagenet': {backbone} weights {path} not found; {fix}")
-    if verify and md5_of(path) != entry.md5:
-        raise ConfigError(f"source 'imagenet': {path} has MD5 {md5_of(path)}, Keras publishes "
+    digest = md5_of(path) if verify else entry.md5
+    if digest != entry.md5:
+        raise ConfigError(f"source 'imagenet': {path} has MD5 {digest}, Keras publishes "
                           f"{entry.md5} (damaged or another file); {fix}")
     return path
 

@@ -47,15 +47,24 @@ def parse_compare(value: str | None, sources: list[str]) -> list[tuple[str, str]
     return [(names[0], names[1])]
 
 
-def cell_intervals(out: Path, cells: pd.DataFrame, n_resamples: int = 1000,
-                   seed: int = 0) -> pd.DataFrame:
+def stored_predictions(out: Path, cells: pd.DataFrame) -> dict[str, pd.DataFrame]:
+    """predictions.csv of every finished cell that has one, read once, by cell id."""
+    found = {}
+    for cell_id in cells.loc[cells["status"] == DONE, "cell_id"]:
+        path = cell_dir(out, cell_id).path / "predictions.csv"
+        if path.is_file():
+            found[cell_id] = pd.read_csv(path)
+    return found
+
+
+def cell_intervals(cells: pd.DataFrame, predictions: dict[str, pd.DataFrame],
+                   n_resamples: int = 1000, seed: int = 0) -> pd.DataFrame:
     """Per finished cell: test AUC with its stratified-bootstrap and DeLong 95 % CIs."""
     rows = []
     for cell in cells[cells["status"] == DONE].itertuples():
-        predictions = cell_dir(out, cell.cell_id).path / "predictions.csv"
-        if not predictions.is_file():
+        frame = predictions.get(cell.cell_id)
+        if frame is None:
             continue
-        frame = pd.read_csv(predictions)
         y, score = frame["y_true"].to_numpy(), frame["y_score"].to_numpy()
         if len(np.unique(y)) < 2:
             continue
@@ -69,7 +78,8 @@ def cell_intervals(out: Path, cells: pd.DataFrame, n_resamples: int = 1000,
     return pd.DataFrame(rows)
 
 
-def paired_cells(out: Path, cells: pd.DataFrame, pairs: list[tuple[str, str]]) -> pd.DataFrame:
+def paired_cells(cells: pd.DataFrame, predictions: dict[str, pd.DataFrame],
+                 pairs: list[tuple[str, str]]) -> pd.DataFrame:
     """DeLong's paired test for every two finished cells of sources a and b that share scenario
     keys and fold, and so the same test cases (checked by case id)."""
     keys = PAIR_KEYS + ["fold"]
@@ -79,11 +89,8 @@ def paired_cells(out: Path, cells: pd.DataFrame, pairs: list[tuple[str, str]]) -
         left = done[done["source"] == a].set_index(keys)["cell_id"]
         right = done[done["source"] == b].set_index(keys)["cell_id"]
         for key in left.index.intersection(right.index):
-            files = [cell_dir(out, c).path / "predictions.csv" for c in (left[key], right[key])]
-            if not all(f.is_file() for f in files):
-                continue
-            frames = [pd.read_csv(f) for f in files]
-            if any(f.empty for f in frames):
+            frames = [predictions.get(c) for c in (left[key], right[key])]
+            if any(f is None or f.empty for f in frames):
                 continue
             merged = frames[0].merge(frames[1], on="case_id", suffixes=("_a", "_b"))
             if len(merged) != len(frames[0]) or len(merged) != len(frames[1]):
@@ -130,8 +137,9 @@ def analyse(report: dict, out: Path, cells: pd.DataFrame, compare: str | None = 
     report["comparisons"] = pd.DataFrame([c.to_dict() for c in comparisons])
     report["friedman"] = friedman
     labelled = cells.assign(source=report["cell_sources"])
-    report["cell_intervals"] = cell_intervals(out, labelled, seed=seed)
+    predictions = stored_predictions(out, cells)
+    report["cell_intervals"] = cell_intervals(labelled, predictions, seed=seed)
     report["localization"], report["localization_comparisons"] = localization_summary(
         out, labelled, scenarios, pairs, seed)
     chosen = pairs or [(c.a, c.b) for c in comparisons]
-    report["paired_cells"] = paired_cells(out, labelled, sorted(set(chosen)))
+    report["paired_cells"] = paired_cells(labelled, predictions, sorted(set(chosen)))
