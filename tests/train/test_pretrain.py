@@ -83,3 +83,26 @@ def test_bad_output_name_and_roots(tmp_path):
                      str(tmp_path / "a.weights.h5"), "--data", str(tmp_path))
     assert result.returncode == 2 and "unknown backbone 'NoSuchNet'" in result.stderr
     assert result.stderr.count("\n") == 1 and not (tmp_path / "a.weights.h5").exists()
+
+
+def test_calibration_sets_batchnorm_statistics_to_the_data():
+    """After one calibration batch a BatchNorm layer's moving mean and variance are that batch's
+    statistics of its input (the initial 0 and 1 are gone, not merely nudged)."""
+    import keras
+
+    from radbench.config.schema import Training
+    from radbench.models.build import build_classifier
+    from radbench.train.pretrain import calibrate_batchnorm
+
+    model, base = build_classifier("MobileNetV3Small", Training(image_size=32), "unfreezeall",
+                                   None, 0)
+    norm = next(layer for layer in base._flatten_layers()
+                if isinstance(layer, keras.layers.BatchNormalization))
+    x = np.random.default_rng(0).uniform(0, 255, (16, 32, 32, 3)).astype("float32")
+    inputs = keras.Model(base.inputs, norm.input)(model.get_layer("normalization")(x))
+    inputs = keras.ops.convert_to_numpy(inputs)
+    calibrate_batchnorm(model, base, [(x, None)], 1)
+    np.testing.assert_allclose(keras.ops.convert_to_numpy(norm.moving_mean),
+                               inputs.mean(axis=(0, 1, 2)), rtol=1e-4, atol=1e-5)
+    np.testing.assert_allclose(keras.ops.convert_to_numpy(norm.moving_variance),
+                               inputs.var(axis=(0, 1, 2)), rtol=1e-3, atol=1e-5)
