@@ -49,6 +49,49 @@ def _split_list(value: Optional[str]) -> Optional[list[str]]:
     return [v.strip() for v in value.split(",") if v.strip()] if value else None
 
 
+# execution options, shared by `run` and `resume`
+EXECUTOR = typer.Option("local", "--executor", help="local (slots on this machine) or slurm "
+                        "(one job array through submitit; returns after submission)")
+GPUS = typer.Option("auto", "--gpus", help="local slots: 'auto' (every visible GPU, else the "
+                    "CPU), 'cpu', or GPU ids like 0,1,2,3 (one cell process per GPU)")
+MAX_PARALLEL = typer.Option(None, "--max-parallel", min=1, help="cells at once (CPU slots; "
+                            "caps GPU slots)")
+RETRIES = typer.Option(None, "--retries", min=0, help="extra attempts for transient failures: "
+                       "out of memory, crash, preemption (default: the grid's execution.retries)")
+MAX_FAILURES = typer.Option(None, "--max-consecutive-failures", min=0, help="stop after this "
+                            "many cells in a row failed; 0: never (default: the grid's, or 5)")
+PARTITION = typer.Option(None, "--slurm-partition", help="sbatch --partition")
+GPUS_PER_TASK = typer.Option(None, "--slurm-gpus-per-task", min=0, help="GPUs per cell's job")
+SLURM_TIME = typer.Option(None, "--slurm-time", min=1, help="time limit of one cell, minutes")
+PARALLELISM = typer.Option(None, "--array-parallelism", min=1, help="array tasks at once")
+
+
+def _execution(executor: str, gpus: str, max_parallel: Optional[int], retries: Optional[int],
+               max_failures: Optional[int], partition: Optional[str],
+               gpus_per_task: Optional[int], slurm_time: Optional[int],
+               parallelism: Optional[int]) -> dict:
+    return {"executor": executor, "gpus": gpus, "max_parallel": max_parallel,
+            "retries": retries, "max_consecutive_failures": max_failures,
+            "slurm": {k: v for k, v in {"partition": partition, "gpus_per_task": gpus_per_task,
+                                        "time_min": slurm_time,
+                                        "array_parallelism": parallelism}.items()
+                      if v is not None}}
+
+
+def _print_summary(summary, out_dir: Path) -> None:
+    if summary.slurm_job_id:
+        return
+    err.print(f"{summary.total} cell(s): {summary.skipped_done} already done, {summary.done} "
+              f"done now, {len(summary.failed)} failed now, {summary.skipped_failed} failed "
+              f"earlier" + (f", {summary.elsewhere} running elsewhere" if summary.elsewhere
+                            else "") + f"; results in {out_dir}", highlight=False)
+    for line in summary.failed:
+        err.print(f"failed: {line}", highlight=False, markup=False)
+    if summary.stopped_early:
+        err.print(f"{summary.stopped_early}; {summary.not_started} cell(s) not started; run the "
+                  f"same command to go on", highlight=False, markup=False)
+
+
 @app.command()
 @reports_errors
 def run(
@@ -60,25 +103,71 @@ def run(
     max_images: Optional[int] = typer.Option(None, min=8, help="stratified, patient-grouped subset"),
     dry_run: bool = typer.Option(False, "--dry-run", help="show the cells, write nothing"),
     retry_failed: bool = typer.Option(False, "--retry-failed", help="run failed cells again"),
-    max_parallel: int = typer.Option(1, min=1, help="cells running at once (processes)"),
     cache_dir: Optional[Path] = typer.Option(None, help="image cache (default ~/.cache/radbench)"),
     skip_bad: bool = typer.Option(False, "--skip-bad", help="leave out the images the integrity "
                                   "check rejects (listed in the run's data/ folder)"),
+    executor: str = EXECUTOR, gpus: str = GPUS, max_parallel: Optional[int] = MAX_PARALLEL,
+    retries: Optional[int] = RETRIES, max_failures: Optional[int] = MAX_FAILURES,
+    partition: Optional[str] = PARTITION, gpus_per_task: Optional[int] = GPUS_PER_TASK,
+    slurm_time: Optional[int] = SLURM_TIME, parallelism: Optional[int] = PARALLELISM,
 ) -> None:
-    """Run every cell of GRID on TASK that is not done yet; finished cells are skipped."""
+    """Run every cell of GRID on TASK that is not done yet; finished cells are skipped,
+    interrupted ones start again."""
     from radbench.runner import RunOptions, run_grid
 
-    summary = run_grid(RunOptions(task, grid, data, out_dir, _split_list(sources), max_images,
-                                  dry_run, retry_failed, max_parallel, cache_dir, skip_bad), err)
+    summary = run_grid(RunOptions(
+        task, grid, data, out_dir, _split_list(sources), max_images, dry_run, retry_failed,
+        cache_dir=cache_dir, skip_bad=skip_bad,
+        **_execution(executor, gpus, max_parallel, retries, max_failures, partition,
+                     gpus_per_task, slurm_time, parallelism)), err)
     if dry_run:
         return
-    err.print(f"{summary.total} cell(s): {summary.skipped_done} already done, {summary.done} "
-              f"done now, {len(summary.failed)} failed now, {summary.skipped_failed} failed "
-              f"earlier; results in {out_dir}", highlight=False)
-    for line in summary.failed:
-        err.print(f"failed: {line}", highlight=False, markup=False)
+    _print_summary(summary, out_dir)
     if summary.any_failed:
         raise typer.Exit(1)
+
+
+@app.command()
+@reports_errors
+def resume(
+    run_dir: Path = typer.Argument(..., help="a run directory written by `radbench run`"),
+    retry_failed: bool = typer.Option(False, "--retry-failed", help="run failed cells again"),
+    executor: str = EXECUTOR, gpus: str = GPUS, max_parallel: Optional[int] = MAX_PARALLEL,
+    retries: Optional[int] = RETRIES, max_failures: Optional[int] = MAX_FAILURES,
+    partition: Optional[str] = PARTITION, gpus_per_task: Optional[int] = GPUS_PER_TASK,
+    slurm_time: Optional[int] = SLURM_TIME, parallelism: Optional[int] = PARALLELISM,
+) -> None:
+    """Go on with a run: the `radbench run` commands recorded in DIR/run.json run again;
+    interrupted and pending cells run, finished cells are kept."""
+    from radbench.runner import RunOptions, resume_run
+
+    template = RunOptions("", "", retry_failed=retry_failed, **_execution(
+        executor, gpus, max_parallel, retries, max_failures, partition, gpus_per_task,
+        slurm_time, parallelism))
+    summaries = resume_run(run_dir, template, err)
+    for summary in summaries:
+        _print_summary(summary, run_dir)
+    if any(s.any_failed for s in summaries):
+        raise typer.Exit(1)
+
+
+@app.command()
+@reports_errors
+def status(
+    run_dir: Path = typer.Argument(..., help="a run directory written by `radbench run`"),
+    show_all: bool = typer.Option(False, "--all", help="list the done cells too"),
+    as_json: bool = typer.Option(False, "--json", help="one JSON object: counts and cells"),
+    watch: Optional[float] = typer.Option(None, "--watch", min=1.0, help="refresh every N "
+                                          "seconds until no cell is running or queued"),
+) -> None:
+    """Done / running / stale (interrupted) / failed / queued / pending cells of a run, with
+    each running cell's slot or Slurm job, epoch and heartbeat."""
+    from radbench.execute.status_view import follow_status, print_status
+
+    if watch:
+        follow_status(run_dir, watch, out)
+    else:
+        print_status(run_dir, out, show_all, as_json)
 
 
 @app.command()

@@ -2,27 +2,37 @@
 
 from __future__ import annotations
 
+import json
 import sys
 import time
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from pathlib import Path
+from typing import Any
 
 import pandas as pd
 from rich.console import Console
 
 from radbench.config.load import load_grid, load_task
+from radbench.config.schema import ExecutionSpec, GridConfig
 from radbench.data.cache import build_cache
 from radbench.data.prepare import PreparedData, data_root, prepare, windows_of
+from radbench.errors import ConfigError
 from radbench.execute.local import run_local
+from radbench.execute.lock import FileLock
+from radbench.execute.policy import RetryPolicy
 from radbench.execute.progress import GridProgress
+from radbench.execute.slots import make_slots
+from radbench.execute.state import DONE, FAILED, QUEUED, RUNNING, STALE, cell_state, \
+    queued_slurm_jobs
 from radbench.grid import Cell, cell_id, expand
 from radbench.models.sources import check_source, normalize_source
-from radbench.store import DONE, FAILED, CellDir, atomic_write_csv, atomic_write_json, cell_dir, \
-    read_json
+from radbench.store import CellDir, atomic_write_csv, atomic_write_json, cell_dir, read_json
 
 
 @dataclass
 class RunOptions:
+    """What `radbench run` was asked: the cells (task, grid, data...) and how to execute them."""
+
     task: str
     grid: str
     data: str | None = None
@@ -31,9 +41,25 @@ class RunOptions:
     max_images: int | None = None
     dry_run: bool = False
     retry_failed: bool = False
-    max_parallel: int = 1
+    max_parallel: int | None = None
     cache_dir: Path | None = None
     skip_bad: bool = False
+    executor: str = "local"
+    gpus: str | None = "auto"
+    retries: int | None = None
+    max_consecutive_failures: int | None = None
+    slurm: dict[str, Any] = field(default_factory=dict)  # command-line sbatch overrides
+
+    def cells_part(self) -> dict[str, Any]:
+        """The options that decide the cells (recorded in run.json for `radbench resume`)."""
+        def absolute(value: str | None) -> str | None:  # resume may run from another folder
+            return str(Path(value).resolve()) if value and Path(value).exists() else value
+
+        return {"task": absolute(self.task), "grid": absolute(self.grid),
+                "data": absolute(self.data),
+                "sources": self.sources, "max_images": self.max_images,
+                "cache_dir": str(self.cache_dir) if self.cache_dir else None,
+                "skip_bad": self.skip_bad}
 
 
 @dataclass
@@ -44,10 +70,15 @@ class RunSummary:
     done: int = 0
     failed: list[str] = field(default_factory=list)
     skipped_failed: int = 0
+    elsewhere: int = 0  # running in (or finished by) another process
+    not_started: int = 0
+    stopped_early: str | None = None
+    submitted: int = 0
+    slurm_job_id: str | None = None
 
     @property
     def any_failed(self) -> bool:
-        return bool(self.failed) or self.skipped_failed > 0
+        return bool(self.failed) or self.skipped_failed > 0 or self.stopped_early is not None
 
 
 def _write_data(out: Path, prepared: PreparedData) -> Path:
@@ -97,15 +128,19 @@ def _write_cell(out: Path, cell: Cell, prepared: PreparedData, grid_name: str,
 
 def _record_invocation(out: Path, options: RunOptions) -> None:
     run_file = out / "run.json"
-    record = read_json(run_file) or {"invocations": []}
-    record["invocations"].append({"time": time.strftime("%Y-%m-%dT%H:%M:%S%z"),
-                                  "argv": sys.argv, "task": options.task, "grid": options.grid})
-    atomic_write_json(run_file, record)
+    with FileLock(out / ".run.lock"):  # two runs on one directory must not lose a record
+        record = read_json(run_file) or {"invocations": []}
+        record["invocations"].append({"time": time.strftime("%Y-%m-%dT%H:%M:%S%z"),
+                                      "argv": sys.argv, "task": options.task,
+                                      "grid": options.grid, "options": options.cells_part(),
+                                      "executor": options.executor})
+        atomic_write_json(run_file, record)
 
 
 def run_grid(options: RunOptions, console: Console | None = None) -> RunSummary:
     """Validate everything, prepare data and cells, then run what is not done yet."""
     console = console or Console(stderr=True)
+    _check_execution(options)
     task, task_file = load_task(options.task)
     grid, _ = load_grid(options.grid)
     sources = [normalize_source(s) for s in (options.sources or grid.sources)]
@@ -129,7 +164,7 @@ def run_grid(options: RunOptions, console: Console | None = None) -> RunSummary:
         summary = RunSummary(total=len(cells))
         for cell in cells:
             existing = cell_dir(options.out, cell_id(cell, task, prepared.data_id))
-            state = existing.status() if existing.config() else "new"
+            state = cell_state(existing).state if existing.config() else "new"
             console.print(f"  {state:8s} {cell.label()}", highlight=False)
         return summary
     cache_dirs = {}
@@ -142,29 +177,110 @@ def run_grid(options: RunOptions, console: Console | None = None) -> RunSummary:
     directories = [_write_cell(options.out, c, prepared, grid.name, cache_dirs) for c in cells]
     labels = {d.id: c.label() for d, c in zip(directories, cells)}
     summary = RunSummary(total=len(cells))
-    to_run = []
+    to_run = _select(directories, options, summary, console)
+    policy = _policy(grid.execution, options)
+    if options.executor == "slurm":
+        _submit(options, grid, to_run, policy, summary, console)
+    else:
+        _execute_local(options, to_run, labels, policy, summary, console)
+    return summary
+
+
+def _check_execution(options: RunOptions) -> None:
+    """Bad executor settings stop the run before anything is prepared or written."""
+    if options.executor not in ("local", "slurm"):
+        raise ConfigError(f"--executor {options.executor!r}: expected local or slurm")
+    if options.executor == "local":
+        make_slots(options.gpus, options.max_parallel)
+    elif not options.dry_run:
+        from radbench.execute.slurm import check_slurm_available
+
+        check_slurm_available()
+
+
+def _select(directories: list[CellDir], options: RunOptions, summary: RunSummary,
+            console: Console) -> list[CellDir]:
+    """The cells to run now: not done, not running or queued elsewhere; stale ones again."""
+    queued = queued_slurm_jobs() if any(d.submitted_file.is_file() for d in directories) \
+        else None
+    to_run, stale = [], 0
     for directory in directories:
-        status = directory.status()
-        if status == DONE:
+        state = cell_state(directory, queued=queued).state
+        if state == DONE:
             summary.skipped_done += 1
-        elif status == FAILED and not options.retry_failed:
+        elif state == FAILED and not options.retry_failed:
             summary.skipped_failed += 1
+        elif state in (RUNNING, QUEUED):
+            summary.elsewhere += 1
         else:
+            stale += state == STALE
             to_run.append(directory)
     if summary.skipped_done or summary.skipped_failed:
         console.print(f"{summary.skipped_done} cell(s) already done, {summary.skipped_failed} "
                       f"failed earlier (--retry-failed re-runs them)", highlight=False)
-    with GridProgress(len(to_run), console) as progress:
-        def finished(directory: CellDir, ok: bool, reason: str | None, seconds: float) -> None:
-            result = directory.result() if ok else None
-            summary.ran += 1
-            if ok:
-                summary.done += 1
-            else:
-                summary.failed.append(f"{labels[directory.id]}: {reason}")
-            progress.finished_cell(labels[directory.id], ok,
-                                   result["test_auc"] if result else None, seconds, reason)
+    if summary.elsewhere:
+        console.print(f"{summary.elsewhere} cell(s) running or queued elsewhere (left to them; "
+                      f"`radbench status {options.out}` shows them)", highlight=False)
+    if stale:
+        console.print(f"{stale} interrupted cell(s) start again", highlight=False)
+    return to_run
 
-        run_local(to_run, options.max_parallel,
-                  on_start=lambda d: progress.started_cell(labels[d.id]), on_finish=finished)
-    return summary
+
+def _policy(spec: ExecutionSpec, options: RunOptions) -> RetryPolicy:
+    return RetryPolicy(
+        retries=spec.retries if options.retries is None else options.retries,
+        max_consecutive_failures=spec.max_consecutive_failures
+        if options.max_consecutive_failures is None else options.max_consecutive_failures,
+        halve_batch_on_oom=spec.on_out_of_memory.halve_batch,
+        min_batch_size=spec.on_out_of_memory.min_batch_size)
+
+
+def _execute_local(options: RunOptions, to_run: list[CellDir], labels: dict[str, str],
+                   policy: RetryPolicy, summary: RunSummary, console: Console) -> None:
+    slots = make_slots(options.gpus, options.max_parallel)
+    with GridProgress(len(to_run), slots, labels, console) as progress:
+        executed = run_local(to_run, slots, policy, progress)
+    summary.ran = len(executed.done) + len(executed.failed)
+    summary.done = len(executed.done)
+    summary.failed = [f"{labels[cell.id]}: {reason}" for cell, reason in executed.failed]
+    summary.elsewhere += len(executed.busy)
+    summary.not_started = len(executed.not_started)
+    summary.stopped_early = executed.stopped_early
+
+
+def _submit(options: RunOptions, grid: GridConfig, to_run: list[CellDir], policy: RetryPolicy,
+            summary: RunSummary, console: Console) -> None:
+    from radbench.execute.slurm import SlurmOptions, submit_slurm
+
+    if not to_run:
+        console.print("nothing to submit", highlight=False)
+        return
+    slurm = SlurmOptions.from_spec(grid.slurm, **options.slurm)
+    summary.slurm_job_id = submit_slurm(options.out, to_run, slurm, policy)
+    summary.submitted = len(to_run)
+    console.print(f"submitted {len(to_run)} cell(s) as Slurm job array {summary.slurm_job_id} "
+                  f"(logs in {options.out / 'slurm'}); follow with `radbench status "
+                  f"{options.out}`, then `radbench report {options.out}`", highlight=False)
+
+
+def resume_run(out: Path, template: RunOptions, console: Console | None = None
+               ) -> list[RunSummary]:
+    """Run again every distinct invocation recorded in OUT/run.json, with the execution
+    settings of `template` (executor, slots, retries): interrupted and pending cells run,
+    finished ones are skipped."""
+    record = read_json(Path(out) / "run.json")
+    if record is None:
+        raise ConfigError(f"{Path(out) / 'run.json'}: not found or not valid JSON; is {out} a "
+                          f"run directory written by `radbench run`?")
+    recorded = [i["options"] for i in record.get("invocations", []) if "options" in i]
+    if not recorded:
+        raise ConfigError(f"{Path(out) / 'run.json'}: no invocation with its options (written "
+                          f"by an older radbench); run the same `radbench run` command again")
+    distinct = [json.loads(s) for s in sorted({json.dumps(o, sort_keys=True) for o in recorded})]
+    summaries = []
+    for cells_part in distinct:
+        options = replace(template, out=Path(out), **{
+            **cells_part, "cache_dir": Path(cells_part["cache_dir"])
+            if cells_part.get("cache_dir") else None})
+        summaries.append(run_grid(options, console))
+    return summaries

@@ -3,8 +3,12 @@
 DIR/
   run.json                      the commands that wrote to DIR
   data/<task>-<data_id>/        manifest.csv, splits.csv, data.json (notes, counts, split id)
-  cells/<cell_id>/              cell.json, split.csv, log.txt, history.csv, predictions.csv,
-                                result.json (done) or failure.json (failed)
+  cells/<cell_id>/              cell.json, split.csv, log.txt (every attempt, appended),
+                                attempts.jsonl (one line per start), heartbeat.json (while it
+                                runs), overrides.json (batch size lowered after out of memory),
+                                submitted.json (Slurm), history.csv, predictions.csv,
+                                result.json (done) or failure.json (failed), .lock
+  slurm/                        submitit's job files and submissions.jsonl
 """
 
 from __future__ import annotations
@@ -80,8 +84,58 @@ class CellDir:
     def log_file(self) -> Path:
         return self.path / "log.txt"
 
+    @property
+    def heartbeat_file(self) -> Path:
+        return self.path / "heartbeat.json"
+
+    @property
+    def attempts_file(self) -> Path:
+        return self.path / "attempts.jsonl"
+
+    @property
+    def overrides_file(self) -> Path:
+        return self.path / "overrides.json"
+
+    @property
+    def submitted_file(self) -> Path:
+        return self.path / "submitted.json"
+
+    @property
+    def lock_file(self) -> Path:
+        return self.path / ".lock"
+
     def config(self) -> dict[str, Any] | None:
         return read_json(self.config_file)
+
+    def heartbeat(self) -> dict[str, Any] | None:
+        return read_json(self.heartbeat_file)
+
+    def overrides(self) -> dict[str, Any]:
+        return read_json(self.overrides_file) or {}
+
+    def attempts(self) -> list[dict[str, Any]]:
+        """One record per attempt that started (a line cut by a kill is ignored)."""
+        records = []
+        try:
+            lines = self.attempts_file.read_text().splitlines()
+        except OSError:
+            return []
+        for line in lines:
+            try:
+                record = json.loads(line)
+            except ValueError:
+                continue
+            if isinstance(record, dict):
+                records.append(record)
+        return records
+
+    def append_attempt(self, record: dict[str, Any]) -> None:
+        """Append one line (a single write, synced) to attempts.jsonl."""
+        line = json.dumps(record, sort_keys=True, default=str) + "\n"
+        with self.attempts_file.open("a") as stream:
+            stream.write(line)
+            stream.flush()
+            os.fsync(stream.fileno())
 
     def result(self) -> dict[str, Any] | None:
         return read_json(self.result_file)
@@ -101,10 +155,14 @@ class CellDir:
                                               "log": str(self.log_file), **extra})
 
     def clear_outputs(self) -> None:
-        """Remove what an earlier, unfinished or failed attempt left (never result.json)."""
+        """Remove what an earlier, unfinished or failed attempt left (never result.json),
+        including the temporary files of a write that a kill cut short."""
         for name in ("failure.json", "history.csv", "predictions.csv", "model.weights.h5",
                      "localization.csv"):
             (self.path / name).unlink(missing_ok=True)
+        for leftover in self.path.glob(".*.*"):
+            if leftover.name != self.lock_file.name and leftover.is_file():
+                leftover.unlink(missing_ok=True)
 
 
 def cells_root(out: Path) -> Path:

@@ -238,6 +238,39 @@ class Setting(Strict):
         return values
 
 
+class OutOfMemorySpec(Strict):
+    """What a cell that ran out of GPU memory may do on its next attempt."""
+
+    halve_batch: bool = Field(False, description="retry with half the batch size (recorded in "
+                                                 "the cell); off: retry with the same batch")
+    min_batch_size: int = Field(4, ge=1, description="never go below this batch size")
+
+
+class ExecutionSpec(Strict):
+    """Retries and failure budget (command-line options override them)."""
+
+    retries: int = Field(0, ge=0, description="extra attempts for transient failures (out of "
+                                              "memory, crash, preemption, node failure)")
+    max_consecutive_failures: int = Field(5, ge=0, description="stop the grid after this many "
+                                                               "cells in a row failed (0: never)")
+    on_out_of_memory: OutOfMemorySpec = OutOfMemorySpec()
+
+
+class SlurmSpec(Strict):
+    """sbatch settings for `--executor slurm` (command-line options override them)."""
+
+    partition: str | None = None
+    time_min: int = Field(240, ge=1, description="time limit of one cell's job")
+    gpus_per_task: int = Field(1, ge=0)
+    cpus_per_task: int = Field(4, ge=1)
+    mem_gb: float | None = Field(None, gt=0)
+    array_parallelism: int = Field(64, ge=1, description="array tasks running at once")
+    additional_parameters: dict[str, Union[str, int, float, bool]] = Field(
+        default_factory=dict, description="extra sbatch options, e.g. {account: lab, qos: high}")
+    setup: list[str] = Field(default_factory=list, description="shell lines run before the "
+                                                               "cell, e.g. module load cuda")
+
+
 BackboneName = Literal[BACKBONE_NAMES]  # type: ignore[valid-type]
 AxisValue = Union[int, float, str, bool]
 
@@ -255,6 +288,8 @@ class GridConfig(Strict):
                        "augment"], list[AxisValue]] = Field(
         default_factory=dict, description="extra axes: each value list multiplies the grid"
     )
+    execution: ExecutionSpec = ExecutionSpec()
+    slurm: SlurmSpec = SlurmSpec()
 
     @field_validator("sources")
     @classmethod

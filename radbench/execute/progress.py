@@ -1,67 +1,129 @@
-"""Progress of a grid: a rich live bar on a terminal, plain lines elsewhere (logs, CI, Slurm)."""
+"""Progress of a grid: on a terminal a rich live view with one row per executor slot (its cell,
+epoch and time) and the totals with an ETA; elsewhere (Slurm logs, CI) plain lines."""
 
 from __future__ import annotations
 
 import time
 
-from rich.console import Console
-from rich.progress import BarColumn, Progress, TextColumn, TimeElapsedColumn, TimeRemainingColumn
+from rich.console import Console, Group
+from rich.live import Live
+from rich.table import Table
+from rich.text import Text
+
+from radbench.execute.local import Outcome
+from radbench.execute.slots import Slot
+from radbench.store import CellDir
+
+PLAIN_TOTALS_EVERY_S = 60.0
 
 
 class GridProgress:
-    """Counts cells done / failed / left and shows the last AUC and an ETA."""
+    """Follows a local grid run: cells done / failed / running / left, per-slot rows, ETA."""
 
-    def __init__(self, total: int, console: Console | None = None):
+    def __init__(self, total: int, slots: list[Slot], labels: dict[str, str],
+                 console: Console | None = None, live: bool | None = None):
         self.console = console or Console(stderr=True)
-        self.total, self.done, self.failed = total, 0, 0
+        self.total, self.slots, self.labels = total, slots, labels
+        self.done = self.failed = 0
         self.last_auc: float | None = None
-        self.started = time.monotonic()
-        self._live = self.console.is_terminal
-        self._progress = Progress(
-            TextColumn("[bold]cells"), BarColumn(), TextColumn("{task.fields[counts]}"),
-            TimeElapsedColumn(), TextColumn("ETA"), TimeRemainingColumn(),
-            TextColumn("{task.fields[last]}"), console=self.console, transient=False,
-        ) if self._live else None
-        self._task = None
+        self.started_at = time.monotonic()
+        self.running: dict[str, tuple[CellDir, float]] = {}
+        self._epochs: dict[str, str] = {}
+        self._epochs_read = 0.0
+        self._plain_totals = time.monotonic()
+        use_live = self.console.is_terminal if live is None else live
+        self._live = Live(get_renderable=self._render, console=self.console,
+                          refresh_per_second=2, transient=True) if use_live else None
 
-    def _counts(self) -> str:
-        left = self.total - self.done - self.failed
-        return f"done {self.done}  failed {self.failed}  left {left}"
+    # -- totals -----------------------------------------------------------------------------
+    def counts(self) -> str:
+        left = self.total - self.done - self.failed - len(self.running)
+        return (f"done {self.done}  failed {self.failed}  running {len(self.running)}  "
+                f"left {left}")
 
-    def _last(self) -> str:
-        return "" if self.last_auc is None else f"last AUC {self.last_auc:.3f}"
+    def eta(self) -> str:
+        finished = self.done + self.failed
+        if not finished:
+            return "ETA ?"
+        seconds = (time.monotonic() - self.started_at) / finished * (self.total - finished)
+        return f"ETA {_duration(seconds)}"
+
+    # -- live view --------------------------------------------------------------------------
+    def _render(self):
+        table = Table(show_edge=False, pad_edge=False, box=None, header_style="bold")
+        for column in ("slot", "cell", "epoch", "time"):
+            table.add_column(column)
+        now = time.monotonic()
+        for slot in self.slots:
+            if slot.name in self.running:
+                cell, started = self.running[slot.name]
+                table.add_row(slot.name, self.labels.get(cell.id, cell.id),
+                              self._epochs.get(cell.id, "-"), _duration(now - started))
+            else:
+                table.add_row(slot.name, Text("idle", style="dim"), "", "")
+        last = "" if self.last_auc is None else f"  last AUC {self.last_auc:.3f}"
+        totals = Text(f"cells {self.done + self.failed}/{self.total}  {self.counts()}  "
+                      f"elapsed {_duration(now - self.started_at)}  {self.eta()}{last}")
+        return Group(table, totals)
 
     def __enter__(self) -> "GridProgress":
-        if self._progress:
-            self._progress.start()
-            self._task = self._progress.add_task("grid", total=self.total, counts=self._counts(),
-                                                 last="")
+        if self._live:
+            self._live.start()
         else:
-            self.console.print(f"running {self.total} cell(s)")
+            self.console.print(f"running {self.total} cell(s) on {len(self.slots)} slot(s): "
+                               f"{', '.join(s.name for s in self.slots)}", highlight=False)
         return self
 
     def __exit__(self, *exc) -> None:
-        if self._progress:
-            self._progress.stop()
+        if self._live:
+            self._live.stop()
+        self.console.print(f"cells {self.counts()}; elapsed "
+                           f"{_duration(time.monotonic() - self.started_at)}", highlight=False)
 
-    def started_cell(self, label: str) -> None:
-        if not self._progress:
-            self.console.print(f"start  {label}", highlight=False)
+    def _print(self, line: str) -> None:
+        self.console.print(line, highlight=False, markup=False)
 
-    def finished_cell(self, label: str, ok: bool, auc: float | None, seconds: float,
-                      reason: str | None = None) -> None:
-        if ok:
+    # -- events from the executor -----------------------------------------------------------
+    def started(self, cell: CellDir, slot: Slot, attempt: int) -> None:
+        self.running[slot.name] = (cell, time.monotonic())
+        if not self._live:
+            again = f" (attempt {attempt})" if attempt > 1 else ""
+            self._print(f"[{slot.name}] start {self.labels.get(cell.id, cell.id)}{again} "
+                        f"(log: {cell.log_file})")
+
+    def finished(self, outcome: Outcome) -> None:
+        self.running.pop(outcome.slot.name, None)
+        label = self.labels.get(outcome.cell.id, outcome.cell.id)
+        if outcome.ok:
             self.done += 1
-            self.last_auc = auc
-        else:
+            result = outcome.cell.result() or {}
+            self.last_auc = result.get("test_auc")
+            status = f"AUC {self.last_auc:.3f}" if self.last_auc is not None else "done"
+        elif outcome.final:
             self.failed += 1
-        finished = self.done + self.failed
-        eta = (time.monotonic() - self.started) / finished * (self.total - finished)
-        status = f"AUC {auc:.3f}" if ok and auc is not None else f"FAILED: {reason}"
-        line = f"[{finished}/{self.total}] {label}: {status} ({seconds:.0f} s)"
-        if self._progress:
-            self._progress.console.print(line, highlight=False)
-            self._progress.update(self._task, completed=finished, counts=self._counts(),
-                                  last=self._last())
+            status = f"FAILED: {outcome.reason}"
         else:
-            self.console.print(f"{line}; {self._counts()}; ETA {eta:.0f} s", highlight=False)
+            status = f"failed, will retry: {outcome.reason}"
+        self._print(f"[{self.done + self.failed}/{self.total}] [{outcome.slot.name}] {label}: "
+                    f"{status} ({outcome.seconds:.0f} s)")
+
+    def retrying(self, cell: CellDir, what: str) -> None:
+        self._print(f"retry {self.labels.get(cell.id, cell.id)}" + (f": {what}" if what else ""))
+
+    def refresh(self, running: dict[str, tuple[CellDir, float]]) -> None:
+        now = time.monotonic()
+        if now - self._epochs_read >= 1.0:
+            self._epochs_read = now
+            for cell, _ in running.values():
+                beat = cell.heartbeat() or {}
+                if beat.get("epoch"):
+                    self._epochs[cell.id] = f"{beat['epoch']}/{beat['epochs']}"
+        if not self._live and now - self._plain_totals >= PLAIN_TOTALS_EVERY_S:
+            self._plain_totals = now
+            self._print(f"progress: {self.counts()}; {self.eta()}")
+
+
+def _duration(seconds: float) -> str:
+    seconds = int(max(0, seconds))
+    hours, rest = divmod(seconds, 3600)
+    return f"{hours}:{rest // 60:02d}:{rest % 60:02d}" if hours else f"{rest // 60}:{rest % 60:02d}"

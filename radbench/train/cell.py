@@ -3,8 +3,9 @@
 from __future__ import annotations
 
 import time
+from dataclasses import replace
 from pathlib import Path
-from typing import Any
+from typing import Any, Callable
 
 import numpy as np
 import pandas as pd
@@ -30,8 +31,21 @@ def _epoch_timer():
     return EpochTimer()
 
 
+def _epoch_reporter(on_epoch: Callable[[int, int], None], epochs: int):
+    import keras
+
+    class EpochReporter(keras.callbacks.Callback):
+        """Tells `on_epoch(epoch, epochs)` (1-based) when each epoch begins."""
+
+        def on_epoch_begin(self, epoch, logs=None):
+            on_epoch(epoch + 1, epochs)
+
+    return EpochReporter()
+
+
 def fit_and_predict(cell: Cell, images: np.ndarray, split: pd.DataFrame, weights: str | None,
-                    verbose: int = 2) -> dict[str, Any]:
+                    verbose: int = 2,
+                    on_epoch: Callable[[int, int], None] | None = None) -> dict[str, Any]:
     """Train `cell` on the train rows of `split`, keep the best-val-loss weights, predict test.
 
     `split` has columns row (index into `images`), part, y. Returns history (DataFrame), the
@@ -60,8 +74,11 @@ def fit_and_predict(cell: Cell, images: np.ndarray, split: pd.DataFrame, weights
     keep_best = keras.callbacks.EarlyStopping(monitor="val_loss", mode="min",
                                               patience=cell.training.epochs + 1,
                                               restore_best_weights=True)
+    callbacks = [keep_best, _epoch_timer()]
+    if on_epoch is not None:
+        callbacks.append(_epoch_reporter(on_epoch, cell.training.epochs))
     history = model.fit(train_batches, validation_data=val_batches, epochs=cell.training.epochs,
-                        callbacks=[keep_best, _epoch_timer()], verbose=verbose)
+                        callbacks=callbacks, verbose=verbose)
     fitted = time.perf_counter()
     probabilities = model.predict(CachedBatches(images, test["row"], None, batch), verbose=0)
     predicted = time.perf_counter()
@@ -86,8 +103,12 @@ def fit_and_predict(cell: Cell, images: np.ndarray, split: pd.DataFrame, weights
     }
 
 
-def run_cell(directory: Path, verbose: int = 2) -> dict[str, Any]:
-    """Run the cell stored in `directory` and write its outputs; returns result.json's content."""
+def run_cell(directory: Path, verbose: int = 2, attempt: int | None = None,
+             on_epoch: Callable[[int, int], None] | None = None) -> dict[str, Any]:
+    """Run the cell stored in `directory` and write its outputs; returns result.json's content.
+
+    A batch size in the cell's overrides.json (lowered after running out of memory) replaces
+    the configured one for training; result.json records both."""
     from sklearn.metrics import roc_auc_score
 
     from radbench.data.cache import ImageCache
@@ -100,6 +121,11 @@ def run_cell(directory: Path, verbose: int = 2) -> dict[str, Any]:
     if config is None:
         raise FileNotFoundError(f"{cell_dir.config_file}: missing or not valid JSON")
     cell = Cell.from_dict(config["cell"])
+    overrides = cell_dir.overrides()
+    configured = cell
+    if overrides.get("batch_size"):
+        cell = replace(cell, training=cell.training.model_copy(
+            update={"batch_size": int(overrides["batch_size"])}))
     task = TaskConfig.model_validate(config["task"])
     split = pd.read_csv(cell_dir.path / "split.csv", keep_default_na=False,
                         dtype={"case_id": str})
@@ -111,7 +137,8 @@ def run_cell(directory: Path, verbose: int = 2) -> dict[str, Any]:
         raise ValueError(f"image cache {cache.directory} does not hold this cell's images in the "
                          f"order of split.csv; run `radbench run` again to rebuild it")
     images = cache.images()
-    outcome = fit_and_predict(cell, images, split, source.weights, verbose=verbose)
+    outcome = fit_and_predict(cell, images, split, source.weights, verbose=verbose,
+                              on_epoch=on_epoch)
     atomic_write_csv(cell_dir.path / "history.csv", outcome["history"])
     test = split[split["part"] == "test"]
     predictions = pd.DataFrame({
@@ -130,8 +157,11 @@ def run_cell(directory: Path, verbose: int = 2) -> dict[str, Any]:
         localization = localize(cell_dir, outcome["model"], images, split)
     result = {
         "cell_id": cell_dir.id,
-        **cell.scenario(),
+        **configured.scenario(),
         "fold": cell.fold,
+        "batch_size_used": cell.training.batch_size,
+        "overrides": overrides or None,
+        "attempt": attempt,
         "test_auc": float(roc_auc_score(predictions["y_true"], predictions["y_score"])),
         "positive_class": task.classes.positive,
         "distinct_test_scores": int(predictions["y_score"].round(6).nunique()),

@@ -1,19 +1,27 @@
 """Entry point of one cell process: `python -m radbench.train.worker CELL_DIR`.
 
-Exit 0 with result.json written, or exit 1 with failure.json holding a one-line reason (the
-traceback goes to the cell's log, which is this process's stdout/stderr).
+It takes the cell's lock (exit 75 if another process holds it), returns at once if the cell is
+already done, appends its output to the cell's log.txt, records the attempt, beats a heartbeat
+while it trains, and ends with result.json written (exit 0) or failure.json holding a one-line
+reason and a failure kind (exit 1). A kill leaves the heartbeat behind: the cell then counts as
+interrupted and the next run starts it again.
 """
 
 from __future__ import annotations
 
+import json
+import os
 import sys
+import time
 import traceback
 from pathlib import Path
 
+BUSY_EXIT = 75  # EX_TEMPFAIL: another process is running this cell
+
 
 def _die_with_parent() -> None:
-    """On Linux, end this cell process when the `radbench run` that started it dies, so a
-    killed run never leaves a cell training on behind the next run's back."""
+    """On Linux, end this cell process when the process that started it dies, so a killed run
+    never leaves a cell training on behind the next run's back."""
     try:
         import ctypes
         import signal
@@ -23,25 +31,89 @@ def _die_with_parent() -> None:
         pass
 
 
+def _append_output_to(log_file: Path) -> None:
+    """From here on, this process's stdout and stderr go to the end of `log_file`."""
+    sys.stdout.flush()
+    sys.stderr.flush()
+    fd = os.open(log_file, os.O_WRONLY | os.O_CREAT | os.O_APPEND, 0o644)
+    os.dup2(fd, 1)
+    os.dup2(fd, 2)
+    os.close(fd)
+    sys.stdout.reconfigure(line_buffering=True)
+
+
+def _batch_size(directory: Path, overrides: dict) -> int | None:
+    try:
+        configured = json.loads((directory / "cell.json").read_text())["cell"]["training"][
+            "batch_size"]
+    except (OSError, ValueError, KeyError, TypeError):
+        configured = None
+    return overrides.get("batch_size", configured)
+
+
+def _injected_out_of_memory(batch_size: int | None) -> None:
+    """Test hook for the out-of-memory path (no CPU test can exhaust a GPU):
+    RADBENCH_INJECT_OOM_ABOVE_BATCH=N makes every attempt with a batch above N fail as a GPU
+    out-of-memory error would."""
+    limit = os.environ.get("RADBENCH_INJECT_OOM_ABOVE_BATCH")
+    if limit and batch_size and batch_size > int(limit):
+        raise MemoryError(f"out of memory at batch size {batch_size} (injected: "
+                          f"RADBENCH_INJECT_OOM_ABOVE_BATCH={limit})")
+
+
 def main(argv: list[str]) -> int:
     if len(argv) != 1:
         print("usage: python -m radbench.train.worker CELL_DIR", file=sys.stderr)
         return 2
     directory = Path(argv[0])
     _die_with_parent()
+    os.environ.setdefault("TF_FORCE_GPU_ALLOW_GROWTH", "true")  # GPU memory grows as needed
+    os.environ.setdefault("XLA_PYTHON_CLIENT_PREALLOCATE", "false")
+    from radbench.execute.heartbeat import Heartbeat, identity
+    from radbench.execute.lock import FileLock
     from radbench.store import CellDir
 
+    cell = CellDir(directory)
+    if not cell.config_file.is_file():
+        print(f"{cell.config_file}: not found", file=sys.stderr)
+        return 2
+    lock = FileLock(cell.lock_file)
+    if not lock.acquire(wait_s=3.0):
+        print(f"cell {cell.id} is being run by another process", file=sys.stderr)
+        return BUSY_EXIT
+    if cell.result() is not None:  # finished by someone else meanwhile: never train it again
+        return 0
+    _append_output_to(cell.log_file)
+    attempt = len(cell.attempts()) + 1
+    batch_size = _batch_size(directory, cell.overrides())
+    started = time.strftime("%Y-%m-%dT%H:%M:%S%z")
+    who = identity()
+    print(f"=== attempt {attempt} of cell {cell.id}: {started}, host {who['host']}, pid "
+          f"{who['pid']}, slurm job {who['slurm_job_id']}, batch size {batch_size} ===")
+    cell.clear_outputs()
+    cell.append_attempt({"attempt": attempt, "started": started, "batch_size": batch_size, **who})
+    heartbeat = Heartbeat(cell, attempt=attempt).start()
     try:
         from radbench.train.cell import run_cell
 
-        result = run_cell(directory)
+        _injected_out_of_memory(batch_size)
+        result = run_cell(directory, attempt=attempt,
+                          on_epoch=lambda epoch, epochs: heartbeat.update(epoch=epoch,
+                                                                          epochs=epochs))
+    except KeyboardInterrupt:  # interrupted, not failed: the next run starts it again
+        print("interrupted")
+        return 130
     except BaseException as exc:  # recorded, the grid goes on
+        from radbench.execute.policy import TRANSIENT, classify_exception
+
         traceback.print_exc()
         message = str(exc).strip().splitlines()[0] if str(exc).strip() else ""
-        kind = "out_of_memory" if "out of memory" in str(exc).lower() or isinstance(
-            exc, MemoryError) else type(exc).__name__
-        CellDir(directory).record_failure(f"{type(exc).__name__}: {message}"[:500], kind)
+        kind = classify_exception(exc)
+        cell.record_failure(f"{type(exc).__name__}: {message}"[:500], kind, attempt=attempt,
+                            batch_size=batch_size, transient=kind in TRANSIENT, **who)
+        heartbeat.stop()
         return 1
+    heartbeat.stop()
     print(f"test AUC {result['test_auc']:.4f}")
     return 0
 

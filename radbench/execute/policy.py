@@ -1,0 +1,94 @@
+"""What a failed cell may expect: which failures are worth a retry, the batch size after running
+out of memory, and the budget of consecutive failures that stops a grid early."""
+
+from __future__ import annotations
+
+from dataclasses import asdict, dataclass
+from typing import Any
+
+from radbench.store import CellDir, atomic_write_json
+
+OUT_OF_MEMORY = "out_of_memory"
+CRASHED = "crashed"  # the process ended without a result or a recorded failure (signal, OOM kill)
+PREEMPTED = "preempted"
+NODE_FAILURE = "node_failure"
+BAD_CONFIG = "bad_config"
+BAD_DATA = "bad_data"
+# failures that may pass on another try; any other kind (bad config or data, a bug) would fail
+# the same way again
+TRANSIENT = frozenset({OUT_OF_MEMORY, CRASHED, PREEMPTED, NODE_FAILURE})
+
+_OOM_MARKERS = ("out of memory", "oom when allocating", "resource_exhausted", "resourceexhausted",
+                "failed to allocate", "cudnn_status_alloc_failed", "cublas_status_alloc_failed")
+
+
+def classify_exception(exc: BaseException) -> str:
+    """The failure kind of an exception raised while running a cell."""
+    from radbench.errors import ConfigError, DataError
+
+    text = f"{type(exc).__name__}: {exc}".lower()
+    if isinstance(exc, MemoryError) or type(exc).__name__ in ("OutOfMemoryError",
+                                                             "ResourceExhaustedError") \
+            or any(marker in text for marker in _OOM_MARKERS):
+        return OUT_OF_MEMORY
+    if isinstance(exc, DataError):
+        return BAD_DATA
+    if isinstance(exc, ConfigError):
+        return BAD_CONFIG
+    return type(exc).__name__
+
+
+@dataclass(frozen=True)
+class RetryPolicy:
+    """`retries` extra attempts for transient failures; out of memory lowers the batch size
+    (halved, not below `min_batch_size`) only when `halve_batch_on_oom`; the grid stops after
+    `max_consecutive_failures` cells in a row failed for good (0: never)."""
+
+    retries: int = 0
+    max_consecutive_failures: int = 5
+    halve_batch_on_oom: bool = False
+    min_batch_size: int = 1
+
+    def to_dict(self) -> dict[str, Any]:
+        return asdict(self)
+
+    @classmethod
+    def from_dict(cls, data: dict[str, Any]) -> "RetryPolicy":
+        return cls(**data)
+
+    def retry(self, cell: CellDir, failure: dict[str, Any], attempts_made: int) -> str | None:
+        """Prepare another attempt if the policy allows one; returns what changed ('' for
+        nothing) or None when the failure is final. Lowers the batch size in overrides.json."""
+        if failure.get("kind") not in TRANSIENT or attempts_made > self.retries:
+            return None
+        if failure["kind"] != OUT_OF_MEMORY or not self.halve_batch_on_oom:
+            return ""
+        current = int(failure.get("batch_size") or 0)
+        if current <= self.min_batch_size:
+            return None
+        smaller = max(self.min_batch_size, current // 2)
+        overrides = cell.overrides()
+        overrides["batch_size"] = smaller
+        overrides.setdefault("changes", []).append(
+            {"batch_size": {"from": current, "to": smaller}, "reason": failure.get("reason")})
+        atomic_write_json(cell.overrides_file, overrides)
+        return f"batch size {current} -> {smaller} after running out of memory"
+
+
+class FailureBudget:
+    """Counts cells that failed for good in a row; a success resets the count."""
+
+    def __init__(self, limit: int):
+        self.limit, self.in_a_row = limit, 0
+        self.reasons: list[str] = []
+
+    def record(self, ok: bool, reason: str | None = None) -> None:
+        if ok:
+            self.in_a_row, self.reasons = 0, []
+        else:
+            self.in_a_row += 1
+            self.reasons.append(reason or "unknown")
+
+    @property
+    def exhausted(self) -> bool:
+        return self.limit > 0 and self.in_a_row >= self.limit

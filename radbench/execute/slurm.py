@@ -1,0 +1,190 @@
+"""The Slurm executor: one job array per submission through submitit, one cell per array task.
+
+The array index → cell mapping is fixed before submission (the order of `cells`) and recorded in
+`slurm/submissions.jsonl` and in each cell's `submitted.json`. Each array task runs the same cell
+process as the local executor (lock, heartbeat, log, result), retries transient failures as the
+policy allows, and is requeued by submitit when Slurm preempts it or its time runs out.
+`radbench run --executor slurm` returns after submission; `radbench status DIR` follows the run.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import shutil
+import subprocess
+import time
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
+from typing import Any
+
+from radbench.config.schema import SlurmSpec
+from radbench.errors import ConfigError
+from radbench.execute.heartbeat import slurm_job_id
+from radbench.execute.local import attempt_outcome, worker_command
+from radbench.execute.policy import RetryPolicy
+from radbench.execute.slots import Slot
+from radbench.store import CellDir, atomic_write_json
+
+SUBMISSIONS = "submissions.jsonl"
+
+
+@dataclass
+class SlurmOptions:
+    """sbatch settings: the grid's `slurm:` section with command-line overrides applied."""
+
+    partition: str | None = None
+    time_min: int = 240
+    gpus_per_task: int = 1
+    cpus_per_task: int = 4
+    mem_gb: float | None = None
+    array_parallelism: int = 64
+    additional_parameters: dict[str, Any] = field(default_factory=dict)
+    setup: list[str] = field(default_factory=list)
+
+    @classmethod
+    def from_spec(cls, spec: SlurmSpec, **overrides: Any) -> "SlurmOptions":
+        values = spec.model_dump()
+        values.update({k: v for k, v in overrides.items() if v is not None})
+        return cls(**values)
+
+    def executor_parameters(self) -> dict[str, Any]:
+        parameters: dict[str, Any] = {
+            "time": self.time_min, "cpus_per_task": self.cpus_per_task,
+            "array_parallelism": self.array_parallelism, "job_name": "radbench",
+            "additional_parameters": dict(self.additional_parameters), "setup": list(self.setup),
+        }
+        if self.partition:
+            parameters["partition"] = self.partition
+        if self.gpus_per_task:  # one task per job: --gres works where --gpus-per-task needs -n
+            parameters["gres"] = f"gpu:{self.gpus_per_task}"
+        if self.mem_gb:
+            parameters["mem"] = f"{int(self.mem_gb * 1024)}M"
+        return parameters
+
+
+def _submitit():
+    try:
+        import submitit
+    except ImportError:
+        raise ConfigError("--executor slurm needs submitit: pip install submitit") from None
+    return submitit
+
+
+class CellJob:
+    """The callable each array task runs (pickled by submitit; requeued on preemption)."""
+
+    def __call__(self, cell_path: str, policy: dict[str, Any], submission: str) -> str:
+        cell = CellDir(Path(cell_path))
+        rules = RetryPolicy.from_dict(policy)
+        if _budget_spent(cell, rules, submission):
+            cell.submitted_file.unlink(missing_ok=True)
+            return "not started: the array's failure budget is spent"
+        env = dict(os.environ)  # keeps the CUDA_VISIBLE_DEVICES Slurm chose
+        env.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
+        env["RADBENCH_SLOT"] = f"slurm {slurm_job_id()}"
+        slot = Slot(env["RADBENCH_SLOT"], env.get("CUDA_VISIBLE_DEVICES"))
+        attempts = 0
+        while True:
+            attempts += 1
+            started = time.monotonic()
+            done = subprocess.run(worker_command(cell), env=env, stdout=subprocess.DEVNULL,
+                                  stderr=subprocess.PIPE, stdin=subprocess.DEVNULL, text=True)
+            outcome = attempt_outcome(cell, slot, done.returncode, done.stderr,
+                                      time.monotonic() - started)
+            if outcome is None:
+                return "busy: another process ran this cell"
+            if outcome.ok:
+                return "done"
+            change = rules.retry(cell, cell.failure() or {}, attempts)
+            if change is None:
+                return f"failed: {outcome.reason}"
+            print(f"retrying {cell.id}: {change or outcome.reason}", flush=True)
+
+    def checkpoint(self, *args: Any, **kwargs: Any):
+        """Preempted or out of time: submitit requeues the same call; the cell's lock and
+        heartbeat make the new attempt start clean."""
+        return _submitit().helpers.DelayedSubmission(self, *args, **kwargs)
+
+
+def _budget_spent(cell: CellDir, policy: RetryPolicy, submission: str) -> bool:
+    """True when at least `max_consecutive_failures` cells of this submission failed and none
+    has finished since it was submitted."""
+    if policy.max_consecutive_failures <= 0:
+        return False
+    record = _submission(cell.path.parent.parent, submission)
+    if record is None:
+        return False
+    since = record["submitted_at"]
+    failed = done = 0
+    for other_id in record["cells"]:
+        other = CellDir(cell.path.parent / other_id)
+        if other.result_file.is_file() and other.result_file.stat().st_mtime >= since:
+            done += 1
+        elif other.failure_file.is_file() and other.failure_file.stat().st_mtime >= since:
+            failed += 1
+    return done == 0 and failed >= policy.max_consecutive_failures
+
+
+def _submission(out: Path, submission: str) -> dict[str, Any] | None:
+    path = Path(out) / "slurm" / SUBMISSIONS
+    try:
+        lines = path.read_text().splitlines()
+    except OSError:
+        return None
+    for line in lines:
+        try:
+            record = json.loads(line)
+        except ValueError:
+            continue
+        if record.get("submission") == submission:
+            return record
+    return None
+
+
+def check_slurm_available() -> None:
+    """submitit importable and sbatch on PATH, or a one-line ConfigError."""
+    _submitit()
+    if not shutil.which("sbatch"):
+        raise ConfigError("--executor slurm: sbatch not found on PATH (run on a Slurm login "
+                          "node, or use --executor local)")
+
+
+def submit_slurm(out: Path, cells: list[CellDir], options: SlurmOptions,
+                 policy: RetryPolicy) -> str:
+    """Submit `cells` as one job array; returns the array's job id."""
+    submitit = _submitit()
+    check_slurm_available()
+    folder = Path(out).resolve() / "slurm"
+    folder.mkdir(parents=True, exist_ok=True)
+    executor = submitit.SlurmExecutor(folder=folder / "%j", max_num_timeout=3)
+    executor.update_parameters(**options.executor_parameters())
+    submission = f"{time.strftime('%Y%m%dT%H%M%S')}-{os.getpid()}"
+    submitted_at = time.time()
+    paths = [str(c.path.resolve()) for c in cells]
+    # the record is written before sbatch runs, so that array tasks can read it
+    record = {"submission": submission, "submitted_at": submitted_at,
+              "cells": [c.id for c in cells], "options": asdict(options),
+              "policy": policy.to_dict(), "job_id": None}
+    _append_line(folder / SUBMISSIONS, record)
+    try:
+        jobs = executor.map_array(CellJob(), paths, [policy.to_dict()] * len(cells),
+                                  [submission] * len(cells))
+    except Exception as exc:  # sbatch refused (bad partition, limits...): nothing was queued
+        message = str(exc).strip().splitlines()[-1] if str(exc).strip() else type(exc).__name__
+        raise ConfigError(f"sbatch refused the job array: {message}") from None
+    array_id = jobs[0].job_id.split("_")[0]
+    for index, (cell, job) in enumerate(zip(cells, jobs)):
+        atomic_write_json(cell.submitted_file, {"job_id": job.job_id, "array_job_id": array_id,
+                                                "array_index": index, "submission": submission,
+                                                "time": time.strftime("%Y-%m-%dT%H:%M:%S%z"),
+                                                "logs": str(folder / f"{array_id}_{index}")})
+    _append_line(folder / SUBMISSIONS, {**record, "job_id": array_id})
+    return array_id
+
+
+def _append_line(path: Path, record: dict[str, Any]) -> None:
+    with path.open("a") as stream:
+        stream.write(json.dumps(record, sort_keys=True, default=str) + "\n")
+        stream.flush()
+        os.fsync(stream.fileno())

@@ -1,0 +1,119 @@
+"""Where each cell of a run stands: done, running, stale (interrupted), failed, queued, pending.
+
+Read from the cell directories alone (result, failure, heartbeat, lock, attempts, Slurm
+submission), so `radbench status` works from any machine that sees the run directory.
+"""
+
+from __future__ import annotations
+
+import shutil
+import subprocess
+import time
+from collections import Counter
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from radbench.execute.heartbeat import stale_after
+from radbench.execute.lock import is_locked
+from radbench.store import CellDir, iter_cells, read_json
+
+DONE, RUNNING, STALE, FAILED, QUEUED, PENDING = (
+    "done", "running", "stale", "failed", "queued", "pending")
+ORDER = (DONE, RUNNING, STALE, FAILED, QUEUED, PENDING)
+
+
+@dataclass
+class CellState:
+    cell: CellDir
+    state: str
+    detail: str = ""
+    epoch: str = ""
+
+    def label(self) -> str:
+        from radbench.grid import Cell
+
+        config = self.cell.config() or {}
+        try:
+            return Cell.from_dict(config["cell"]).label()
+        except (KeyError, TypeError, ValueError):
+            return self.cell.id
+
+    def to_dict(self) -> dict[str, Any]:
+        return {"cell_id": self.cell.id, "state": self.state, "label": self.label(),
+                "detail": self.detail, "epoch": self.epoch}
+
+
+def queued_slurm_jobs() -> set[str] | None:
+    """Slurm job ids (`JOB_INDEX` for array tasks) that are pending or running, or None when
+    `squeue` is not available or fails."""
+    if not shutil.which("squeue"):
+        return None
+    try:
+        listed = subprocess.run(["squeue", "-h", "--array", "-o", "%i"], capture_output=True,
+                                text=True, timeout=60)
+    except (OSError, subprocess.TimeoutExpired):
+        return None
+    if listed.returncode != 0:
+        return None
+    return {line.strip() for line in listed.stdout.splitlines() if line.strip()}
+
+
+def _ago(seconds: float) -> str:
+    return f"{seconds:.0f} s ago" if seconds < 120 else f"{seconds / 60:.0f} min ago"
+
+
+def cell_state(cell: CellDir, now: float | None = None, queued: set[str] | None = None,
+               stale_s: float | None = None) -> CellState:
+    """The state of one cell. `queued`: live Slurm job ids (None: unknown, trust submissions)."""
+    now = time.time() if now is None else now
+    stale_s = stale_after() if stale_s is None else stale_s
+    if cell.result() is not None:
+        return CellState(cell, DONE)
+    failure = cell.failure()
+    if failure is not None:
+        return CellState(cell, FAILED, f"{failure.get('kind')}: {failure.get('reason')} "
+                                       f"(log: {cell.log_file})")
+    beat = cell.heartbeat()
+    locked = is_locked(cell.lock_file)
+    if beat is not None:
+        age = now - float(beat.get("time", 0))
+        where = f"host {beat.get('host')} pid {beat.get('pid')}"
+        if beat.get("slurm_job_id"):
+            where += f" slurm job {beat['slurm_job_id']}"
+        epoch = f"{beat['epoch']}/{beat['epochs']}" if beat.get("epoch") else ""
+        if locked and age <= stale_s:
+            slot = f"slot {beat['slot']}, " if beat.get("slot") else ""
+            return CellState(cell, RUNNING, f"{slot}{where}, heartbeat {_ago(age)}", epoch)
+        why = "no heartbeat for " + _ago(age).replace(" ago", "") if locked else \
+            "its process ended without a result"
+        return CellState(cell, STALE, f"interrupted: {why} ({where}, attempt "
+                                      f"{beat.get('attempt')}); the next run starts it again",
+                         epoch)
+    if locked:
+        return CellState(cell, RUNNING, "starting")
+    if cell.attempts():
+        return CellState(cell, STALE, "interrupted before its first heartbeat; the next run "
+                                      "starts it again")
+    submitted = read_json(cell.submitted_file)
+    if submitted is not None:
+        job = str(submitted.get("job_id"))
+        if queued is None or job in queued:
+            return CellState(cell, QUEUED, f"slurm job {job}")
+        return CellState(cell, STALE, f"slurm job {job} ended without starting the cell; the "
+                                      f"next run starts it again")
+    return CellState(cell, PENDING)
+
+
+def run_states(out: Path, with_slurm: bool = True) -> list[CellState]:
+    """The state of every cell in run directory `out`."""
+    cells = list(iter_cells(out))
+    queued = queued_slurm_jobs() if with_slurm and any(c.submitted_file.is_file()
+                                                       for c in cells) else None
+    now = time.time()
+    return [cell_state(c, now, queued) for c in cells]
+
+
+def count_states(states: list[CellState]) -> dict[str, int]:
+    counts = Counter(s.state for s in states)
+    return {name: counts.get(name, 0) for name in ORDER}

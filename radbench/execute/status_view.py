@@ -1,0 +1,90 @@
+"""`radbench status DIR`: the counts, then every cell that is not done (or all of them)."""
+
+from __future__ import annotations
+
+import json
+import time
+from pathlib import Path
+
+from rich.console import Console
+from rich.live import Live
+from rich.table import Table
+from rich.text import Text
+
+from radbench.errors import ConfigError
+from radbench.execute.state import DONE, ORDER, QUEUED, RUNNING, CellState, count_states, \
+    run_states
+
+STYLES = {DONE: "green", RUNNING: "cyan", "stale": "yellow", "failed": "red", QUEUED: "blue",
+          "pending": "dim"}
+
+
+def _states(run_dir: Path) -> list[CellState]:
+    if not Path(run_dir).is_dir():
+        raise ConfigError(f"{run_dir}: no such run directory")
+    states = run_states(Path(run_dir))
+    if not states:
+        raise ConfigError(f"{run_dir}: no cells found (expected {Path(run_dir) / 'cells'}/*/"
+                          f"cell.json written by `radbench run`)")
+    return states
+
+
+def _counts_line(states: list[CellState]) -> str:
+    counts = count_states(states)
+    return f"{len(states)} cell(s): " + ", ".join(f"{name} {counts[name]}" for name in ORDER)
+
+
+def status_table(states: list[CellState], show_all: bool = False) -> Table:
+    table = Table(show_edge=False, box=None, header_style="bold")
+    for column in ("state", "cell", "epoch", "detail"):
+        table.add_column(column, overflow="fold")
+    rank = {name: i for i, name in enumerate((RUNNING, "stale", "failed", QUEUED, "pending",
+                                              DONE))}
+    for state in sorted(states, key=lambda s: rank[s.state]):
+        if state.state == DONE and not show_all:
+            continue
+        table.add_row(Text(state.state, style=STYLES[state.state]), state.label(), state.epoch,
+                      state.detail)
+    return table
+
+
+def print_status(run_dir: Path, console: Console, show_all: bool = False,
+                 as_json: bool = False) -> None:
+    states = _states(run_dir)
+    if as_json:
+        print(json.dumps({"counts": count_states(states),
+                          "cells": [s.to_dict() for s in states]}, indent=2))
+        return
+    console.print(_counts_line(states), highlight=False)
+    if show_all or any(s.state != DONE for s in states):
+        console.print(status_table(states, show_all))
+
+
+def follow_status(run_dir: Path, every_s: float, console: Console) -> None:
+    """Refresh until no cell is running or queued (a live view on a terminal, else lines)."""
+    def active(states: list[CellState]) -> bool:
+        return any(s.state in (RUNNING, QUEUED) for s in states)
+
+    states = _states(run_dir)
+    if console.is_terminal:
+        with Live(console=console, refresh_per_second=1) as live:
+            while True:
+                live.update(_view(states))
+                if not active(states):
+                    break
+                time.sleep(every_s)
+                states = _states(run_dir)
+    else:
+        while True:
+            console.print(f"{time.strftime('%H:%M:%S')} {_counts_line(states)}", highlight=False)
+            if not active(states):
+                break
+            time.sleep(every_s)
+            states = _states(run_dir)
+    print_status(run_dir, console)
+
+
+def _view(states: list[CellState]):
+    from rich.console import Group
+
+    return Group(Text(_counts_line(states)), status_table(states))

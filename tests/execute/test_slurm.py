@@ -1,0 +1,92 @@
+"""The Slurm executor against a real one-machine cluster (slurm-wlm, munge; CI installs them)."""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import pandas as pd
+import pytest
+import yaml
+from sklearn.metrics import roc_auc_score
+
+from radbench.execute.slurm import SlurmOptions
+from radbench.config.schema import SlurmSpec
+from tests.conftest import REPO
+
+
+def cli(env: dict, *args: str, timeout: float = 600) -> subprocess.CompletedProcess:
+    return subprocess.run([sys.executable, "-m", "radbench.cli", *args], capture_output=True,
+                          text=True, cwd=REPO, env=env, timeout=timeout)
+
+
+def test_slurm_options_take_grid_values_and_command_line_overrides():
+    spec = SlurmSpec(partition="gpu", time_min=30, additional_parameters={"account": "lab"},
+                     setup=["module load cuda"], mem_gb=16)
+    options = SlurmOptions.from_spec(spec, partition="debug", gpus_per_task=None)
+    parameters = options.executor_parameters()
+    assert parameters["partition"] == "debug" and parameters["time"] == 30
+    assert parameters["gres"] == "gpu:1" and parameters["mem"] == "16384M"
+    assert parameters["additional_parameters"] == {"account": "lab"}
+    assert parameters["setup"] == ["module load cuda"]
+
+
+@pytest.mark.slow
+def test_grid_runs_through_a_real_slurm_cluster(tmp_path, phantom_root, slurm_cluster):
+    grid = tmp_path / "two.yaml"
+    grid.write_text(yaml.safe_dump({
+        "name": "two", "sources": ["scratch"], "backbones": ["MobileNetV3Small"],
+        "settings": [{"freeze": "freezeall", "lr": [1e-2, 1e-3]}], "folds": 1,
+        "overrides": {"image_size": 32, "epochs": 1, "batch_size": 16},
+        "slurm": {"cpus_per_task": 1, "time_min": 20,
+                  "additional_parameters": {"comment": "radbench-test"}}}))
+    env = {**slurm_cluster.env, "RADBENCH_CACHE": os.environ["RADBENCH_CACHE"]}
+    out = tmp_path / "run"
+    args = ["run", "demo", "--grid", str(grid), "--data", str(phantom_root), "--out", str(out),
+            "--executor", "slurm", "--slurm-partition", "debug", "--slurm-gpus-per-task", "1",
+            "--array-parallelism", "2"]
+    submitted = cli(env, *args)
+    assert submitted.returncode == 0, submitted.stderr[-3000:]
+    assert "submitted 2 cell(s) as Slurm job array" in submitted.stderr
+    # the command returned after submission: the cells are queued or running, none done yet
+    first = json.loads(cli(env, "status", str(out), "--json").stdout)
+    assert first["counts"]["done"] == 0
+    assert first["counts"]["queued"] + first["counts"]["running"] == 2
+    deadline = time.monotonic() + 480
+    while time.monotonic() < deadline:
+        state = json.loads(cli(env, "status", str(out), "--json").stdout)
+        if state["counts"]["done"] + state["counts"]["failed"] == 2:
+            break
+        time.sleep(3)
+    assert state["counts"]["done"] == 2, (state, slurm_cluster.log_tail("slurmctld", 20))
+    array_ids = set()
+    for cell in (out / "cells").iterdir():
+        submission = json.loads((cell / "submitted.json").read_text())
+        (attempt,) = [json.loads(line) for line in (cell / "attempts.jsonl").read_text()
+                      .splitlines()]
+        # the array task that trained the cell is the one recorded at submission
+        assert attempt["slurm_job_id"] == submission["job_id"]
+        assert attempt["gpus"] in {"0", "1"}  # Slurm gave each task one (fake) GPU
+        array_ids.add(submission["array_job_id"])
+        result = json.loads((cell / "result.json").read_text())
+        predictions = pd.read_csv(cell / "predictions.csv")
+        assert result["test_auc"] == pytest.approx(
+            roc_auc_score(predictions["y_true"], predictions["y_score"]))
+    assert len(array_ids) == 1
+    (array_id,) = array_ids
+    logs = list((out / "slurm").glob(f"{array_id}_*/*_log.out"))
+    assert len(logs) == 2
+    sbatch = next((out / "slurm").glob(f"{array_id}_*/*submission.sh"), None) or \
+        next((out / "slurm").rglob("*submission.sh"))
+    script = sbatch.read_text()
+    assert "--gres=gpu:1" in script and "--comment=radbench-test" in script
+    report = cli(env, "report", str(out), "--json")
+    assert report.returncode == 0, report.stderr
+    assert json.loads(report.stdout)["cells"]["done"] == 2
+    again = cli(env, *args)
+    assert again.returncode == 0 and "2 cell(s) already done" in again.stderr
+    assert "nothing to submit" in again.stderr
