@@ -3,12 +3,14 @@ kill, failures recorded, and a class-folder dataset started with `radbench task 
 
 from __future__ import annotations
 
+import itertools
 import json
 import os
 import signal
 import subprocess
 import sys
 import time
+from datetime import datetime
 from pathlib import Path
 
 import numpy as np
@@ -32,6 +34,9 @@ def smoke_weights(tmp_path_factory) -> Path:
     return path
 
 
+STAMP = "%Y-%m-%dT%H:%M:%S%z"
+
+
 def results(out: Path) -> list[dict]:
     return [json.loads(p.read_text()) for p in sorted((out / "cells").glob("*/result.json"))]
 
@@ -53,6 +58,17 @@ def test_busi_smoke_grid_two_sources_report_and_rerun(tmp_path, busi_root, smoke
         assert len(predictions) == result["n_images"]["test"]
         assert (cell / "history.csv").is_file() and (cell / "cell.json").is_file()
         assert result["versions"]["keras"] and result["split_id"]
+    # two CPU slots ran cells side by side: each cell's one attempt names its slot, and some
+    # attempts overlap in time
+    spans, slots = [], set()
+    for result in stored:
+        lines = (out / "cells" / result["cell_id"] / "attempts.jsonl").read_text().splitlines()
+        (attempt,) = [json.loads(line) for line in lines]
+        slots.add(attempt["slot"])
+        spans.append((datetime.strptime(attempt["started"], STAMP),
+                      datetime.strptime(result["finished"], STAMP)))
+    assert slots == {"cpu0", "cpu1"}
+    assert any(a[0] < b[1] and b[0] < a[1] for a, b in itertools.combinations(spans, 2))
     file_results = [r for r in stored if r["source"].startswith("file:")]
     assert {r["source_sha256"] for r in file_results} == {file_sha256(smoke_weights)}
 

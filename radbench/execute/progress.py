@@ -32,7 +32,7 @@ class GridProgress:
         self._epochs_read = 0.0
         self._plain_totals = time.monotonic()
         use_live = self.console.is_terminal if live is None else live
-        self._live = Live(get_renderable=self._render, console=self.console,
+        self._live = Live(get_renderable=self.render, console=self.console,
                           refresh_per_second=2, transient=True) if use_live else None
 
     # -- totals -----------------------------------------------------------------------------
@@ -49,7 +49,8 @@ class GridProgress:
         return f"ETA {_duration(seconds)}"
 
     # -- live view --------------------------------------------------------------------------
-    def _render(self):
+    def render(self):
+        """The live view: one row per slot, then the totals."""
         table = Table(show_edge=False, pad_edge=False, box=None, header_style="bold")
         for column in ("slot", "cell", "epoch", "time"):
             table.add_column(column)

@@ -24,3 +24,47 @@ def slurm_cluster(tmp_path_factory):
     yield cluster
     subprocess.run(["scancel", "-u", getpass.getuser()], env=cluster.env, capture_output=True)
     cluster.stop()
+
+
+def write_cell(out, cell_id: str = "c0", lr: float = 1e-3):
+    """A cell directory with a real cell.json (no data behind it)."""
+    from radbench.config.schema import Training
+    from radbench.grid import Cell
+    from radbench.store import atomic_write_json, cell_dir
+
+    directory = cell_dir(out, cell_id)
+    cell = Cell("demo", "scratch", "MobileNetV3Small", "freezeall", lr, 0, 0,
+                Training(image_size=32, batch_size=16, epochs=1))
+    atomic_write_json(directory.config_file, {"cell_id": cell_id, "cell": cell.to_dict()})
+    return directory
+
+
+HOLD_LOCK = """
+import sys, time
+from pathlib import Path
+from radbench.execute.lock import FileLock
+lock = FileLock(Path(sys.argv[1]))
+assert lock.acquire()
+print("held", flush=True)
+time.sleep(600)
+"""
+
+
+@pytest.fixture
+def lock_holder():
+    """Start a process that holds a lock file until killed; returns a starter."""
+    import sys
+
+    started = []
+
+    def start(path):
+        process = subprocess.Popen([sys.executable, "-c", HOLD_LOCK, str(path)],
+                                   stdout=subprocess.PIPE, text=True)
+        assert process.stdout.readline().strip() == "held"
+        started.append(process)
+        return process
+
+    yield start
+    for process in started:
+        process.kill()
+        process.wait()

@@ -1,0 +1,105 @@
+"""Chaos: a grid run killed with SIGKILL (runner and cell processes together) at random moments,
+resumed each time, ends with every cell done exactly once and every result file valid."""
+
+from __future__ import annotations
+
+import json
+import os
+import random
+import signal
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import pandas as pd
+import pytest
+from sklearn.metrics import roc_auc_score
+
+from radbench.store import atomic_write_text
+from tests.conftest import REPO, run_cli
+from tests.execute.test_local import attempts, cells, grid_file
+
+WRITER = """
+import sys
+import time
+from pathlib import Path
+from radbench.store import atomic_write_text
+print("writing", flush=True)
+atomic_write_text(Path(sys.argv[1]), "x" * 400_000_000)
+"""
+
+
+def test_a_kill_during_a_result_write_leaves_the_old_file_or_none(tmp_path):
+    target = tmp_path / "cell" / "result.json"
+    atomic_write_text(target, '{"old": true}\n')
+    process = subprocess.Popen([sys.executable, "-c", WRITER, str(target)],
+                               stdout=subprocess.PIPE, text=True, cwd=REPO)
+    assert process.stdout.readline().strip() == "writing"
+    deadline = time.monotonic() + 60
+    while not any(p.name.startswith(".result.json.") for p in target.parent.iterdir()):
+        assert time.monotonic() < deadline, "the writer never started its temporary file"
+    # the temporary file exists: the write is under way
+    process.send_signal(signal.SIGKILL)
+    process.wait()
+    assert target.read_text() == '{"old": true}\n'
+    from radbench.store import CellDir
+
+    CellDir(target.parent).clear_outputs()  # the next attempt removes the torn temporary file
+    assert [p.name for p in target.parent.iterdir()] == ["result.json"]
+
+
+def check_results(out: Path, first_seen: dict[str, tuple[int, str]]) -> None:
+    """Every result.json is valid and, once written, never rewritten."""
+    for path in (out / "cells").glob("*/result.json"):
+        text = path.read_text()
+        result = json.loads(text)
+        assert 0.0 <= result["test_auc"] <= 1.0
+        stamp = (path.stat().st_mtime_ns, text)
+        assert first_seen.setdefault(path.parent.name, stamp) == stamp, "a finished cell re-ran"
+
+
+@pytest.mark.slow
+def test_sigkill_at_random_moments_then_resume_ends_with_each_cell_done_once(tmp_path,
+                                                                              phantom_root):
+    grid = grid_file(tmp_path, "three", [1e-2, 1e-3, 1e-4])
+    out = tmp_path / "run"
+    run_args = ["run", "demo", "--grid", str(grid), "--data", str(phantom_root), "--out",
+                str(out), "--max-parallel", "2"]
+    rng = random.Random(20261125)
+    first_seen: dict[str, tuple[int, str]] = {}
+    kills = 0
+    for round_ in range(10):
+        resume = round_ % 2 == 1 and (out / "run.json").is_file()
+        args = ["resume", str(out), "--max-parallel", "2"] if resume else run_args
+        process = subprocess.Popen([sys.executable, "-m", "radbench.cli", *args], cwd=REPO,
+                                   stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
+                                   start_new_session=True)
+        try:
+            code = process.wait(timeout=rng.uniform(0.5, 30))
+            assert code == 0, f"round {round_}: {args[0]} exited with {code}"
+            break
+        except subprocess.TimeoutExpired:
+            os.killpg(process.pid, signal.SIGKILL)  # the runner and its cell processes at once
+            process.wait()
+            kills += 1
+        check_results(out, first_seen)
+    final = run_cli("resume", str(out), "--max-parallel", "2")
+    assert final.returncode == 0, final.stderr[-3000:]
+    check_results(out, first_seen)
+    assert kills >= 5
+    done = cells(out)
+    assert len(done) == 3
+    for cell in done:
+        result = json.loads((cell / "result.json").read_text())
+        predictions = pd.read_csv(cell / "predictions.csv")
+        assert result["test_auc"] == pytest.approx(
+            roc_auc_score(predictions["y_true"], predictions["y_score"]))
+        tried = attempts(cell)
+        # the attempt that wrote the result is the last one that started
+        assert result["attempt"] == max(a["attempt"] for a in tried) == len(tried)
+        assert not (cell / "failure.json").exists()
+    status = json.loads(run_cli("status", str(out), "--json").stdout)["counts"]
+    assert status["done"] == 3 and sum(status.values()) == 3
+    # the kills did interrupt training: some cell needed more than one attempt
+    assert sum(len(attempts(c)) for c in done) > len(done)

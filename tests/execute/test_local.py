@@ -1,0 +1,107 @@
+"""The local executor with real cell processes: out-of-memory retries with a smaller batch,
+no retry for deterministic failures, the consecutive-failure budget, two runs on one
+directory."""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+import yaml
+
+from tests.conftest import REPO, run_cli
+
+
+def grid_file(tmp_path: Path, name: str, lrs: list[float], **extra) -> Path:
+    path = tmp_path / f"{name}.yaml"
+    path.write_text(yaml.safe_dump({
+        "name": name, "sources": ["scratch"], "backbones": ["MobileNetV3Small"],
+        "settings": [{"freeze": "freezeall", "lr": lrs}], "folds": 1,
+        "overrides": {"image_size": 32, "epochs": 1, "batch_size": 16}, **extra}))
+    return path
+
+
+def run_with_env(env: dict, *args: str) -> subprocess.CompletedProcess:
+    return subprocess.run([sys.executable, "-m", "radbench.cli", *args], capture_output=True,
+                          text=True, cwd=REPO, env={**os.environ, **env}, timeout=900)
+
+
+def cells(out: Path) -> list[Path]:
+    return sorted(p for p in (out / "cells").iterdir() if p.is_dir())
+
+
+def attempts(cell: Path) -> list[dict]:
+    return [json.loads(line) for line in (cell / "attempts.jsonl").read_text().splitlines()]
+
+
+def test_out_of_memory_retries_with_half_the_batch_when_the_grid_allows(tmp_path, phantom_root):
+    """The GPU's out-of-memory error is injected (RADBENCH_INJECT_OOM_ABOVE_BATCH) since no CPU
+    test can exhaust a GPU; everything after it is the real path."""
+    oom = {"RADBENCH_INJECT_OOM_ABOVE_BATCH": "8"}
+    halving = grid_file(tmp_path, "halving", [1e-3], execution={
+        "retries": 2, "on_out_of_memory": {"halve_batch": True, "min_batch_size": 4}})
+    out = tmp_path / "halving-run"
+    done = run_with_env(oom, "run", "demo", "--grid", str(halving), "--data", str(phantom_root),
+                        "--out", str(out), "--max-parallel", "1")
+    assert done.returncode == 0, done.stderr[-3000:]
+    assert "16 -> 8" in done.stderr
+    (cell,) = cells(out)
+    assert [a["batch_size"] for a in attempts(cell)] == [16, 8]
+    result = json.loads((cell / "result.json").read_text())
+    assert result["batch_size"] == 16 and result["batch_size_used"] == 8
+    assert result["overrides"]["changes"][0]["batch_size"] == {"from": 16, "to": 8}
+    assert result["attempt"] == 2 and not (cell / "failure.json").exists()
+    log = (cell / "log.txt").read_text()
+    assert "=== attempt 1" in log and "=== attempt 2" in log and "out of memory" in log
+
+    same_batch = grid_file(tmp_path, "same", [1e-3])
+    out = tmp_path / "same-run"
+    failed = run_with_env(oom, "run", "demo", "--grid", str(same_batch), "--data",
+                          str(phantom_root), "--out", str(out), "--retries", "1")
+    assert failed.returncode == 1
+    (cell,) = cells(out)
+    failure = json.loads((cell / "failure.json").read_text())
+    assert failure["kind"] == "out_of_memory" and failure["batch_size"] == 16
+    assert [a["batch_size"] for a in attempts(cell)] == [16, 16]  # retried, same batch
+    assert str(cell / "log.txt") in failed.stderr
+
+
+def test_deterministic_failures_are_not_retried_and_the_budget_stops_the_grid(tmp_path,
+                                                                               phantom_root):
+    broken = tmp_path / "broken.weights.h5"
+    broken.write_bytes(b"not an hdf5 file")
+    grid = grid_file(tmp_path, "three", [1e-2, 1e-3, 1e-4])
+    out = tmp_path / "run"
+    done = run_cli("run", "demo", "--grid", str(grid), "--data", str(phantom_root), "--out",
+                   str(out), "--sources", f"file:{broken}", "--retries", "2",
+                   "--max-consecutive-failures", "2")
+    assert done.returncode == 1
+    assert "stopped after 2 cells in a row failed" in done.stderr
+    assert "1 cell(s) not started" in done.stderr
+    tried = [c for c in cells(out) if (c / "attempts.jsonl").exists()]
+    assert len(tried) == 2 and all(len(attempts(c)) == 1 for c in tried)
+    status = json.loads(run_cli("status", str(out), "--json").stdout)["counts"]
+    assert status["failed"] == 2 and status["pending"] == 1
+
+
+@pytest.mark.slow
+def test_two_runs_on_one_directory_never_train_the_same_cell(tmp_path, phantom_root):
+    grid = grid_file(tmp_path, "two", [1e-2, 1e-3])
+    out = tmp_path / "run"
+    args = [sys.executable, "-m", "radbench.cli", "run", "demo", "--grid", str(grid), "--data",
+            str(phantom_root), "--out", str(out)]
+    first = subprocess.Popen(args, cwd=REPO, stdout=subprocess.PIPE, stderr=subprocess.PIPE,
+                             text=True)
+    second = subprocess.Popen(args, cwd=REPO, stdout=subprocess.PIPE, stderr=subprocess.PIPE,
+                              text=True)
+    outputs = [p.communicate(timeout=900) for p in (first, second)]
+    assert first.returncode == 0 and second.returncode == 0, outputs
+    for cell in cells(out):
+        assert len(attempts(cell)) == 1, cell
+        assert (cell / "result.json").is_file()
+    record = json.loads((out / "run.json").read_text())
+    assert len(record["invocations"]) == 2  # neither run lost the other's record

@@ -1,0 +1,51 @@
+"""The progress view: one row per slot with its cell and epoch on a terminal, plain lines
+elsewhere; every failure names the cell's log."""
+
+from __future__ import annotations
+
+import io
+
+from rich.console import Console
+
+from radbench.execute.heartbeat import Heartbeat
+from radbench.execute.local import Outcome
+from radbench.execute.progress import GridProgress
+from radbench.execute.slots import make_slots
+from tests.execute.conftest import write_cell
+
+
+def test_live_view_shows_each_slot_its_cell_and_epoch(tmp_path):
+    slots = make_slots("cpu", max_parallel=2)
+    first, second = write_cell(tmp_path, "a"), write_cell(tmp_path, "b")
+    labels = {"a": "cell A", "b": "cell B"}
+    console = Console(file=io.StringIO(), force_terminal=True, width=120, record=True)
+    progress = GridProgress(3, slots, labels, console, live=False)
+    progress.started(first, slots[0], 1)
+    heartbeat = Heartbeat(first, interval=60).start()
+    heartbeat.update(epoch=2, epochs=5)
+    progress.refresh(progress.running)
+    console.print(progress.render())
+    text = console.export_text()
+    assert "cpu0" in text and "cell A" in text and "2/5" in text
+    assert "cpu1" in text and "idle" in text
+    assert "running 1" in text and "left 2" in text
+    heartbeat.stop()
+    progress.started(second, slots[1], 1)
+    progress.finished(Outcome(first, slots[0], False, 12.0, "ValueError: x (log: L)", "ValueError"))
+    console.print(progress.render())
+    assert "failed 1" in console.export_text()
+
+
+def test_plain_mode_prints_lines_with_slot_and_log(tmp_path):
+    slots = make_slots("cpu", max_parallel=1)
+    cell = write_cell(tmp_path, "a")
+    stream = io.StringIO()
+    console = Console(file=stream, force_terminal=False, width=200)
+    with GridProgress(1, slots, {"a": "cell A"}, console) as progress:
+        progress.started(cell, slots[0], 2)
+        progress.finished(Outcome(cell, slots[0], False, 3.0, f"boom (log: {cell.log_file})",
+                                  "crashed", final=False))
+        progress.retrying(cell, "batch size 16 -> 8 after running out of memory")
+    text = stream.getvalue()
+    assert "[cpu0] start cell A (attempt 2)" in text and str(cell.log_file) in text
+    assert "will retry" in text and "16 -> 8" in text

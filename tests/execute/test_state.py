@@ -1,0 +1,88 @@
+"""Cell states from the cell directory alone: done, running, stale, failed, queued, pending."""
+
+from __future__ import annotations
+
+import json
+import time
+
+from radbench.execute.heartbeat import Heartbeat
+from radbench.execute.state import count_states, cell_state, run_states
+from radbench.store import atomic_write_json
+from tests.conftest import run_cli
+from tests.execute.conftest import write_cell
+
+
+def beat(cell, age_s: float, **fields):
+    atomic_write_json(cell.heartbeat_file, {"time": time.time() - age_s, "host": "h", "pid": 1,
+                                            "attempt": 1, **fields})
+
+
+def test_each_state_from_the_files(tmp_path, lock_holder):
+    pending = write_cell(tmp_path, "pending")
+    assert cell_state(pending).state == "pending"
+
+    done = write_cell(tmp_path, "done")
+    atomic_write_json(done.result_file, {"test_auc": 0.7})
+    beat(done, 1000)  # a result wins over anything left behind
+    assert cell_state(done).state == "done"
+
+    failed = write_cell(tmp_path, "failed")
+    failed.record_failure("ValueError: boom", "ValueError")
+    state = cell_state(failed)
+    assert state.state == "failed" and "boom" in state.detail and "log.txt" in state.detail
+
+    running = write_cell(tmp_path, "running")
+    lock_holder(running.lock_file)
+    beat(running, 2, epoch=3, epochs=30, slot="gpu1", slurm_job_id="12_4")
+    state = cell_state(running, stale_s=60)
+    assert state.state == "running" and state.epoch == "3/30"
+    assert "gpu1" in state.detail and "12_4" in state.detail
+    # the same heartbeat, too old: the process hangs, the cell counts as stale
+    assert cell_state(running, stale_s=1).state == "stale"
+
+    killed = write_cell(tmp_path, "killed")  # heartbeat left, nobody holds the lock
+    beat(killed, 2)
+    state = cell_state(killed, stale_s=60)
+    assert state.state == "stale" and "ended without a result" in state.detail
+
+    early = write_cell(tmp_path, "early")  # killed between its attempt record and heartbeat
+    early.append_attempt({"attempt": 1})
+    assert cell_state(early).state == "stale"
+
+    queued = write_cell(tmp_path, "queued")
+    atomic_write_json(queued.submitted_file, {"job_id": "7_0"})
+    assert cell_state(queued, queued={"7_0"}).state == "queued"
+    assert cell_state(queued, queued=None).state == "queued"  # squeue unknown: trust the record
+    assert cell_state(queued, queued={"8_0"}).state == "stale"  # the job is gone
+
+    counts = count_states(run_states(tmp_path, with_slurm=False))
+    assert counts == {"done": 1, "running": 1, "stale": 2, "failed": 1, "queued": 1,
+                      "pending": 1}
+
+
+def test_heartbeat_beats_records_the_epoch_and_goes_away(tmp_path):
+    cell = write_cell(tmp_path)
+    heartbeat = Heartbeat(cell, interval=0.05, attempt=2).start()
+    first = cell.heartbeat()
+    assert first["attempt"] == 2 and first["pid"] > 0 and first["host"]
+    time.sleep(0.3)
+    assert cell.heartbeat()["time"] > first["time"]
+    heartbeat.update(epoch=2, epochs=5)
+    assert cell.heartbeat()["epoch"] == 2
+    heartbeat.stop()
+    assert not cell.heartbeat_file.exists()
+
+
+def test_status_command_counts_and_lists_cells(tmp_path):
+    write_cell(tmp_path, "a")
+    failed = write_cell(tmp_path, "b", lr=1e-2)
+    failed.record_failure("MemoryError: out of memory", "out_of_memory")
+    shown = run_cli("status", str(tmp_path), "--json")
+    assert shown.returncode == 0, shown.stderr
+    data = json.loads(shown.stdout)
+    assert data["counts"]["pending"] == 1 and data["counts"]["failed"] == 1
+    text = run_cli("status", str(tmp_path))
+    assert "failed 1" in text.stdout and "out_of_memory" in text.stdout
+    missing = run_cli("status", str(tmp_path / "nothing"))
+    assert missing.returncode == 2 and missing.stderr.count("\n") == 1
+    assert "no such run directory" in missing.stderr
