@@ -140,9 +140,9 @@ def _record_invocation(out: Path, options: RunOptions) -> None:
 def run_grid(options: RunOptions, console: Console | None = None) -> RunSummary:
     """Validate everything, prepare data and cells, then run what is not done yet."""
     console = console or Console(stderr=True)
-    _check_execution(options)
     task, task_file = load_task(options.task)
     grid, _ = load_grid(options.grid)
+    _check_execution(options, grid)
     sources = [normalize_source(s) for s in (options.sources or grid.sources)]
     for source in sources:
         check_source(source, grid.backbones)
@@ -186,16 +186,16 @@ def run_grid(options: RunOptions, console: Console | None = None) -> RunSummary:
     return summary
 
 
-def _check_execution(options: RunOptions) -> None:
+def _check_execution(options: RunOptions, grid: GridConfig) -> None:
     """Bad executor settings stop the run before anything is prepared or written."""
     if options.executor not in ("local", "slurm"):
         raise ConfigError(f"--executor {options.executor!r}: expected local or slurm")
     if options.executor == "local":
         make_slots(options.gpus, options.max_parallel)
     elif not options.dry_run:
-        from radbench.execute.slurm import check_slurm_available
+        from radbench.execute.slurm import SlurmOptions, check_slurm_available
 
-        check_slurm_available()
+        check_slurm_available(SlurmOptions.from_spec(grid.slurm, **options.slurm))
 
 
 def _select(directories: list[CellDir], options: RunOptions, summary: RunSummary,

@@ -142,19 +142,37 @@ def _submission(out: Path, submission: str) -> dict[str, Any] | None:
     return None
 
 
-def check_slurm_available() -> None:
-    """submitit importable and sbatch on PATH, or a one-line ConfigError."""
+def check_slurm_available(options: SlurmOptions | None = None) -> None:
+    """submitit importable, sbatch on PATH and, given `options`, `sbatch --test-only` accepting
+    them (partition, GPUs, time); else a one-line ConfigError before anything is written."""
     _submitit()
     if not shutil.which("sbatch"):
         raise ConfigError("--executor slurm: sbatch not found on PATH (run on a Slurm login "
                           "node, or use --executor local)")
+    if options is None:
+        return
+    parameters = options.executor_parameters()
+    command = ["sbatch", "--test-only", "--wrap", "true", f"--time={parameters['time']}",
+               f"--cpus-per-task={parameters['cpus_per_task']}"]
+    for key, flag in (("partition", "--partition"), ("gres", "--gres"), ("mem", "--mem")):
+        if key in parameters:
+            command.append(f"{flag}={parameters[key]}")
+    command += [f"--{k.replace('_', '-')}={v}" for k, v in options.additional_parameters.items()]
+    try:
+        tested = subprocess.run(command, capture_output=True, text=True, timeout=120)
+    except (OSError, subprocess.TimeoutExpired) as exc:
+        raise ConfigError(f"--executor slurm: `sbatch --test-only` did not answer: {exc}") \
+            from None
+    if tested.returncode != 0:
+        said = (tested.stderr or tested.stdout).strip().splitlines()
+        raise ConfigError(f"--executor slurm: sbatch refuses these settings "
+                          f"({' '.join(command[4:])}): {said[-1] if said else 'no reason given'}")
 
 
 def submit_slurm(out: Path, cells: list[CellDir], options: SlurmOptions,
                  policy: RetryPolicy) -> str:
     """Submit `cells` as one job array; returns the array's job id."""
     submitit = _submitit()
-    check_slurm_available()
     folder = Path(out).resolve() / "slurm"
     folder.mkdir(parents=True, exist_ok=True)
     executor = submitit.SlurmExecutor(folder=folder / "%j", max_num_timeout=3)

@@ -45,6 +45,11 @@ def test_grid_runs_through_a_real_slurm_cluster(tmp_path, phantom_root, slurm_cl
         "slurm": {"cpus_per_task": 1, "time_min": 20,
                   "additional_parameters": {"comment": "radbench-test"}}}))
     env = {**slurm_cluster.env, "RADBENCH_CACHE": os.environ["RADBENCH_CACHE"]}
+    refused = tmp_path / "refused"
+    bad = cli(env, "run", "demo", "--grid", str(grid), "--data", str(phantom_root), "--out",
+              str(refused), "--executor", "slurm", "--slurm-partition", "nosuch")
+    assert bad.returncode == 2 and "sbatch refuses these settings" in bad.stderr
+    assert bad.stderr.strip().count("\n") == 0 and not refused.exists()  # nothing written
     out = tmp_path / "run"
     args = ["run", "demo", "--grid", str(grid), "--data", str(phantom_root), "--out", str(out),
             "--executor", "slurm", "--slurm-partition", "debug", "--slurm-gpus-per-task", "1",

@@ -86,3 +86,6 @@ def test_status_command_counts_and_lists_cells(tmp_path):
     missing = run_cli("status", str(tmp_path / "nothing"))
     assert missing.returncode == 2 and missing.stderr.count("\n") == 1
     assert "no such run directory" in missing.stderr
+    not_a_run = run_cli("resume", str(tmp_path))
+    assert not_a_run.returncode == 2 and "run.json" in not_a_run.stderr
+    assert not_a_run.stderr.count("\n") == 1
