@@ -64,13 +64,17 @@ PARTITION = typer.Option(None, "--slurm-partition", help="sbatch --partition")
 GPUS_PER_TASK = typer.Option(None, "--slurm-gpus-per-task", min=0, help="GPUs per cell's job")
 SLURM_TIME = typer.Option(None, "--slurm-time", min=1, help="time limit of one cell, minutes")
 PARALLELISM = typer.Option(None, "--array-parallelism", min=1, help="array tasks at once")
+REUSE = typer.Option(True, "--reuse-models/--no-reuse-models", help="local: cells that differ "
+                     "only in learning rate or fold run in one process on one built, traced "
+                     "model (same results, less start-up); off: one process per cell")
 
 
 def _execution(executor: str, gpus: str, max_parallel: Optional[int], retries: Optional[int],
                max_failures: Optional[int], partition: Optional[str],
                gpus_per_task: Optional[int], slurm_time: Optional[int],
-               parallelism: Optional[int]) -> dict:
+               parallelism: Optional[int], reuse: bool = True) -> dict:
     return {"executor": executor, "gpus": gpus, "max_parallel": max_parallel,
+            "reuse_models": reuse,
             "retries": retries, "max_consecutive_failures": max_failures,
             "slurm": {k: v for k, v in {"partition": partition, "gpus_per_task": gpus_per_task,
                                         "time_min": slurm_time,
@@ -110,6 +114,7 @@ def run(
     retries: Optional[int] = RETRIES, max_failures: Optional[int] = MAX_FAILURES,
     partition: Optional[str] = PARTITION, gpus_per_task: Optional[int] = GPUS_PER_TASK,
     slurm_time: Optional[int] = SLURM_TIME, parallelism: Optional[int] = PARALLELISM,
+    reuse: bool = REUSE,
 ) -> None:
     """Run every cell of GRID on TASK that is not done yet; finished cells are skipped,
     interrupted ones start again."""
@@ -119,7 +124,7 @@ def run(
         task, grid, data, out_dir, _split_list(sources), max_images, dry_run, retry_failed,
         cache_dir=cache_dir, skip_bad=skip_bad,
         **_execution(executor, gpus, max_parallel, retries, max_failures, partition,
-                     gpus_per_task, slurm_time, parallelism)), err)
+                     gpus_per_task, slurm_time, parallelism, reuse)), err)
     if dry_run:
         return
     _print_summary(summary, out_dir)
@@ -136,6 +141,7 @@ def resume(
     retries: Optional[int] = RETRIES, max_failures: Optional[int] = MAX_FAILURES,
     partition: Optional[str] = PARTITION, gpus_per_task: Optional[int] = GPUS_PER_TASK,
     slurm_time: Optional[int] = SLURM_TIME, parallelism: Optional[int] = PARALLELISM,
+    reuse: bool = REUSE,
 ) -> None:
     """Go on with a run: the `radbench run` commands recorded in DIR/run.json run again;
     interrupted and pending cells run, finished cells are kept."""
@@ -143,7 +149,7 @@ def resume(
 
     template = RunOptions("", "", retry_failed=retry_failed, **_execution(
         executor, gpus, max_parallel, retries, max_failures, partition, gpus_per_task,
-        slurm_time, parallelism))
+        slurm_time, parallelism, reuse))
     summaries = resume_run(run_dir, template, err)
     for summary in summaries:
         _print_summary(summary, run_dir)

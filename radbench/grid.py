@@ -6,7 +6,8 @@ import itertools
 from dataclasses import asdict, dataclass
 from typing import Any
 
-from radbench.config.schema import Augmentation, GridConfig, TaskConfig, Training
+from radbench.config.schema import LATER_TRAINING_DEFAULTS, Augmentation, GridConfig, \
+    TaskConfig, Training
 from radbench.errors import ConfigError
 from radbench.ids import stable_hash
 
@@ -39,6 +40,7 @@ class Cell:
             "normalization": self.training.normalization,
             "interpolation": self.training.interpolation,
             "augment": self.training.augmentation.enabled,
+            "precision": self.training.precision,
         }
 
     def to_dict(self) -> dict[str, Any]:
@@ -59,7 +61,12 @@ def cell_id(cell: Cell, task: TaskConfig, data_id: str) -> str:
     """Stable id of a resolved cell: its parameters, the task (less the data path), the data."""
     task_config = task.model_dump(mode="json")
     task_config["data"].pop("root", None)
-    return stable_hash({"cell": cell.to_dict(), "task": task_config, "data": data_id})
+    cell_config = cell.to_dict()
+    for config in (cell_config["training"], task_config["training"]):
+        for key, default in LATER_TRAINING_DEFAULTS.items():
+            if config.get(key, default) == default:
+                config.pop(key, None)
+    return stable_hash({"cell": cell_config, "task": task_config, "data": data_id})
 
 
 def _folds(grid: GridConfig, task: TaskConfig) -> list[int]:

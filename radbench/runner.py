@@ -49,6 +49,7 @@ class RunOptions:
     retries: int | None = None
     max_consecutive_failures: int | None = None
     slurm: dict[str, Any] = field(default_factory=dict)  # command-line sbatch overrides
+    reuse_models: bool = True  # cells differing only in lr or fold share one built model
 
     def cells_part(self) -> dict[str, Any]:
         """The options that decide the cells (recorded in run.json for `radbench resume`)."""
@@ -239,7 +240,8 @@ def _execute_local(options: RunOptions, to_run: list[CellDir], labels: dict[str,
                    policy: RetryPolicy, summary: RunSummary, console: Console) -> None:
     slots = make_slots(options.gpus, options.max_parallel)
     with GridProgress(len(to_run), slots, labels, console) as progress:
-        executed = run_local(to_run, slots, policy, progress)
+        executed = run_local(to_run, slots, policy, progress,
+                             reuse_models=options.reuse_models)
     summary.ran = len(executed.done) + len(executed.failed)
     summary.done = len(executed.done)
     summary.failed = [f"{labels[cell.id]}: {reason}" for cell, reason in executed.failed]

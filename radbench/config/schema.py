@@ -16,6 +16,7 @@ from radbench.models.backbones import BACKBONE_NAMES
 FreezeName = Literal["freezeall", "unfreezetop10", "unfreezeall"]
 Normalization = Literal["paper", "native"]
 Interpolation = Literal["nearest", "bilinear", "bicubic"]
+Precision = Literal["float32", "mixed_bfloat16", "mixed_float16"]
 AdapterName = Literal["busi", "ddti", "ddti_crops", "folders", "csv", "mrnet", "rsna_pneumonia",
                       "rsna_ich", "medmnist", "npz", "head_ct"]
 
@@ -187,6 +188,16 @@ class Training(Strict):
     normalization: Normalization = "paper"
     interpolation: Interpolation = "nearest"
     augmentation: Augmentation = Augmentation()
+    precision: Precision = Field("float32", description="mixed_bfloat16 / mixed_float16 (with "
+                                 "loss scaling) compute in half precision; float32: the paper")
+    jit_compile: bool | None = Field(None, description="compiled training step; default: on "
+                                     "under JAX, off under TensorFlow (XLA refuses the "
+                                     "augmentation ops) and torch")
+
+
+# Training fields added after runs were stored: left out of a cell's id while at their default,
+# so that cells stored before them keep their ids (and are not run again).
+LATER_TRAINING_DEFAULTS = {"precision": "float32", "jit_compile": None}
 
 
 class TrainingOverrides(Strict):
@@ -198,6 +209,8 @@ class TrainingOverrides(Strict):
     normalization: Normalization | None = None
     interpolation: Interpolation | None = None
     augment: bool | None = Field(None, description="false turns the task's augmentation off")
+    precision: Precision | None = None
+    jit_compile: bool | None = None
 
 
 class TaskConfig(Strict):
@@ -285,7 +298,7 @@ class GridConfig(Strict):
     folds: Literal["all"] | int | list[int] = "all"
     overrides: TrainingOverrides = TrainingOverrides()
     axes: dict[Literal["image_size", "batch_size", "epochs", "normalization", "interpolation",
-                       "augment"], list[AxisValue]] = Field(
+                       "augment", "precision"], list[AxisValue]] = Field(
         default_factory=dict, description="extra axes: each value list multiplies the grid"
     )
     execution: ExecutionSpec = ExecutionSpec()

@@ -1,8 +1,13 @@
 """The local executor: a pool of slots (GPUs or CPU), one cell process per slot, retries of
-transient failures and a budget of consecutive failures."""
+transient failures and a budget of consecutive failures.
+
+A cell process runs a batch of cells: cells that build the same model (all but learning rate and
+fold the same) go to one process, which builds and traces the model once (radbench.train.reuse);
+`reuse_models=False` runs one cell per process."""
 
 from __future__ import annotations
 
+import json
 import os
 import subprocess
 import sys
@@ -63,14 +68,31 @@ class _Quiet:
 
 @dataclass
 class _Running:
-    cell: CellDir
+    cells: list[CellDir]  # the batch's cells not reported yet
     slot: Slot
     process: subprocess.Popen
-    started: float
+    started: float  # when the current cell started
+    current: CellDir | None = None
+    announced: set[str] = field(default_factory=set)
 
 
-def worker_command(cell: CellDir) -> list[str]:
-    return [sys.executable, "-m", "radbench.train.worker", str(cell.path)]
+def worker_command(cell: CellDir | list[CellDir]) -> list[str]:
+    cells = cell if isinstance(cell, list) else [cell]
+    return [sys.executable, "-m", "radbench.train.worker", *(str(c.path) for c in cells)]
+
+
+def model_groups(cells: list[CellDir], reuse_models: bool = True) -> list[list[CellDir]]:
+    """Batches of cells for one process each: with `reuse_models`, the cells that build the
+    same model (all but learning rate and fold equal), in the order they first appear."""
+    if not reuse_models:
+        return [[cell] for cell in cells]
+    groups: dict[str, list[CellDir]] = {}
+    for cell in cells:
+        config = (cell.config() or {}).get("cell", {})
+        key = json.dumps({k: v for k, v in config.items() if k not in ("lr", "fold")},
+                         sort_keys=True) if config else cell.id
+        groups.setdefault(key, []).append(cell)
+    return list(groups.values())
 
 
 def worker_environment(slot: Slot) -> dict[str, str]:
@@ -81,10 +103,10 @@ def worker_environment(slot: Slot) -> dict[str, str]:
     return env
 
 
-def start_worker(cell: CellDir, slot: Slot) -> subprocess.Popen:
-    """One cell process on `slot`; it writes its own log (stderr holds only what it says
-    before it has the cell's lock)."""
-    return subprocess.Popen(worker_command(cell), stdout=subprocess.DEVNULL,
+def start_worker(cells: list[CellDir], slot: Slot) -> subprocess.Popen:
+    """One cell process on `slot` for a batch of cells; it writes each cell's log (stderr holds
+    only what it says before it has the first cell's lock)."""
+    return subprocess.Popen(worker_command(cells), stdout=subprocess.DEVNULL,
                             stderr=subprocess.PIPE, stdin=subprocess.DEVNULL,
                             env=worker_environment(slot), text=True)
 
@@ -110,66 +132,124 @@ def attempt_outcome(cell: CellDir, slot: Slot, code: int, early_output: str,
                    failure.get("kind"))
 
 
+def _started_here(cell: CellDir, pid: int) -> bool:
+    attempts = cell.attempts()
+    return bool(attempts) and attempts[-1].get("pid") == pid
+
+
 def run_local(cells: list[CellDir], slots: list[Slot], policy: RetryPolicy = RetryPolicy(),
-              events: Events | None = None, poll_seconds: float = 0.2) -> ExecutionSummary:
-    """Run each cell in its own process, one per free slot; returns what happened."""
+              events: Events | None = None, poll_seconds: float = 0.2,
+              reuse_models: bool = True) -> ExecutionSummary:
+    """Run the cells in processes, one per free slot; returns what happened."""
     events = events or _Quiet()
     summary = ExecutionSummary()
-    queue = list(cells)
+    queue = model_groups(cells, reuse_models)
     free = list(slots)
     running: list[_Running] = []
     attempts: dict[str, int] = {}
+    put_back: dict[str, int] = {}
     budget = FailureBudget(policy.max_consecutive_failures)
+
+    def report(item: _Running, outcome: Outcome) -> None:
+        if not outcome.ok:
+            change = policy.retry(outcome.cell, outcome.cell.failure() or {},
+                                  attempts.get(outcome.cell.id, 1))
+            if change is not None:
+                outcome.final = False
+                summary.retried += 1
+                events.finished(outcome)
+                events.retrying(outcome.cell, change)
+                queue.insert(0, [outcome.cell])
+                return
+        events.finished(outcome)
+        budget.record(outcome.ok, outcome.reason)
+        if outcome.ok:
+            summary.done.append(outcome.cell)
+        else:
+            summary.failed.append((outcome.cell, outcome.reason or ""))
+        if budget.exhausted and summary.stopped_early is None:
+            summary.stopped_early = (
+                f"stopped after {budget.in_a_row} cells in a row failed (last: "
+                f"{budget.reasons[-1]}); no new cells started")
+
+    def advance(item: _Running) -> None:
+        """Report the cells of a running batch that have ended; announce the one started."""
+        pid = item.process.pid
+        for cell in list(item.cells):
+            here = _started_here(cell, pid)
+            if here:
+                announce(item, cell)
+            if here and (cell.result() is not None or cell.failure() is not None):
+                item.cells.remove(cell)
+                report(item, attempt_outcome(cell, item.slot, 0, "",
+                                             time.monotonic() - item.started))
+            elif not here and cell.result() is not None:
+                item.cells.remove(cell)
+                summary.busy.append(cell)  # finished by another process meanwhile
+
+    def announce(item: _Running, cell: CellDir) -> None:
+        if cell.id not in item.announced:
+            item.announced.add(cell.id)
+            item.current, item.started = cell, time.monotonic()
+            attempts[cell.id] = attempts.get(cell.id, 0) + 1
+            events.started(cell, item.slot, attempts[cell.id])
+
+    def ended(item: _Running) -> None:
+        """The process ended: a cell it started without finishing crashed with it; cells it
+        never reached go back to the queue."""
+        code = item.process.returncode
+        early = item.process.stderr.read() if item.process.stderr else ""
+        if item.process.stderr:
+            item.process.stderr.close()
+        pid = item.process.pid
+        started = [c for c in item.cells if _started_here(c, pid)]
+        untouched = [c for c in item.cells if c not in started]
+        if code == BUSY_EXIT:  # its only cell is being run by another process
+            summary.busy.extend(untouched)
+            untouched = []
+        elif not started and untouched and code != 0 and untouched[0].result() is None:
+            started = [untouched.pop(0)]  # the process failed before it could start the cell
+        for cell in started:
+            announce(item, cell)
+            report(item, attempt_outcome(cell, item.slot, code if code not in (0, BUSY_EXIT)
+                                         else 1, early, time.monotonic() - item.started))
+        again = []
+        for cell in untouched:
+            if cell.result() is not None or put_back.get(cell.id, 0) >= 2:
+                summary.busy.append(cell)
+            else:
+                put_back[cell.id] = put_back.get(cell.id, 0) + 1
+                again.append(cell)
+        if again:
+            queue.insert(0, again)
+
     try:
         while queue or running:
             while queue and free and not budget.exhausted:
-                cell = queue.pop(0)
-                if cell.result() is not None:  # finished by another run meanwhile
-                    summary.busy.append(cell)
-                    continue
-                if is_locked(cell.lock_file):
-                    summary.busy.append(cell)
+                batch = []
+                for cell in queue.pop(0):
+                    if cell.result() is not None or is_locked(cell.lock_file):
+                        summary.busy.append(cell)  # done or running in another process
+                    else:
+                        batch.append(cell)
+                if not batch:
                     continue
                 slot = free.pop(0)
-                attempts[cell.id] = attempts.get(cell.id, 0) + 1
-                running.append(_Running(cell, slot, start_worker(cell, slot), time.monotonic()))
-                events.started(cell, slot, attempts[cell.id])
+                running.append(_Running(batch, slot, start_worker(batch, slot),
+                                        time.monotonic()))
             if budget.exhausted and queue:
-                summary.not_started.extend(queue)
+                summary.not_started.extend(c for batch in queue for c in batch)
                 queue.clear()
             time.sleep(poll_seconds)
-            events.refresh({r.slot.name: (r.cell, r.started) for r in running})
+            for item in running:
+                advance(item)
+            events.refresh({r.slot.name: (r.current, r.started) for r in running
+                            if r.current is not None})
             for item in [r for r in running if r.process.poll() is not None]:
                 running.remove(item)
                 free.append(item.slot)
-                early = item.process.stderr.read() if item.process.stderr else ""
-                if item.process.stderr:
-                    item.process.stderr.close()
-                outcome = attempt_outcome(item.cell, item.slot, item.process.returncode, early,
-                                          time.monotonic() - item.started)
-                if outcome is None:
-                    summary.busy.append(item.cell)
-                    continue
-                if not outcome.ok:
-                    change = policy.retry(item.cell, item.cell.failure() or {},
-                                          attempts[item.cell.id])
-                    if change is not None:
-                        outcome.final = False
-                        summary.retried += 1
-                        events.finished(outcome)
-                        events.retrying(item.cell, change)
-                        queue.insert(0, item.cell)
-                        continue
-                events.finished(outcome)
-                budget.record(outcome.ok, outcome.reason)
-                if outcome.ok:
-                    summary.done.append(item.cell)
-                else:
-                    summary.failed.append((item.cell, outcome.reason or ""))
-                if budget.exhausted and summary.stopped_early is None:
-                    summary.stopped_early = (
-                        f"stopped after {budget.in_a_row} cells in a row failed (last: "
-                        f"{budget.reasons[-1]}); no new cells started")
+                advance(item)
+                ended(item)
     finally:
         for item in running:  # interrupted: stop our children; their cells count as stale
             item.process.terminate()

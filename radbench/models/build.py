@@ -42,5 +42,8 @@ def build_classifier(backbone: str, training: Training, freeze: str, weights: st
     apply_freeze(base, freeze)
     features = base(x)
     features = keras.layers.Dropout(0.5, seed=seed, name="head_dropout")(features)
-    outputs = keras.layers.Dense(classes, activation="softmax", name="head_dense")(features)
+    # under mixed precision the softmax and the loss stay in float32
+    outputs = keras.layers.Dense(classes, activation="softmax", name="head_dense",
+                                 dtype="float32" if training.precision != "float32" else None
+                                 )(features)
     return keras.Model(inputs, outputs, name=f"{backbone}_{freeze}"), base

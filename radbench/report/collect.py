@@ -11,7 +11,7 @@ from radbench.grid import Cell
 from radbench.store import DONE, iter_cells, read_json
 
 SCENARIO_KEYS = ["task", "source", "backbone", "freeze", "lr", "seed", "image_size", "batch_size",
-                 "epochs", "normalization", "interpolation", "augment"]
+                 "epochs", "normalization", "interpolation", "augment", "precision"]
 
 
 def source_label(source: str) -> str:

@@ -13,6 +13,7 @@ import pandas as pd
 from radbench.config.schema import TaskConfig
 from radbench.grid import Cell
 from radbench.store import CellDir, atomic_write_csv, atomic_write_json
+from radbench.train.reuse import ModelReuse
 
 
 def _epoch_timer():
@@ -45,7 +46,8 @@ def _epoch_reporter(on_epoch: Callable[[int, int], None], epochs: int):
 
 def fit_and_predict(cell: Cell, images: np.ndarray, split: pd.DataFrame, weights: str | None,
                     verbose: int = 2,
-                    on_epoch: Callable[[int, int], None] | None = None) -> dict[str, Any]:
+                    on_epoch: Callable[[int, int], None] | None = None,
+                    reuse: ModelReuse | None = None) -> dict[str, Any]:
     """Train `cell` on the train rows of `split`, keep the best-val-loss weights, predict test.
 
     `split` has columns row (index into `images`), part, y. Returns history (DataFrame), the
@@ -53,14 +55,14 @@ def fit_and_predict(cell: Cell, images: np.ndarray, split: pd.DataFrame, weights
     """
     import keras
 
-    from radbench.models.build import build_classifier
     from radbench.train.batches import CachedBatches
+    from radbench.train.reuse import build_compiled
 
-    keras.utils.set_random_seed(cell.seed)
     started = time.perf_counter()
-    model, _ = build_classifier(cell.backbone, cell.training, cell.freeze, weights, cell.seed)
-    model.compile(optimizer=keras.optimizers.Adam(learning_rate=cell.lr),
-                  loss="binary_crossentropy", metrics=["accuracy"], jit_compile=False)
+    if reuse is not None:
+        model, reused = reuse.model_for(cell, weights)
+    else:
+        model, reused = build_compiled(cell, weights), False
     built = time.perf_counter()
 
     def part(name: str) -> pd.DataFrame:
@@ -77,8 +79,11 @@ def fit_and_predict(cell: Cell, images: np.ndarray, split: pd.DataFrame, weights
     callbacks = [keep_best, _epoch_timer()]
     if on_epoch is not None:
         callbacks.append(_epoch_reporter(on_epoch, cell.training.epochs))
+    # shuffle=False: CachedBatches draws each epoch's order from the cell's seed; Keras would
+    # also shuffle the batch order with Python's global `random`, which a model shared between
+    # cells (radbench.train.reuse) could not reproduce
     history = model.fit(train_batches, validation_data=val_batches, epochs=cell.training.epochs,
-                        callbacks=callbacks, verbose=verbose)
+                        callbacks=callbacks, verbose=verbose, shuffle=False)
     fitted = time.perf_counter()
     probabilities = model.predict(CachedBatches(images, test["row"], None, batch), verbose=0)
     predicted = time.perf_counter()
@@ -97,6 +102,7 @@ def fit_and_predict(cell: Cell, images: np.ndarray, split: pd.DataFrame, weights
             "later_epoch_s": float(np.mean(epoch_seconds[1:])) if len(epoch_seconds) > 1 else None,
             "predict_s": predicted - fitted,
             "train_images_per_s": len(train) * len(frame) / max(fitted - built, 1e-9),
+            "reused_model": reused,
         },
         "n": {"train": len(train), "val": len(val), "test": len(test)},
         "model": model,
@@ -104,7 +110,8 @@ def fit_and_predict(cell: Cell, images: np.ndarray, split: pd.DataFrame, weights
 
 
 def run_cell(directory: Path, verbose: int = 2, attempt: int | None = None,
-             on_epoch: Callable[[int, int], None] | None = None) -> dict[str, Any]:
+             on_epoch: Callable[[int, int], None] | None = None,
+             reuse: ModelReuse | None = None) -> dict[str, Any]:
     """Run the cell stored in `directory` and write its outputs; returns result.json's content.
 
     A batch size in the cell's overrides.json (lowered after running out of memory) replaces
@@ -138,7 +145,7 @@ def run_cell(directory: Path, verbose: int = 2, attempt: int | None = None,
                          f"order of split.csv; run `radbench run` again to rebuild it")
     images = cache.images()
     outcome = fit_and_predict(cell, images, split, source.weights, verbose=verbose,
-                              on_epoch=on_epoch)
+                              on_epoch=on_epoch, reuse=reuse)
     atomic_write_csv(cell_dir.path / "history.csv", outcome["history"])
     test = split[split["part"] == "test"]
     predictions = pd.DataFrame({

@@ -1,10 +1,12 @@
-"""Entry point of one cell process: `python -m radbench.train.worker CELL_DIR`.
+"""Entry point of a cell process: `python -m radbench.train.worker CELL_DIR [CELL_DIR ...]`.
 
-It takes the cell's lock (exit 75 if another process holds it), returns at once if the cell is
-already done, appends its output to the cell's log.txt, records the attempt, beats a heartbeat
-while it trains, and ends with result.json written (exit 0) or failure.json holding a one-line
-reason and a failure kind (exit 1). A kill leaves the heartbeat behind: the cell then counts as
-interrupted and the next run starts it again.
+For each cell in turn it takes the cell's lock (skips the cell if another process holds it; exit
+75 when that was the only cell), skips it if it is already done, appends its output to the
+cell's log.txt, records the attempt, beats a heartbeat while it trains, and ends the cell with
+result.json written or failure.json holding a one-line reason and a failure kind. Exit 0 when no
+cell failed, else 1. A kill leaves the heartbeat behind: the cell then counts as interrupted and
+the next run starts it again. Several cells in one process share the imports and, where only
+the learning rate or the fold differs, the built and traced model (radbench.train.reuse).
 """
 
 from __future__ import annotations
@@ -61,14 +63,8 @@ def _injected_out_of_memory(batch_size: int | None) -> None:
                           f"RADBENCH_INJECT_OOM_ABOVE_BATCH={limit})")
 
 
-def main(argv: list[str]) -> int:
-    if len(argv) != 1:
-        print("usage: python -m radbench.train.worker CELL_DIR", file=sys.stderr)
-        return 2
-    directory = Path(argv[0])
-    _die_with_parent()
-    os.environ.setdefault("TF_FORCE_GPU_ALLOW_GROWTH", "true")  # GPU memory grows as needed
-    os.environ.setdefault("XLA_PYTHON_CLIENT_PREALLOCATE", "false")
+def run_one(directory: Path, reuse=None) -> int:
+    """One cell: 0 done (now or before), 1 failed, BUSY_EXIT locked by another process."""
     from radbench.execute.heartbeat import Heartbeat, identity
     from radbench.execute.lock import FileLock
     from radbench.store import CellDir
@@ -81,41 +77,71 @@ def main(argv: list[str]) -> int:
     if not lock.acquire(wait_s=3.0):
         print(f"cell {cell.id} is being run by another process", file=sys.stderr)
         return BUSY_EXIT
-    if cell.result() is not None:  # finished by someone else meanwhile: never train it again
-        return 0
-    _append_output_to(cell.log_file)
-    attempt = len(cell.attempts()) + 1
-    batch_size = _batch_size(directory, cell.overrides())
-    started = time.strftime("%Y-%m-%dT%H:%M:%S%z")
-    who = identity()
-    print(f"=== attempt {attempt} of cell {cell.id}: {started}, host {who['host']}, pid "
-          f"{who['pid']}, slurm job {who['slurm_job_id']}, batch size {batch_size} ===")
-    cell.clear_outputs()
-    cell.append_attempt({"attempt": attempt, "started": started, "batch_size": batch_size, **who})
-    heartbeat = Heartbeat(cell, attempt=attempt).start()
     try:
-        from radbench.train.cell import run_cell
+        if cell.result() is not None:  # finished by someone else meanwhile: never train again
+            return 0
+        _append_output_to(cell.log_file)
+        attempt = len(cell.attempts()) + 1
+        batch_size = _batch_size(directory, cell.overrides())
+        started = time.strftime("%Y-%m-%dT%H:%M:%S%z")
+        who = identity()
+        print(f"=== attempt {attempt} of cell {cell.id}: {started}, host {who['host']}, pid "
+              f"{who['pid']}, slurm job {who['slurm_job_id']}, batch size {batch_size} ===")
+        cell.clear_outputs()
+        cell.append_attempt({"attempt": attempt, "started": started, "batch_size": batch_size,
+                             **who})
+        heartbeat = Heartbeat(cell, attempt=attempt).start()
+        try:
+            from radbench.train.cell import run_cell
 
-        _injected_out_of_memory(batch_size)
-        result = run_cell(directory, attempt=attempt,
-                          on_epoch=lambda epoch, epochs: heartbeat.update(epoch=epoch,
-                                                                          epochs=epochs))
-    except KeyboardInterrupt:  # interrupted, not failed: the next run starts it again
-        print("interrupted")
-        return 130
-    except BaseException as exc:  # recorded, the grid goes on
-        from radbench.execute.policy import TRANSIENT, classify_exception
+            _injected_out_of_memory(batch_size)
+            result = run_cell(directory, attempt=attempt, reuse=reuse,
+                              on_epoch=lambda epoch, epochs: heartbeat.update(epoch=epoch,
+                                                                              epochs=epochs))
+        except KeyboardInterrupt:  # interrupted, not failed: the next run starts it again
+            print("interrupted")
+            raise
+        except BaseException as exc:  # recorded, the grid goes on
+            from radbench.execute.policy import TRANSIENT, classify_exception
 
-        traceback.print_exc()
-        message = str(exc).strip().splitlines()[0] if str(exc).strip() else ""
-        kind = classify_exception(exc)
-        cell.record_failure(f"{type(exc).__name__}: {message}"[:500], kind, attempt=attempt,
-                            batch_size=batch_size, transient=kind in TRANSIENT, **who)
+            traceback.print_exc()
+            message = str(exc).strip().splitlines()[0] if str(exc).strip() else ""
+            kind = classify_exception(exc)
+            cell.record_failure(f"{type(exc).__name__}: {message}"[:500], kind,
+                                attempt=attempt, batch_size=batch_size,
+                                transient=kind in TRANSIENT, **who)
+            heartbeat.stop()
+            if reuse is not None:
+                reuse.forget()  # never train the next cell on a model left by a failure
+            return 1
         heartbeat.stop()
-        return 1
-    heartbeat.stop()
-    print(f"test AUC {result['test_auc']:.4f}")
-    return 0
+        print(f"test AUC {result['test_auc']:.4f}")
+        return 0
+    finally:
+        lock.release()
+
+
+def main(argv: list[str]) -> int:
+    if not argv:
+        print("usage: python -m radbench.train.worker CELL_DIR [CELL_DIR ...]", file=sys.stderr)
+        return 2
+    _die_with_parent()
+    os.environ.setdefault("TF_FORCE_GPU_ALLOW_GROWTH", "true")  # GPU memory grows as needed
+    os.environ.setdefault("XLA_PYTHON_CLIENT_PREALLOCATE", "false")
+    reuse = None
+    if len(argv) > 1:
+        from radbench.train.reuse import ModelReuse
+
+        reuse = ModelReuse()
+    codes = []
+    try:
+        for directory in argv:
+            codes.append(run_one(Path(directory), reuse))
+    except KeyboardInterrupt:
+        return 130
+    if len(codes) == 1:
+        return codes[0]
+    return 1 if any(code not in (0, BUSY_EXIT) for code in codes) else 0
 
 
 if __name__ == "__main__":
