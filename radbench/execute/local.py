@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import json
 import os
+import signal
 import subprocess
 import sys
 import time
@@ -74,6 +75,7 @@ class _Running:
     started: float  # when the current cell started
     current: CellDir | None = None
     announced: set[str] = field(default_factory=set)
+    stop_sent: bool = False
 
 
 def worker_command(cell: CellDir | list[CellDir]) -> list[str]:
@@ -103,12 +105,14 @@ def worker_environment(slot: Slot) -> dict[str, str]:
     return env
 
 
-def start_worker(cells: list[CellDir], slot: Slot) -> subprocess.Popen:
+def start_worker(cells: list[CellDir], slot: Slot, policy: RetryPolicy) -> subprocess.Popen:
     """One cell process on `slot` for a batch of cells; it writes each cell's log (stderr holds
-    only what it says before it has the first cell's lock)."""
+    only what it says before it has the first cell's lock). It stops its batch itself after
+    the failure budget's number of failures in a row."""
+    env = worker_environment(slot)
+    env["RADBENCH_MAX_CONSECUTIVE_FAILURES"] = str(policy.max_consecutive_failures)
     return subprocess.Popen(worker_command(cells), stdout=subprocess.DEVNULL,
-                            stderr=subprocess.PIPE, stdin=subprocess.DEVNULL,
-                            env=worker_environment(slot), text=True)
+                            stderr=subprocess.PIPE, stdin=subprocess.DEVNULL, env=env, text=True)
 
 
 def attempt_outcome(cell: CellDir, slot: Slot, code: int, early_output: str,
@@ -147,7 +151,6 @@ def run_local(cells: list[CellDir], slots: list[Slot], policy: RetryPolicy = Ret
     free = list(slots)
     running: list[_Running] = []
     attempts: dict[str, int] = {}
-    put_back: dict[str, int] = {}
     budget = FailureBudget(policy.max_consecutive_failures)
 
     def report(item: _Running, outcome: Outcome) -> None:
@@ -207,7 +210,8 @@ def run_local(cells: list[CellDir], slots: list[Slot], policy: RetryPolicy = Ret
         if code == BUSY_EXIT:  # its only cell is being run by another process
             summary.busy.extend(untouched)
             untouched = []
-        elif not started and untouched and code != 0 and untouched[0].result() is None:
+        elif not started and not item.announced and untouched and code != 0 \
+                and untouched[0].result() is None:
             started = [untouched.pop(0)]  # the process failed before it could start the cell
         for cell in started:
             announce(item, cell)
@@ -215,12 +219,13 @@ def run_local(cells: list[CellDir], slots: list[Slot], policy: RetryPolicy = Ret
                                          else 1, early, time.monotonic() - item.started))
         again = []
         for cell in untouched:
-            if cell.result() is not None or put_back.get(cell.id, 0) >= 2:
+            if cell.result() is not None:
                 summary.busy.append(cell)
             else:
-                put_back[cell.id] = put_back.get(cell.id, 0) + 1
                 again.append(cell)
-        if again:
+        if again and budget.exhausted:
+            summary.not_started.extend(again)
+        elif again:
             queue.insert(0, again)
 
     try:
@@ -235,11 +240,15 @@ def run_local(cells: list[CellDir], slots: list[Slot], policy: RetryPolicy = Ret
                 if not batch:
                     continue
                 slot = free.pop(0)
-                running.append(_Running(batch, slot, start_worker(batch, slot),
+                running.append(_Running(batch, slot, start_worker(batch, slot, policy),
                                         time.monotonic()))
-            if budget.exhausted and queue:
+            if budget.exhausted:
                 summary.not_started.extend(c for batch in queue for c in batch)
                 queue.clear()
+                for item in running:  # finish the cell in hand, start no other
+                    if not item.stop_sent and item.process.poll() is None:
+                        item.process.send_signal(signal.SIGUSR1)
+                        item.stop_sent = True
             time.sleep(poll_seconds)
             for item in running:
                 advance(item)

@@ -121,6 +121,15 @@ def run_one(directory: Path, reuse=None) -> int:
         lock.release()
 
 
+_stop_after_this_cell = False
+
+
+def _stop_after_current(signum, frame) -> None:
+    """SIGUSR1: finish the cell in hand, start no other (the grid's failure budget is spent)."""
+    global _stop_after_this_cell
+    _stop_after_this_cell = True
+
+
 def main(argv: list[str]) -> int:
     if not argv:
         print("usage: python -m radbench.train.worker CELL_DIR [CELL_DIR ...]", file=sys.stderr)
@@ -133,10 +142,17 @@ def main(argv: list[str]) -> int:
         from radbench.train.reuse import ModelReuse
 
         reuse = ModelReuse()
-    codes = []
+    import signal
+
+    signal.signal(signal.SIGUSR1, _stop_after_current)
+    budget = int(os.environ.get("RADBENCH_MAX_CONSECUTIVE_FAILURES", "0") or 0)
+    codes, in_a_row = [], 0
     try:
         for directory in argv:
+            if _stop_after_this_cell or (budget and in_a_row >= budget):
+                break  # the cells left go back to the executor
             codes.append(run_one(Path(directory), reuse))
+            in_a_row = in_a_row + 1 if codes[-1] == 1 else 0
     except KeyboardInterrupt:
         return 130
     if len(codes) == 1:

@@ -14,11 +14,12 @@ from pathlib import Path
 
 import pandas as pd
 import pytest
+import yaml
 from sklearn.metrics import roc_auc_score
 
 from radbench.store import atomic_write_text
 from tests.conftest import REPO, run_cli
-from tests.execute.test_local import attempts, cells, grid_file
+from tests.execute.test_local import attempts, cells
 
 WRITER = """
 import sys
@@ -62,7 +63,14 @@ def check_results(out: Path, first_seen: dict[str, tuple[int, str]]) -> None:
 @pytest.mark.slow
 def test_sigkill_at_random_moments_then_resume_ends_with_each_cell_done_once(tmp_path,
                                                                               phantom_root):
-    grid = grid_file(tmp_path, "three", [1e-2, 1e-3, 1e-4])
+    # 9 cells in 3 model groups (one process each, 2 at a time): about 45 s uninterrupted here,
+    # longer than any of the random delays below, so progress comes only kill by kill
+    grid = tmp_path / "nine.yaml"
+    grid.write_text(yaml.safe_dump({
+        "name": "nine", "sources": ["scratch"], "backbones": ["MobileNetV3Small"],
+        "settings": [{"freeze": f, "lr": [1e-2, 1e-3, 1e-4]}
+                     for f in ("freezeall", "unfreezetop10", "unfreezeall")],
+        "folds": 1, "overrides": {"image_size": 32, "epochs": 1, "batch_size": 16}}))
     out = tmp_path / "run"
     run_args = ["run", "demo", "--grid", str(grid), "--data", str(phantom_root), "--out",
                 str(out), "--max-parallel", "2"]
@@ -89,7 +97,7 @@ def test_sigkill_at_random_moments_then_resume_ends_with_each_cell_done_once(tmp
     check_results(out, first_seen)
     assert kills >= 5
     done = cells(out)
-    assert len(done) == 3
+    assert len(done) == 9
     for cell in done:
         result = json.loads((cell / "result.json").read_text())
         predictions = pd.read_csv(cell / "predictions.csv")
@@ -100,6 +108,6 @@ def test_sigkill_at_random_moments_then_resume_ends_with_each_cell_done_once(tmp
         assert result["attempt"] == max(a["attempt"] for a in tried) == len(tried)
         assert not (cell / "failure.json").exists()
     status = json.loads(run_cli("status", str(out), "--json").stdout)["counts"]
-    assert status["done"] == 3 and sum(status.values()) == 3
+    assert status["done"] == 9 and sum(status.values()) == 9
     # the kills did interrupt training: some cell needed more than one attempt
     assert sum(len(attempts(c)) for c in done) > len(done)
