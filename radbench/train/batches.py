@@ -9,7 +9,10 @@ import numpy as np
 
 
 class CachedBatches(keras.utils.PyDataset):
-    """Rows `rows` of a (N, S, S, 3) uint8 array as float32 batches, with one-hot targets.
+    """Rows `rows` of a (N, S, S, 3) uint8 array as uint8 batches, with one-hot targets.
+
+    The pixels stay uint8 up to the model (a quarter of float32's bytes to copy and to move to
+    the device); the model's first layers cast them.
 
     With `shuffle`, the order is redrawn each epoch from a generator seeded once, so a cell's
     batches are the same on every backend. One worker: Keras' multi-worker PyDataset reorders
@@ -34,7 +37,7 @@ class CachedBatches(keras.utils.PyDataset):
 
     def __getitem__(self, index: int):
         take = self._order[index * self.batch_size:(index + 1) * self.batch_size]
-        x = np.asarray(self.images[self.rows[take]], dtype="float32")
+        x = np.asarray(self.images[self.rows[take]])
         if self.targets is None:
             return (x,)
         return x, self.targets[take]
