@@ -107,6 +107,7 @@ def two_cell_grid(tmp_path: Path) -> Path:
     return grid
 
 
+@pytest.mark.slow  # the chaos test (tests/execute) covers kills at many more moments
 def test_killed_run_resumes_without_redoing_finished_cells(tmp_path, phantom_root):
     out = tmp_path / "run"
     args = [sys.executable, "-m", "radbench.cli", "run", "demo", "--grid",
@@ -128,6 +129,7 @@ def test_killed_run_resumes_without_redoing_finished_cells(tmp_path, phantom_roo
     assert finished[0].stat().st_mtime_ns == stamp
 
 
+@pytest.mark.slow  # tests/execute/test_local.py covers recorded failures in the default suite
 def test_failing_cell_is_recorded_and_the_grid_goes_on(tmp_path, phantom_root):
     broken = tmp_path / "broken.weights.h5"
     broken.write_bytes(b"not an hdf5 file")
