@@ -179,7 +179,8 @@ def run_local(cells: list[CellDir], slots: list[Slot], policy: RetryPolicy = Ret
         """Report the cells of a running batch that have ended; announce the one started."""
         pid = item.process.pid
         for cell in list(item.cells):
-            here = _started_here(cell, pid)
+            # attempts.jsonl is read until the cell is seen started here, then no more
+            here = cell.id in item.announced or _started_here(cell, pid)
             if here:
                 announce(item, cell)
             if here and (cell.result() is not None or cell.failure() is not None):
