@@ -1,4 +1,4 @@
-"""Fitting one cell on a tiny real model: best-val-loss weights, predictions, augmentation."""
+"""Fitting one cell on a tiny real model: best-val-loss weights, predictions, batches."""
 
 import os
 import subprocess
@@ -11,7 +11,6 @@ import pytest
 
 from radbench.config.schema import Augmentation, Training
 from radbench.grid import Cell
-from radbench.train.augment import augmentation_layers
 from radbench.train.batches import CachedBatches
 from radbench.train.cell import fit_and_predict
 
@@ -43,21 +42,6 @@ def test_fit_and_predict_keeps_the_best_val_loss_epoch():
     assert ((outcome["test_scores"] >= 0) & (outcome["test_scores"] <= 1)).all()
     assert outcome["n"] == {"train": 16, "val": 4, "test": 4}
     assert outcome["timings"]["first_epoch_s"] > 0
-
-
-def test_augmentation_is_identity_at_inference_and_seeded_in_training():
-    layers = augmentation_layers(PAPER_AUG, seed=3)
-    assert [type(l).__name__ for l in layers] == ["RandomFlip", "RandomRotation",
-                                                  "RandomTranslation", "RandomShear", "RandomZoom"]
-    x = np.random.default_rng(0).uniform(0, 255, (2, 32, 32, 3)).astype("float32")
-    model = keras.Sequential([keras.Input((32, 32, 3)), *layers])
-    np.testing.assert_array_equal(np.asarray(model(x, training=False)), x)
-    changed = np.asarray(model(x, training=True))
-    assert changed.shape == x.shape and not np.allclose(changed, x)
-
-
-def test_no_augmentation_layers_when_off():
-    assert augmentation_layers(Augmentation(), seed=0) == []
 
 
 def test_batches_shuffle_per_epoch_and_cover_every_row():
