@@ -117,7 +117,7 @@ def main() -> int:
                 "--max-parallel", "1", "--gpus", "cpu"]
 
     # untimed: decodes the images into the cache and warms the file caches, for both sides
-    run(common(grid(["MobileNetV3Small"], [{"freeze": "freezeall", "lr": 1e-3}], 1),
+    run(common(grid(["MobileNetV3Small"], [{"freeze": "freezeall", "lr": [1e-3]}], 1),
                work / "warm-up"), env)
     walls = {"shared": 0.0, "naive": 0.0}
     backbones = args.backbones.split(",")
