@@ -91,7 +91,9 @@ def fixed_share(wall: float, found: dict[str, dict]) -> dict:
                                                - t["predict_s"]) / cells
     fixed = parts["start_up_s"] + parts["build_s"] + parts["first_step_extra_s"]
     return {"cells": cells, "seconds_per_cell": per_cell, **parts,
-            "fixed_seconds_per_cell": fixed, "fixed_share": fixed / per_cell}
+            "fixed_seconds_per_cell": fixed, "fixed_share": fixed / per_cell,
+            # how long a cell must take for these fixed seconds to be 10 % of it
+            "cell_seconds_for_a_10_percent_share": 10 * fixed}
 
 
 def main() -> int:
