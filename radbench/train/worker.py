@@ -124,6 +124,21 @@ def run_one(directory: Path, reuse=None) -> int:
 _stop_after_this_cell = False
 
 
+def backend_environment(environ) -> None:
+    """Defaults for a cell process, set before the backend is imported: GPU memory grows as
+    needed (TensorFlow, JAX), and JAX keeps compiled training steps in a persistent cache under
+    the radbench cache, so that another process training the same model (a later fold or seed, a
+    Slurm array task) loads the compiled step instead of compiling it again. A user's own
+    JAX_COMPILATION_CACHE_DIR wins; RADBENCH_JAX_COMPILATION_CACHE=off turns the cache off."""
+    from radbench.data.cache import default_cache_root
+
+    environ.setdefault("TF_FORCE_GPU_ALLOW_GROWTH", "true")
+    environ.setdefault("XLA_PYTHON_CLIENT_PREALLOCATE", "false")
+    if environ.get("RADBENCH_JAX_COMPILATION_CACHE", "on") != "off":
+        environ.setdefault("JAX_COMPILATION_CACHE_DIR",
+                           str(default_cache_root() / "jax-compilation"))
+
+
 def _stop_after_current(signum, frame) -> None:
     """SIGUSR1: finish the cell in hand, start no other (the grid's failure budget is spent)."""
     global _stop_after_this_cell
@@ -135,8 +150,7 @@ def main(argv: list[str]) -> int:
         print("usage: python -m radbench.train.worker CELL_DIR [CELL_DIR ...]", file=sys.stderr)
         return 2
     _die_with_parent()
-    os.environ.setdefault("TF_FORCE_GPU_ALLOW_GROWTH", "true")  # GPU memory grows as needed
-    os.environ.setdefault("XLA_PYTHON_CLIENT_PREALLOCATE", "false")
+    backend_environment(os.environ)
     reuse = None
     if len(argv) > 1:
         from radbench.train.reuse import ModelReuse

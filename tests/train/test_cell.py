@@ -13,6 +13,7 @@ from radbench.config.schema import Augmentation, Training
 from radbench.grid import Cell
 from radbench.train.batches import CachedBatches
 from radbench.train.cell import fit_and_predict
+from radbench.train.worker import backend_environment
 
 PAPER_AUG = Augmentation(rotation_degrees=10, width_shift=0.1, height_shift=0.1,
                          shear_degrees=0.1, zoom=0.1, horizontal_flip=True)
@@ -59,20 +60,41 @@ def test_batches_shuffle_per_epoch_and_cover_every_row():
 
 @pytest.mark.slow
 @pytest.mark.parametrize("backend", ["jax", "torch"])
-def test_trains_under_other_backends(backend):
+def test_trains_under_other_backends(backend, tmp_path, monkeypatch):
     pytest.importorskip(backend)
+    monkeypatch.setenv("RADBENCH_CACHE", str(tmp_path))
     code = (
         "import numpy as np, keras; from tests.train.test_cell import tiny_problem;"
         "from radbench.config.schema import Training; from radbench.grid import Cell;"
         "from radbench.train.cell import fit_and_predict;"
         "images, split = tiny_problem();"
-        "t = Training(image_size=32, batch_size=8, epochs=1);"
+        "from tests.train.test_cell import PAPER_AUG;"
+        "t = Training(image_size=32, batch_size=8, epochs=1, augmentation=PAPER_AUG);"
         "o = fit_and_predict(Cell('t','scratch','MobileNetV3Small','unfreezetop10',1e-3,0,0,t),"
         " images, split, None, verbose=0);"
         "assert keras.config.backend() == '%s'; print(o['test_scores'].shape)" % backend
     )
     env = {**os.environ, "KERAS_BACKEND": backend}
+    env.pop("JAX_COMPILATION_CACHE_DIR", None)
+    backend_environment(env)  # as a cell process sets it
+    env["JAX_PERSISTENT_CACHE_MIN_COMPILE_TIME_SECS"] = "0"  # tiny steps compile in < 1 s
     done = subprocess.run([sys.executable, "-c", code], env=env, capture_output=True, text=True,
                           timeout=600)
     assert done.returncode == 0, done.stderr[-2000:]
     assert "(4,)" in done.stdout
+    if backend == "jax":  # the compiled steps went to the persistent cache
+        assert list((tmp_path / "jax-compilation").iterdir())
+
+
+def test_cell_process_environment_defaults_and_opt_outs(tmp_path, monkeypatch):
+    monkeypatch.setenv("RADBENCH_CACHE", str(tmp_path))
+    env = {}
+    backend_environment(env)
+    assert env["JAX_COMPILATION_CACHE_DIR"] == str(tmp_path / "jax-compilation")
+    assert env["XLA_PYTHON_CLIENT_PREALLOCATE"] == "false"
+    own = {"JAX_COMPILATION_CACHE_DIR": "/elsewhere"}
+    backend_environment(own)
+    assert own["JAX_COMPILATION_CACHE_DIR"] == "/elsewhere"
+    off = {"RADBENCH_JAX_COMPILATION_CACHE": "off"}
+    backend_environment(off)
+    assert "JAX_COMPILATION_CACHE_DIR" not in off
