@@ -16,6 +16,7 @@ import os
 import sys
 import time
 import traceback
+from collections.abc import MutableMapping
 from pathlib import Path
 
 BUSY_EXIT = 75  # EX_TEMPFAIL: another process is running this cell
@@ -124,7 +125,7 @@ def run_one(directory: Path, reuse=None) -> int:
 _stop_after_this_cell = False
 
 
-def backend_environment(environ) -> None:
+def backend_environment(environ: MutableMapping[str, str]) -> None:
     """Defaults for a cell process, set before the backend is imported: GPU memory grows as
     needed (TensorFlow, JAX), and JAX keeps compiled training steps in a persistent cache under
     the radbench cache, so that another process training the same model (a later fold or seed, a
