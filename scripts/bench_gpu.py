@@ -14,7 +14,6 @@ import argparse
 import json
 import sys
 import tempfile
-import time
 from pathlib import Path
 
 import numpy as np
@@ -41,6 +40,7 @@ def main() -> int:
     from radbench.config.schema import Augmentation, Training
     from radbench.models.build import build_classifier
     from radbench.train.batches import CachedBatches
+    from radbench.train.cell import epoch_timer
 
     keras.mixed_precision.set_global_policy(args.precision)
     rng = np.random.default_rng(0)
@@ -55,26 +55,15 @@ def main() -> int:
     training = Training(image_size=args.size, batch_size=args.batch, epochs=args.epochs + 1,
                         augmentation=augmentation)
 
-    class Timer(keras.callbacks.Callback):
-        def __init__(self):
-            super().__init__()
-            self.seconds = []
-
-        def on_epoch_begin(self, epoch, logs=None):
-            self.start = time.perf_counter()
-
-        def on_epoch_end(self, epoch, logs=None):
-            self.seconds.append(time.perf_counter() - self.start)
-
     def timed(fit_data, jit: bool = True, **kwargs) -> float:
         keras.utils.set_random_seed(0)
         model, _ = build_classifier(args.backbone, training, "unfreezeall", None, 0)
         model.compile(optimizer=keras.optimizers.Adam(1e-4), loss="binary_crossentropy",
                       jit_compile=jit)
-        timer = Timer()
-        model.fit(fit_data, epochs=args.epochs + 1, callbacks=[timer], verbose=0, **kwargs)
+        history = model.fit(fit_data, epochs=args.epochs + 1, callbacks=[epoch_timer()],
+                            verbose=0, **kwargs)
         steps = -(-args.images // args.batch)
-        return steps * args.batch * args.epochs / sum(timer.seconds[1:])
+        return steps * args.batch * args.epochs / sum(history.history["epoch_seconds"][1:])
 
     targets = np.eye(2, dtype="float32")[labels]
     on_device_x = keras.ops.convert_to_tensor(np.asarray(images, dtype="float32"))

@@ -31,7 +31,7 @@ from pathlib import Path
 
 import numpy as np
 
-from benchlib import REPO, epoch_clock, interleaved, median, verdict
+from benchlib import REPO, fit_epoch_seconds, interleaved, median, verdict
 
 PAPER_AUG = dict(rotation_degrees=10, width_shift=0.1, height_shift=0.1, shear_degrees=0.1,
                  zoom=0.1, horizontal_flip=True)
@@ -92,15 +92,11 @@ def p1(args) -> dict:
 
     def ours() -> float:
         batches = CachedBatches(cache, rows, labels, args.batch, shuffle=True, seed=0)
-        clock = epoch_clock()
-        ours_model.fit(batches, epochs=1, verbose=0, shuffle=False, callbacks=[clock])
-        return args.p1_images / clock.seconds[0]
+        return args.p1_images / fit_epoch_seconds(ours_model, batches, shuffle=False)
 
     def bare() -> float:
-        clock = epoch_clock()
-        bare_model.fit(in_memory, targets, batch_size=args.batch, epochs=1, verbose=0,
-                       shuffle=True, callbacks=[clock])
-        return args.p1_images / clock.seconds[0]
+        return args.p1_images / fit_epoch_seconds(bare_model, in_memory, targets,
+                                                  batch_size=args.batch, shuffle=True)
 
     ours(), bare()  # warm-up: tracing
     radbench, plain = interleaved(ours, bare, args.repeats)
@@ -231,14 +227,10 @@ def _whole_epoch(args) -> dict:
     theirs_model = _model(args.epoch_backbone, size, "unfreezeall", args.batch, augment=False)
     theirs_iterator = _authors_generator(frame, size, args.batch)
     def ours() -> float:
-        clock = epoch_clock()
-        ours_model.fit(batches, epochs=1, verbose=0, shuffle=False, callbacks=[clock])
-        return len(frame) / clock.seconds[0]
+        return len(frame) / fit_epoch_seconds(ours_model, batches, shuffle=False)
 
     def theirs() -> float:
-        clock = epoch_clock()
-        theirs_model.fit(theirs_iterator, epochs=1, verbose=0, callbacks=[clock])
-        return len(frame) / clock.seconds[0]
+        return len(frame) / fit_epoch_seconds(theirs_model, theirs_iterator)
 
     ours(), theirs()
     radbench, authors = interleaved(ours, theirs, max(1, args.repeats - 1))

@@ -44,26 +44,16 @@ def interleaved(a: Callable[[], float], b: Callable[[], float], repeats: int
     return first, second
 
 
-def epoch_clock():
-    """A Keras callback timing each training epoch from its first to its last batch's end
-    (`seconds`, one entry per epoch). `fit()`'s own set-up and teardown are left out: on these
+def fit_epoch_seconds(model, *args, **kwargs) -> float:
+    """Seconds of one epoch of `model.fit(*args, **kwargs)`, timed from its first batch to its
+    last by radbench's own epoch timer. `fit()`'s own set-up and teardown are left out: on these
     machines TensorFlow's fit() now and then stalls ~3.5 s after the last callback, whatever
     the input (seen on a bare fit on arrays as often as on radbench's batches), which would
     otherwise decide a median of a few runs."""
-    import keras
+    from radbench.train.cell import epoch_timer
 
-    class EpochClock(keras.callbacks.Callback):
-        def __init__(self):
-            super().__init__()
-            self.seconds: list[float] = []
-
-        def on_epoch_begin(self, epoch, logs=None):
-            self._start = time.perf_counter()
-
-        def on_epoch_end(self, epoch, logs=None):
-            self.seconds.append(time.perf_counter() - self._start)
-
-    return EpochClock()
+    history = model.fit(*args, epochs=1, verbose=0, callbacks=[epoch_timer()], **kwargs)
+    return history.history["epoch_seconds"][0]
 
 
 def median(values: list[float]) -> float:

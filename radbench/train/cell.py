@@ -16,7 +16,9 @@ from radbench.store import CellDir, atomic_write_csv, atomic_write_json
 from radbench.train.reuse import ModelReuse
 
 
-def _epoch_timer():
+def epoch_timer():
+    """A callback adding each epoch's wall time, first batch to end of epoch, to the logs as
+    `epoch_seconds` (and so to the history). The benchmark scripts time epochs with it too."""
     import keras
 
     class EpochTimer(keras.callbacks.Callback):
@@ -76,7 +78,7 @@ def fit_and_predict(cell: Cell, images: np.ndarray, split: pd.DataFrame, weights
     keep_best = keras.callbacks.EarlyStopping(monitor="val_loss", mode="min",
                                               patience=cell.training.epochs + 1,
                                               restore_best_weights=True)
-    callbacks = [keep_best, _epoch_timer()]
+    callbacks = [keep_best, epoch_timer()]
     if on_epoch is not None:
         callbacks.append(_epoch_reporter(on_epoch, cell.training.epochs))
     # shuffle=False: CachedBatches draws each epoch's order from the cell's seed; Keras would
