@@ -214,7 +214,7 @@ def cam(
 ) -> None:
     """Grad-CAM lesion localization (Dice, IoU, pointing game) for the finished cells of tasks
     with masks; resumable, cells done at this threshold are skipped."""
-    from radbench.report.localization import run_cam
+    from radbench.train.localization import run_cam
 
     counts = run_cam(run_dir, threshold, log=lambda line: err.print(line, highlight=False))
     err.print(f"{counts['done_now']} cell(s) localized now, {counts['already']} already done, "

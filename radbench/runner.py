@@ -22,11 +22,10 @@ from radbench.execute.lock import FileLock
 from radbench.execute.policy import RetryPolicy
 from radbench.execute.progress import GridProgress
 from radbench.execute.slots import make_slots
-from radbench.execute.state import DONE, FAILED, QUEUED, RUNNING, STALE, cell_state, \
-    queued_slurm_jobs
+from radbench.execute.state import cell_state, queued_slurm_jobs
 from radbench.grid import Cell, cell_id, expand
 from radbench.models.sources import check_source, normalize_source
-from radbench.store import CellDir, atomic_write_csv, atomic_write_json, cell_dir, read_json
+from radbench.store import CellDir, CellState, DataDir, RunDir, read_json
 
 
 @dataclass
@@ -82,12 +81,10 @@ class RunSummary:
         return bool(self.failed) or self.skipped_failed > 0 or self.stopped_early is not None
 
 
-def _write_data(out: Path, prepared: PreparedData) -> Path:
-    folder = out / "data" / f"{prepared.task.name}-{prepared.data_id}"
-    if not (folder / "data.json").is_file():
-        atomic_write_csv(folder / "manifest.csv", prepared.manifest.frame)
-        atomic_write_csv(folder / "splits.csv", prepared.splits)
-        atomic_write_json(folder / "data.json", {
+def _write_data(run: RunDir, prepared: PreparedData) -> DataDir:
+    folder = run.data_dir(prepared.task.name, prepared.data_id)
+    if not folder.exists():
+        folder.write(prepared.manifest.frame, prepared.splits, {
             "task": prepared.task.name,
             "root": str(prepared.manifest.root.resolve()),
             "data_id": prepared.data_id,
@@ -98,21 +95,18 @@ def _write_data(out: Path, prepared: PreparedData) -> Path:
             "per_image_groups": prepared.manifest.per_image_groups,
             "notes": prepared.manifest.notes,
             "skipped_bad": len(prepared.skipped),
-        })
-        if prepared.check is not None:
-            atomic_write_json(folder / "check.json", prepared.check.to_dict())
-        if prepared.skipped:
-            atomic_write_csv(folder / "skipped.csv", pd.DataFrame(prepared.skipped))
+        }, check=prepared.check.to_dict() if prepared.check is not None else None,
+            skipped=pd.DataFrame(prepared.skipped) if prepared.skipped else None)
     return folder
 
 
-def _write_cell(out: Path, cell: Cell, prepared: PreparedData, grid_name: str,
+def _write_cell(run: RunDir, cell: Cell, prepared: PreparedData, grid_name: str,
                 cache_dirs: dict) -> CellDir:
-    directory = cell_dir(out, cell_id(cell, prepared.task, prepared.data_id))
+    directory = run.cell(cell_id(cell, prepared.task, prepared.data_id))
     if directory.config() is None:
         key = (cell.training.image_size, cell.training.interpolation)
-        atomic_write_csv(directory.path / "split.csv", prepared.fold_split(cell.fold))
-        atomic_write_json(directory.config_file, {
+        directory.write_split(prepared.fold_split(cell.fold))
+        directory.write_config({
             "cell_id": directory.id,
             "cell": cell.to_dict(),
             "grid": grid_name,
@@ -127,15 +121,11 @@ def _write_cell(out: Path, cell: Cell, prepared: PreparedData, grid_name: str,
     return directory
 
 
-def _record_invocation(out: Path, options: RunOptions) -> None:
-    run_file = out / "run.json"
-    with FileLock(out / ".run.lock"):  # two runs on one directory must not lose a record
-        record = read_json(run_file) or {"invocations": []}
-        record["invocations"].append({"time": time.strftime("%Y-%m-%dT%H:%M:%S%z"),
-                                      "argv": sys.argv, "task": options.task,
-                                      "grid": options.grid, "options": options.cells_part(),
-                                      "executor": options.executor})
-        atomic_write_json(run_file, record)
+def _record_invocation(run: RunDir, options: RunOptions) -> None:
+    with FileLock(run.run_lock_file):  # two runs on one directory must not lose a record
+        run.append_invocation({"time": time.strftime("%Y-%m-%dT%H:%M:%S%z"), "argv": sys.argv,
+                               "task": options.task, "grid": options.grid,
+                               "options": options.cells_part(), "executor": options.executor})
 
 
 def run_grid(options: RunOptions, console: Console | None = None) -> RunSummary:
@@ -164,7 +154,7 @@ def run_grid(options: RunOptions, console: Console | None = None) -> RunSummary:
     if options.dry_run:
         summary = RunSummary(total=len(cells))
         for cell in cells:
-            existing = cell_dir(options.out, cell_id(cell, task, prepared.data_id))
+            existing = RunDir(options.out).cell(cell_id(cell, task, prepared.data_id))
             state = cell_state(existing).state if existing.config() else "new"
             console.print(f"  {state:8s} {cell.label()}", highlight=False)
         return summary
@@ -173,9 +163,10 @@ def run_grid(options: RunOptions, console: Console | None = None) -> RunSummary:
         cache_dirs[key] = build_cache(prepared.manifest, key[0], key[1], options.cache_dir,
                                       windows=windows_of(task))
     options.out.mkdir(parents=True, exist_ok=True)
-    _record_invocation(options.out, options)
-    _write_data(options.out, prepared)
-    directories = [_write_cell(options.out, c, prepared, grid.name, cache_dirs) for c in cells]
+    run = RunDir(options.out)
+    _record_invocation(run, options)
+    _write_data(run, prepared)
+    directories = [_write_cell(run, c, prepared, grid.name, cache_dirs) for c in cells]
     labels = {d.id: c.label() for d, c in zip(directories, cells)}
     summary = RunSummary(total=len(cells))
     to_run = _select(directories, options, summary, console)
@@ -207,14 +198,14 @@ def _select(directories: list[CellDir], options: RunOptions, summary: RunSummary
     to_run, stale = [], 0
     for directory in directories:
         state = cell_state(directory, queued=queued).state
-        if state == DONE:
+        if state == CellState.DONE:
             summary.skipped_done += 1
-        elif state == FAILED and not options.retry_failed:
+        elif state == CellState.FAILED and not options.retry_failed:
             summary.skipped_failed += 1
-        elif state in (RUNNING, QUEUED):
+        elif state in (CellState.RUNNING, CellState.QUEUED):
             summary.elsewhere += 1
         else:
-            stale += state == STALE
+            stale += state == CellState.STALE
             to_run.append(directory)
     if summary.skipped_done or summary.skipped_failed:
         console.print(f"{summary.skipped_done} cell(s) already done, {summary.skipped_failed} "
@@ -270,13 +261,13 @@ def resume_run(out: Path, template: RunOptions, console: Console | None = None
     """Run again every distinct invocation recorded in OUT/run.json, with the execution
     settings of `template` (executor, slots, retries): interrupted and pending cells run,
     finished ones are skipped."""
-    record = read_json(Path(out) / "run.json")
-    if record is None:
-        raise ConfigError(f"{Path(out) / 'run.json'}: not found or not valid JSON; is {out} a "
+    run = RunDir(out)
+    if read_json(run.run_file) is None:
+        raise ConfigError(f"{run.run_file}: not found or not valid JSON; is {out} a "
                           f"run directory written by `radbench run`?")
-    recorded = [i["options"] for i in record.get("invocations", []) if "options" in i]
+    recorded = [i["options"] for i in run.invocations() if "options" in i]
     if not recorded:
-        raise ConfigError(f"{Path(out) / 'run.json'}: no invocation with its options (written "
+        raise ConfigError(f"{run.run_file}: no invocation with its options (written "
                           f"by an older radbench); run the same `radbench run` command again")
     distinct = [json.loads(s) for s in sorted({json.dumps(o, sort_keys=True) for o in recorded})]
     summaries = []

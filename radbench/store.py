@@ -1,14 +1,19 @@
-"""The result store: one directory per cell, written atomically, `result.json` last.
+"""The run directory: the one owner of its on-disk contract. No other module joins its paths.
 
-DIR/
-  run.json                      the commands that wrote to DIR
-  data/<task>-<data_id>/        manifest.csv, splits.csv, data.json (notes, counts, split id)
-  cells/<cell_id>/              cell.json, split.csv, log.txt (every attempt, appended),
+DIR/                            RunDir
+  run.json                      the commands that wrote to DIR (.run.lock guards it)
+  data/<task>-<data_id>/        DataDir: manifest.csv, splits.csv, data.json (notes, counts,
+                                split id), check.json, skipped.csv
+  cells/<cell_id>/              CellDir: cell.json, split.csv, log.txt (every attempt, appended),
                                 attempts.jsonl (one line per start), heartbeat.json (while it
                                 runs), overrides.json (batch size lowered after out of memory),
                                 submitted.json (Slurm), history.csv, predictions.csv,
-                                result.json (done) or failure.json (failed), .lock
+                                model.weights.h5 and localization.{csv,json} (tasks with masks),
+                                result.json (done: CellResult) or failure.json (failed:
+                                CellFailure), .lock
   slurm/                        submitit's job files and submissions.jsonl
+
+Every file is written atomically (temporary file, fsync, rename), `result.json` last.
 """
 
 from __future__ import annotations
@@ -17,12 +22,13 @@ import json
 import os
 import tempfile
 from dataclasses import dataclass
+from enum import Enum
 from pathlib import Path
 from typing import Any, Iterator
 
 import pandas as pd
+from pydantic import BaseModel, ConfigDict, ValidationError
 
-DONE, FAILED, PENDING = "done", "failed", "pending"
 
 
 def atomic_write_text(path: Path, text: str) -> None:
@@ -49,6 +55,35 @@ def atomic_write_csv(path: Path, frame: pd.DataFrame) -> None:
     atomic_write_text(path, frame.to_csv(index=False))
 
 
+def read_json_lines(path: Path) -> list[dict[str, Any]]:
+    """The JSON objects of a JSON-lines file; a line cut by a kill (or not an object) is
+    skipped; an absent file gives []."""
+    try:
+        lines = Path(path).read_text().splitlines()
+    except OSError:
+        return []
+    records = []
+    for line in lines:
+        try:
+            record = json.loads(line)
+        except ValueError:
+            continue
+        if isinstance(record, dict):
+            records.append(record)
+    return records
+
+
+def append_json_line(path: Path, record: dict[str, Any]) -> None:
+    """Append one JSON line in a single write, synced."""
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    line = json.dumps(record, sort_keys=True, default=str) + "\n"
+    with path.open("a") as stream:
+        stream.write(line)
+        stream.flush()
+        os.fsync(stream.fileno())
+
+
 def read_json(path: Path) -> dict[str, Any] | None:
     """The JSON object in `path`, or None if it is absent or not valid JSON."""
     try:
@@ -56,6 +91,73 @@ def read_json(path: Path) -> dict[str, Any] | None:
     except (OSError, ValueError):
         return None
     return data if isinstance(data, dict) else None
+
+
+class CellState(str, Enum):
+    """Where a cell stands. The files decide DONE, FAILED and PENDING (`CellDir.stored_state`);
+    the executors' locks, heartbeats and Slurm queue add RUNNING, STALE and QUEUED."""
+
+    DONE = "done"        # result.json written: never trained again
+    RUNNING = "running"  # a process holds its lock and beats its heartbeat
+    STALE = "stale"      # interrupted (no lock holder, or no heartbeat for too long): runs again
+    FAILED = "failed"    # failure.json written: skipped on re-runs unless --retry-failed
+    QUEUED = "queued"    # submitted to Slurm, not started yet
+    PENDING = "pending"  # never started
+
+    def __str__(self) -> str:
+        return self.value
+
+    def __format__(self, spec: str) -> str:
+        return format(self.value, spec)
+
+
+class _Record(BaseModel):
+    # extra="allow": files written by older or newer versions keep every field they hold
+    model_config = ConfigDict(extra="allow")
+
+
+class CellResult(_Record):
+    """What result.json holds: the cell's scenario fields (radbench.grid.Cell.scenario()), its
+    fold, its test AUC computed from predictions.csv, and how it was obtained."""
+
+    cell_id: str
+    fold: int
+    test_auc: float
+    positive_class: str | None = None
+    distinct_test_scores: int | None = None
+    best_epoch: int | None = None
+    best_val_loss: float | None = None
+    epochs_run: int | None = None
+    batch_size_used: int | None = None
+    overrides: dict[str, Any] | None = None
+    attempt: int | None = None
+    n_images: dict[str, int] = {}
+    split_id: str | None = None
+    data_id: str | None = None
+    source_sha256: str | None = None
+    localization: dict[str, Any] | None = None
+    timings: dict[str, Any] = {}
+    versions: dict[str, Any] = {}
+    device: Any = None
+    finished: str | None = None
+
+    @property
+    def degenerate(self) -> bool:
+        """Every test case got the same score (to 6 decimals): the AUC says nothing."""
+        return self.distinct_test_scores == 1
+
+
+class CellFailure(_Record):
+    """What failure.json holds: a one-line reason, the failure kind (radbench.execute.policy),
+    whether another attempt may pass, and where the attempt ran."""
+
+    reason: str
+    kind: str
+    log: str | None = None
+    transient: bool = False
+    attempt: int | None = None
+    batch_size: int | None = None
+    exit_code: int | None = None
 
 
 @dataclass(frozen=True)
@@ -69,116 +171,214 @@ class CellDir:
         return self.path.name
 
     @property
-    def config_file(self) -> Path:
-        return self.path / "cell.json"
+    def run(self) -> "RunDir":
+        """The run directory holding this cell."""
+        return RunDir(self.path.parent.parent)
 
-    @property
-    def result_file(self) -> Path:
-        return self.path / "result.json"
+    config_file = property(lambda self: self.path / "cell.json")
+    split_file = property(lambda self: self.path / "split.csv")
+    log_file = property(lambda self: self.path / "log.txt")
+    attempts_file = property(lambda self: self.path / "attempts.jsonl")
+    heartbeat_file = property(lambda self: self.path / "heartbeat.json")
+    overrides_file = property(lambda self: self.path / "overrides.json")
+    submitted_file = property(lambda self: self.path / "submitted.json")
+    history_file = property(lambda self: self.path / "history.csv")
+    predictions_file = property(lambda self: self.path / "predictions.csv")
+    weights_file = property(lambda self: self.path / "model.weights.h5")
+    localization_file = property(lambda self: self.path / "localization.csv")
+    localization_summary_file = property(lambda self: self.path / "localization.json")
+    result_file = property(lambda self: self.path / "result.json")
+    failure_file = property(lambda self: self.path / "failure.json")
+    lock_file = property(lambda self: self.path / ".lock")
 
-    @property
-    def failure_file(self) -> Path:
-        return self.path / "failure.json"
-
-    @property
-    def log_file(self) -> Path:
-        return self.path / "log.txt"
-
-    @property
-    def heartbeat_file(self) -> Path:
-        return self.path / "heartbeat.json"
-
-    @property
-    def attempts_file(self) -> Path:
-        return self.path / "attempts.jsonl"
-
-    @property
-    def overrides_file(self) -> Path:
-        return self.path / "overrides.json"
-
-    @property
-    def submitted_file(self) -> Path:
-        return self.path / "submitted.json"
-
-    @property
-    def lock_file(self) -> Path:
-        return self.path / ".lock"
+    # what an attempt writes; removed before the next attempt (never result.json)
+    _OUTPUTS = ("failure.json", "history.csv", "predictions.csv", "model.weights.h5",
+                "localization.csv")
 
     def config(self) -> dict[str, Any] | None:
+        """cell.json: the resolved cell, its grid, task and data (None if absent)."""
         return read_json(self.config_file)
+
+    def write_config(self, config: dict[str, Any]) -> None:
+        atomic_write_json(self.config_file, config)
+
+    def data(self) -> "DataDir":
+        """The run's data folder of this cell's task and dataset."""
+        config = self.config() or {}
+        return self.run.data_dir(config["task"]["name"], config["data"]["data_id"])
+
+    def split(self) -> pd.DataFrame:
+        """split.csv: row (index into the image cache), case_id, part, y."""
+        return pd.read_csv(self.split_file, keep_default_na=False, dtype={"case_id": str})
+
+    def write_split(self, frame: pd.DataFrame) -> None:
+        atomic_write_csv(self.split_file, frame)
+
+    def predictions(self) -> pd.DataFrame:
+        """predictions.csv: case_id, fold, y_true, y_score of each test case."""
+        return pd.read_csv(self.predictions_file, dtype={"case_id": str})
+
+    def write_predictions(self, frame: pd.DataFrame) -> None:
+        atomic_write_csv(self.predictions_file, frame)
+
+    def write_history(self, frame: pd.DataFrame) -> None:
+        atomic_write_csv(self.history_file, frame)
+
+    def localization_summary(self) -> dict[str, Any] | None:
+        return read_json(self.localization_summary_file)
+
+    def write_localization(self, frame: pd.DataFrame, summary: dict[str, Any]) -> None:
+        atomic_write_csv(self.localization_file, frame)
+        atomic_write_json(self.localization_summary_file, summary)
 
     def heartbeat(self) -> dict[str, Any] | None:
         return read_json(self.heartbeat_file)
 
+    def write_heartbeat(self, beat: dict[str, Any]) -> None:
+        atomic_write_json(self.heartbeat_file, beat)
+
     def overrides(self) -> dict[str, Any]:
         return read_json(self.overrides_file) or {}
 
+    def write_overrides(self, overrides: dict[str, Any]) -> None:
+        atomic_write_json(self.overrides_file, overrides)
+
+    def submitted(self) -> dict[str, Any] | None:
+        return read_json(self.submitted_file)
+
+    def write_submitted(self, record: dict[str, Any]) -> None:
+        atomic_write_json(self.submitted_file, record)
+
     def attempts(self) -> list[dict[str, Any]]:
         """One record per attempt that started (a line cut by a kill is ignored)."""
-        records = []
-        try:
-            lines = self.attempts_file.read_text().splitlines()
-        except OSError:
-            return []
-        for line in lines:
-            try:
-                record = json.loads(line)
-            except ValueError:
-                continue
-            if isinstance(record, dict):
-                records.append(record)
-        return records
+        return read_json_lines(self.attempts_file)
 
     def append_attempt(self, record: dict[str, Any]) -> None:
         """Append one line (a single write, synced) to attempts.jsonl."""
-        line = json.dumps(record, sort_keys=True, default=str) + "\n"
-        with self.attempts_file.open("a") as stream:
-            stream.write(line)
-            stream.flush()
-            os.fsync(stream.fileno())
+        append_json_line(self.attempts_file, record)
 
-    def result(self) -> dict[str, Any] | None:
-        return read_json(self.result_file)
+    def result(self) -> CellResult | None:
+        """result.json, or None when it is absent or not a result (a cell without one runs)."""
+        data = read_json(self.result_file)
+        try:
+            return CellResult.model_validate(data) if data is not None else None
+        except ValidationError:
+            return None
 
-    def failure(self) -> dict[str, Any] | None:
-        return read_json(self.failure_file)
+    def write_result(self, result: CellResult) -> None:
+        atomic_write_json(self.result_file, result.model_dump(mode="json"))
 
-    def status(self) -> str:
-        if self.result() is not None:
-            return DONE
-        if self.failure() is not None:
-            return FAILED
-        return PENDING
+    def failure(self) -> CellFailure | None:
+        data = read_json(self.failure_file)
+        if data is None or "reason" not in data or "kind" not in data:
+            return None
+        return CellFailure.model_validate(data)
 
     def record_failure(self, reason: str, kind: str, **extra: Any) -> None:
-        atomic_write_json(self.failure_file, {"reason": reason, "kind": kind,
-                                              "log": str(self.log_file), **extra})
+        failure = CellFailure(reason=reason, kind=kind, log=str(self.log_file), **extra)
+        atomic_write_json(self.failure_file, failure.model_dump(mode="json"))
+
+    def stored_state(self) -> CellState:
+        """DONE, FAILED or PENDING, from result.json and failure.json alone."""
+        if self.result() is not None:
+            return CellState.DONE
+        if self.failure() is not None:
+            return CellState.FAILED
+        return CellState.PENDING
 
     def clear_outputs(self) -> None:
         """Remove what an earlier, unfinished or failed attempt left (never result.json),
         including the temporary files of a write that a kill cut short."""
-        for name in ("failure.json", "history.csv", "predictions.csv", "model.weights.h5",
-                     "localization.csv"):
+        for name in self._OUTPUTS:
             (self.path / name).unlink(missing_ok=True)
         for leftover in self.path.glob(".*.*"):
             if leftover.name != self.lock_file.name and leftover.is_file():
                 leftover.unlink(missing_ok=True)
 
 
-def cells_root(out: Path) -> Path:
-    return Path(out) / "cells"
+@dataclass(frozen=True)
+class DataDir:
+    """The run's copy of one dataset as a task read it: manifest, splits, notes."""
+
+    path: Path
+
+    manifest_file = property(lambda self: self.path / "manifest.csv")
+    splits_file = property(lambda self: self.path / "splits.csv")
+    info_file = property(lambda self: self.path / "data.json")
+    check_file = property(lambda self: self.path / "check.json")
+    skipped_file = property(lambda self: self.path / "skipped.csv")
+
+    def exists(self) -> bool:
+        return self.info_file.is_file()
+
+    def info(self) -> dict[str, Any] | None:
+        """data.json: task, root, data and split ids, counts, notes."""
+        return read_json(self.info_file)
+
+    def manifest(self) -> pd.DataFrame:
+        return pd.read_csv(self.manifest_file, keep_default_na=False, dtype=str)
+
+    def write(self, manifest: pd.DataFrame, splits: pd.DataFrame, info: dict[str, Any],
+              check: dict[str, Any] | None = None,
+              skipped: pd.DataFrame | None = None) -> None:
+        """Write every file; data.json last, so that its presence means the folder is whole."""
+        atomic_write_csv(self.manifest_file, manifest)
+        atomic_write_csv(self.splits_file, splits)
+        if check is not None:
+            atomic_write_json(self.check_file, check)
+        if skipped is not None and len(skipped):
+            atomic_write_csv(self.skipped_file, skipped)
+        atomic_write_json(self.info_file, info)
 
 
-def cell_dir(out: Path, cell_id: str) -> CellDir:
-    return CellDir(cells_root(out) / cell_id)
+@dataclass(frozen=True)
+class RunDir:
+    """A run directory: what `radbench run --out DIR` writes and `status`/`report` read."""
 
+    path: Path
 
-def iter_cells(out: Path) -> Iterator[CellDir]:
-    """Every cell directory of a run that has a readable cell.json."""
-    root = cells_root(out)
-    if not root.is_dir():
-        return
-    for path in sorted(root.iterdir()):
-        cell = CellDir(path)
-        if path.is_dir() and cell.config() is not None:
-            yield cell
+    def __post_init__(self) -> None:
+        object.__setattr__(self, "path", Path(self.path))
+
+    run_file = property(lambda self: self.path / "run.json")
+    run_lock_file = property(lambda self: self.path / ".run.lock")
+    cells_root = property(lambda self: self.path / "cells")
+    data_root = property(lambda self: self.path / "data")
+    slurm_dir = property(lambda self: self.path / "slurm")
+    submissions_file = property(lambda self: self.path / "slurm" / "submissions.jsonl")
+
+    def cell(self, cell_id: str) -> CellDir:
+        return CellDir(self.cells_root / cell_id)
+
+    def cells(self) -> Iterator[CellDir]:
+        """Every cell directory that has a readable cell.json, in id order."""
+        if not self.cells_root.is_dir():
+            return
+        for path in sorted(self.cells_root.iterdir()):
+            cell = CellDir(path)
+            if path.is_dir() and cell.config() is not None:
+                yield cell
+
+    def data_dir(self, task: str, data_id: str) -> DataDir:
+        return DataDir(self.data_root / f"{task}-{data_id}")
+
+    def data_dirs(self) -> list[DataDir]:
+        if not self.data_root.is_dir():
+            return []
+        return [DataDir(p) for p in sorted(self.data_root.iterdir()) if DataDir(p).exists()]
+
+    def invocations(self) -> list[dict[str, Any]]:
+        """The `radbench run` commands recorded in run.json (oldest first)."""
+        return (read_json(self.run_file) or {}).get("invocations", [])
+
+    def append_invocation(self, invocation: dict[str, Any]) -> None:
+        """Add one command to run.json (the caller holds run_lock_file)."""
+        record = read_json(self.run_file) or {"invocations": []}
+        record["invocations"].append(invocation)
+        atomic_write_json(self.run_file, record)
+
+    def submissions(self) -> list[dict[str, Any]]:
+        return read_json_lines(self.submissions_file)
+
+    def append_submission(self, record: dict[str, Any]) -> None:
+        append_json_line(self.submissions_file, record)

@@ -143,7 +143,7 @@ def _our_batches(frame, size, batch):
     from radbench.config.schema import Augmentation
     from radbench.data.images import load_rgb
     from radbench.models.preprocess import ChannelNormalization
-    from radbench.train.augment import augmentation_layers
+    from radbench.models.augment import augmentation_layers
     from radbench.train.batches import CachedBatches
 
     folder = Path(tempfile.mkdtemp())

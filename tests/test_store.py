@@ -1,11 +1,12 @@
-"""Atomic writes and cell statuses."""
+"""The run directory's contract: literal file names, atomic writes, typed records, states."""
 
 import json
 
 import pandas as pd
+import pytest
 
-from radbench.store import DONE, FAILED, PENDING, CellDir, atomic_write_json, atomic_write_text, \
-    iter_cells
+from radbench.store import CellDir, CellFailure, CellResult, CellState, RunDir, \
+    atomic_write_json, atomic_write_text
 
 
 def test_atomic_write_leaves_no_temporary_files(tmp_path):
@@ -15,16 +16,89 @@ def test_atomic_write_leaves_no_temporary_files(tmp_path):
     assert json.loads((tmp_path / "a" / "y.json").read_text()) == {"k": 1}
 
 
-def test_status_follows_the_files(tmp_path):
-    cell = CellDir(tmp_path / "cells" / "abc")
-    atomic_write_json(cell.config_file, {"cell": {}})
-    assert cell.status() == PENDING
-    cell.record_failure("ValueError: bad", "ValueError")
-    assert cell.status() == FAILED and cell.failure()["reason"] == "ValueError: bad"
+def test_the_layout_is_pinned(tmp_path):
+    """Stored runs are read by later versions: these names never change."""
+    run = RunDir(tmp_path)
+    cell = run.cell("abc")
+    data = run.data_dir("breast", "d1")
+    relative = {name: str(getattr(owner, name).relative_to(tmp_path)) for owner, names in (
+        (run, ["run_file", "run_lock_file", "cells_root", "data_root", "slurm_dir",
+               "submissions_file"]),
+        (cell, ["config_file", "split_file", "log_file", "attempts_file", "heartbeat_file",
+                "overrides_file", "submitted_file", "history_file", "predictions_file",
+                "weights_file", "localization_file", "localization_summary_file", "result_file",
+                "failure_file", "lock_file"]),
+        (data, ["manifest_file", "splits_file", "info_file", "check_file", "skipped_file"]),
+    ) for name in names}
+    assert relative == {
+        "run_file": "run.json", "run_lock_file": ".run.lock", "cells_root": "cells",
+        "data_root": "data", "slurm_dir": "slurm", "submissions_file": "slurm/submissions.jsonl",
+        "config_file": "cells/abc/cell.json", "split_file": "cells/abc/split.csv",
+        "log_file": "cells/abc/log.txt", "attempts_file": "cells/abc/attempts.jsonl",
+        "heartbeat_file": "cells/abc/heartbeat.json", "overrides_file": "cells/abc/overrides.json",
+        "submitted_file": "cells/abc/submitted.json", "history_file": "cells/abc/history.csv",
+        "predictions_file": "cells/abc/predictions.csv",
+        "weights_file": "cells/abc/model.weights.h5",
+        "localization_file": "cells/abc/localization.csv",
+        "localization_summary_file": "cells/abc/localization.json",
+        "result_file": "cells/abc/result.json", "failure_file": "cells/abc/failure.json",
+        "lock_file": "cells/abc/.lock",
+        "manifest_file": "data/breast-d1/manifest.csv", "splits_file": "data/breast-d1/splits.csv",
+        "info_file": "data/breast-d1/data.json", "check_file": "data/breast-d1/check.json",
+        "skipped_file": "data/breast-d1/skipped.csv"}
+    assert cell.run == run and cell.id == "abc"
+
+
+def test_state_follows_the_files(tmp_path):
+    cell = RunDir(tmp_path).cell("abc")
+    cell.write_config({"cell": {}, "task": {"name": "t"}, "data": {"data_id": "d"}})
+    assert cell.stored_state() == CellState.PENDING
+    cell.record_failure("ValueError: bad", "ValueError", attempt=1)
+    assert cell.stored_state() == CellState.FAILED
+    assert cell.failure() == CellFailure(reason="ValueError: bad", kind="ValueError", attempt=1,
+                                         log=str(cell.log_file))
     cell.result_file.write_text("{truncated")  # a torn write is not a result
-    assert cell.status() == FAILED
-    atomic_write_json(cell.result_file, {"test_auc": 0.7})
-    assert cell.status() == DONE
+    assert cell.stored_state() == CellState.FAILED
+    atomic_write_json(cell.result_file, {"test_auc": 0.7})  # nor is a file without its fields
+    assert cell.result() is None and cell.stored_state() == CellState.FAILED
+    cell.write_result(CellResult(cell_id="abc", fold=0, test_auc=0.7, distinct_test_scores=1))
+    assert cell.stored_state() == CellState.DONE and cell.result().degenerate
     cell.clear_outputs()
-    assert cell.status() == DONE and not cell.failure_file.exists()
-    assert [c.id for c in iter_cells(tmp_path)] == ["abc"]
+    assert cell.stored_state() == CellState.DONE and not cell.failure_file.exists()
+    assert [c.id for c in RunDir(tmp_path).cells()] == ["abc"]
+    assert cell.data().path == tmp_path / "data" / "t-d"
+
+
+def test_records_keep_fields_they_do_not_know(tmp_path):
+    """A result.json of another version keeps its extra fields through a read and a write."""
+    cell = CellDir(tmp_path / "c")
+    atomic_write_json(cell.result_file, {"cell_id": "c", "fold": 2, "test_auc": 0.8,
+                                         "source": "scratch", "from_the_future": [1, 2]})
+    result = cell.result()
+    assert (result.fold, result.source, result.from_the_future) == (2, "scratch", [1, 2])
+    cell.write_result(result)
+    assert json.loads(cell.result_file.read_text())["from_the_future"] == [1, 2]
+
+
+def test_cell_state_prints_as_its_value():
+    assert f"{CellState.STALE:>7}" == "  stale" and str(CellState.DONE) == "done"
+    assert CellState("queued") is CellState.QUEUED and CellState.FAILED == "failed"
+    assert json.dumps({"state": CellState.RUNNING}) == '{"state": "running"}'
+
+
+def test_json_lines_skip_a_line_cut_by_a_kill(tmp_path):
+    cell = CellDir(tmp_path / "c")
+    cell.append_attempt({"attempt": 1})
+    with cell.attempts_file.open("a") as stream:
+        stream.write('{"attempt": 2, "pi')
+    assert cell.attempts() == [{"attempt": 1}]
+
+
+def test_data_dir_is_whole_only_once_data_json_is_written(tmp_path):
+    data = RunDir(tmp_path).data_dir("t", "d")
+    assert not data.exists() and RunDir(tmp_path).data_dirs() == []
+    data.write(pd.DataFrame({"case_id": ["a"]}), pd.DataFrame({"case_id": ["a"], "fold": [0]}),
+               {"task": "t"}, skipped=pd.DataFrame())
+    assert data.exists() and not data.skipped_file.exists()
+    assert RunDir(tmp_path).data_dirs() == [data] and data.info() == {"task": "t"}
+    assert data.manifest()["case_id"].tolist() == ["a"]

@@ -9,7 +9,7 @@ import threading
 import time
 from typing import Any
 
-from radbench.store import CellDir, atomic_write_json
+from radbench.store import CellDir
 
 HEARTBEAT_SECONDS = 10.0
 DEFAULT_STALE_SECONDS = 120.0
@@ -66,7 +66,7 @@ class Heartbeat:
         with self._lock:
             record = {**self.fields, "time": time.time()}
         try:
-            atomic_write_json(self.cell.heartbeat_file, record)
+            self.cell.write_heartbeat(record)
         except OSError:  # a full or flaky disk must not kill the training
             pass
 

@@ -19,8 +19,8 @@ from typing import Protocol
 from radbench.execute.lock import is_locked
 from radbench.execute.policy import CRASHED, FailureBudget, RetryPolicy
 from radbench.execute.slots import Slot
-from radbench.store import CellDir
-from radbench.train.worker import BUSY_EXIT
+from radbench.store import CellDir, CellFailure
+from radbench.execute.worker import BUSY_EXIT
 
 
 @dataclass
@@ -80,7 +80,7 @@ class _Running:
 
 def worker_command(cell: CellDir | list[CellDir]) -> list[str]:
     cells = cell if isinstance(cell, list) else [cell]
-    return [sys.executable, "-m", "radbench.train.worker", *(str(c.path) for c in cells)]
+    return [sys.executable, "-m", "radbench.execute.worker", *(str(c.path) for c in cells)]
 
 
 def model_groups(cells: list[CellDir], reuse_models: bool = True) -> list[list[CellDir]]:
@@ -131,9 +131,9 @@ def attempt_outcome(cell: CellDir, slot: Slot, code: int, early_output: str,
         said = early_output.strip().splitlines()[-1:] if early_output else []
         reason = f"cell process {how} without a result" + (f": {said[0]}" if said else "")
         cell.record_failure(reason[:500], CRASHED, exit_code=code, transient=True)
-        failure = cell.failure() or {"reason": reason, "kind": CRASHED}
-    return Outcome(cell, slot, False, seconds, f"{failure['reason']} (log: {cell.log_file})",
-                   failure.get("kind"))
+        failure = cell.failure() or CellFailure(reason=reason, kind=CRASHED)
+    return Outcome(cell, slot, False, seconds, f"{failure.reason} (log: {cell.log_file})",
+                   failure.kind)
 
 
 def _started_here(cell: CellDir, pid: int) -> bool:
@@ -155,8 +155,9 @@ def run_local(cells: list[CellDir], slots: list[Slot], policy: RetryPolicy = Ret
 
     def report(item: _Running, outcome: Outcome) -> None:
         if not outcome.ok:
-            change = policy.retry(outcome.cell, outcome.cell.failure() or {},
-                                  attempts.get(outcome.cell.id, 1))
+            failure = outcome.cell.failure()
+            change = None if failure is None else policy.retry(
+                outcome.cell, failure, attempts.get(outcome.cell.id, 1))
             if change is not None:
                 outcome.final = False
                 summary.retried += 1

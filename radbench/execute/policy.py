@@ -6,17 +6,17 @@ from __future__ import annotations
 from dataclasses import asdict, dataclass
 from typing import Any
 
-from radbench.store import CellDir, atomic_write_json
+from radbench.errors import ConfigError, DataError
+from radbench.store import CellDir, CellFailure
 
 OUT_OF_MEMORY = "out_of_memory"
 CRASHED = "crashed"  # the process ended without a result or a recorded failure (signal, OOM kill)
-PREEMPTED = "preempted"
-NODE_FAILURE = "node_failure"
 BAD_CONFIG = "bad_config"
 BAD_DATA = "bad_data"
-# failures that may pass on another try; any other kind (bad config or data, a bug) would fail
-# the same way again
-TRANSIENT = frozenset({OUT_OF_MEMORY, CRASHED, PREEMPTED, NODE_FAILURE})
+# failures that may pass on another try (a preempted job or a failed node ends the process: it
+# shows as CRASHED); any other kind (bad config or data, a bug: the exception's class name)
+# would fail the same way again
+TRANSIENT = frozenset({OUT_OF_MEMORY, CRASHED})
 
 _OOM_MARKERS = ("out of memory", "oom when allocating", "resource_exhausted", "resourceexhausted",
                 "failed to allocate", "cudnn_status_alloc_failed", "cublas_status_alloc_failed")
@@ -24,8 +24,6 @@ _OOM_MARKERS = ("out of memory", "oom when allocating", "resource_exhausted", "r
 
 def classify_exception(exc: BaseException) -> str:
     """The failure kind of an exception raised while running a cell."""
-    from radbench.errors import ConfigError, DataError
-
     text = f"{type(exc).__name__}: {exc}".lower()
     if isinstance(exc, MemoryError) or type(exc).__name__ in ("OutOfMemoryError",
                                                              "ResourceExhaustedError") \
@@ -56,23 +54,33 @@ class RetryPolicy:
     def from_dict(cls, data: dict[str, Any]) -> "RetryPolicy":
         return cls(**data)
 
-    def retry(self, cell: CellDir, failure: dict[str, Any], attempts_made: int) -> str | None:
+    def retry(self, cell: CellDir, failure: CellFailure, attempts_made: int) -> str | None:
         """Prepare another attempt if the policy allows one; returns what changed ('' for
         nothing) or None when the failure is final. Lowers the batch size in overrides.json."""
-        if failure.get("kind") not in TRANSIENT or attempts_made > self.retries:
-            return None
-        if failure["kind"] != OUT_OF_MEMORY or not self.halve_batch_on_oom:
-            return ""
-        current = int(failure.get("batch_size") or 0)
-        if current <= self.min_batch_size:
-            return None
-        smaller = max(self.min_batch_size, current // 2)
+        smaller = next_batch_size(failure, attempts_made, self)
+        if not smaller:
+            return None if smaller is None else ""
+        current = int(failure.batch_size or 0)
         overrides = cell.overrides()
         overrides["batch_size"] = smaller
         overrides.setdefault("changes", []).append(
-            {"batch_size": {"from": current, "to": smaller}, "reason": failure.get("reason")})
-        atomic_write_json(cell.overrides_file, overrides)
+            {"batch_size": {"from": current, "to": smaller}, "reason": failure.reason})
+        cell.write_overrides(overrides)
         return f"batch size {current} -> {smaller} after running out of memory"
+
+
+def next_batch_size(failure: CellFailure, attempts_made: int, policy: RetryPolicy) -> int | None:
+    """The retry decision as a pure function: None, no other attempt; 0, another attempt with
+    the same settings; N > 0, another attempt with batch size N (halved after running out of
+    memory when the policy allows, never below its minimum)."""
+    if failure.kind not in TRANSIENT or attempts_made > policy.retries:
+        return None
+    if failure.kind != OUT_OF_MEMORY or not policy.halve_batch_on_oom:
+        return 0
+    current = int(failure.batch_size or 0)
+    if current <= policy.min_batch_size:
+        return None
+    return max(policy.min_batch_size, current // 2)
 
 
 class FailureBudget:

@@ -97,8 +97,8 @@ class GridProgress:
         label = self.labels.get(outcome.cell.id, outcome.cell.id)
         if outcome.ok:
             self.done += 1
-            result = outcome.cell.result() or {}
-            self.last_auc = result.get("test_auc")
+            result = outcome.cell.result()
+            self.last_auc = result.test_auc if result is not None else None
             status = f"AUC {self.last_auc:.3f}" if self.last_auc is not None else "done"
         elif outcome.final:
             self.failed += 1

@@ -9,7 +9,6 @@ policy allows, and is requeued by submitit when Slurm preempts it or its time ru
 
 from __future__ import annotations
 
-import json
 import os
 import shutil
 import subprocess
@@ -22,12 +21,9 @@ from radbench.config.schema import SlurmSpec
 from radbench.errors import ConfigError
 from radbench.execute.heartbeat import slurm_job_id
 from radbench.execute.local import attempt_outcome, worker_command
-from radbench.execute.policy import RetryPolicy
+from radbench.execute.policy import FailureBudget, RetryPolicy
 from radbench.execute.slots import Slot
-from radbench.store import CellDir, atomic_write_json
-
-SUBMISSIONS = "submissions.jsonl"
-
+from radbench.store import CellDir, RunDir
 
 @dataclass
 class SlurmOptions:
@@ -96,7 +92,8 @@ class CellJob:
                 return "busy: another process ran this cell"
             if outcome.ok:
                 return "done"
-            change = rules.retry(cell, cell.failure() or {}, attempts)
+            failure = cell.failure()
+            change = None if failure is None else rules.retry(cell, failure, attempts)
             if change is None:
                 return f"failed: {outcome.reason}"
             print(f"retrying {cell.id}: {change or outcome.reason}", flush=True)
@@ -108,38 +105,22 @@ class CellJob:
 
 
 def _budget_spent(cell: CellDir, policy: RetryPolicy, submission: str) -> bool:
-    """True when at least `max_consecutive_failures` cells of this submission failed and none
-    has finished since it was submitted."""
-    if policy.max_consecutive_failures <= 0:
-        return False
-    record = _submission(cell.path.parent.parent, submission)
+    """True when the cells of this submission that ended since it was submitted, replayed in
+    the order they ended, leave the failure budget spent (the last K to end all failed)."""
+    run = cell.run
+    record = next((r for r in run.submissions() if r.get("submission") == submission), None)
     if record is None:
         return False
-    since = record["submitted_at"]
-    failed = done = 0
-    for other_id in record["cells"]:
-        other = CellDir(cell.path.parent / other_id)
-        if other.result_file.is_file() and other.result_file.stat().st_mtime >= since:
-            done += 1
-        elif other.failure_file.is_file() and other.failure_file.stat().st_mtime >= since:
-            failed += 1
-    return done == 0 and failed >= policy.max_consecutive_failures
-
-
-def _submission(out: Path, submission: str) -> dict[str, Any] | None:
-    path = Path(out) / "slurm" / SUBMISSIONS
-    try:
-        lines = path.read_text().splitlines()
-    except OSError:
-        return None
-    for line in lines:
-        try:
-            record = json.loads(line)
-        except ValueError:
-            continue
-        if record.get("submission") == submission:
-            return record
-    return None
+    since, ended = record["submitted_at"], []
+    for other in (run.cell(other_id) for other_id in record["cells"]):
+        for path, ok in ((other.result_file, True), (other.failure_file, False)):
+            if path.is_file() and path.stat().st_mtime >= since:
+                ended.append((path.stat().st_mtime, ok))
+                break
+    budget = FailureBudget(policy.max_consecutive_failures)
+    for _, ok in sorted(ended):
+        budget.record(ok)
+    return budget.exhausted
 
 
 def check_slurm_available(options: SlurmOptions | None = None) -> None:
@@ -173,7 +154,8 @@ def submit_slurm(out: Path, cells: list[CellDir], options: SlurmOptions,
                  policy: RetryPolicy) -> str:
     """Submit `cells` as one job array; returns the array's job id."""
     submitit = _submitit()
-    folder = Path(out).resolve() / "slurm"
+    run = RunDir(Path(out).resolve())
+    folder = run.slurm_dir
     folder.mkdir(parents=True, exist_ok=True)
     executor = submitit.SlurmExecutor(folder=folder / "%j", max_num_timeout=3)
     executor.update_parameters(**options.executor_parameters())
@@ -184,7 +166,7 @@ def submit_slurm(out: Path, cells: list[CellDir], options: SlurmOptions,
     record = {"submission": submission, "submitted_at": submitted_at,
               "cells": [c.id for c in cells], "options": asdict(options),
               "policy": policy.to_dict(), "job_id": None}
-    _append_line(folder / SUBMISSIONS, record)
+    run.append_submission(record)
     try:
         jobs = executor.map_array(CellJob(), paths, [policy.to_dict()] * len(cells),
                                   [submission] * len(cells))
@@ -193,16 +175,9 @@ def submit_slurm(out: Path, cells: list[CellDir], options: SlurmOptions,
         raise ConfigError(f"sbatch refused the job array: {message}") from None
     array_id = jobs[0].job_id.split("_")[0]
     for index, (cell, job) in enumerate(zip(cells, jobs)):
-        atomic_write_json(cell.submitted_file, {"job_id": job.job_id, "array_job_id": array_id,
-                                                "array_index": index, "submission": submission,
-                                                "time": time.strftime("%Y-%m-%dT%H:%M:%S%z"),
-                                                "logs": str(folder / f"{array_id}_{index}")})
-    _append_line(folder / SUBMISSIONS, {**record, "job_id": array_id})
+        cell.write_submitted({"job_id": job.job_id, "array_job_id": array_id,
+                              "array_index": index, "submission": submission,
+                              "time": time.strftime("%Y-%m-%dT%H:%M:%S%z"),
+                              "logs": str(folder / f"{array_id}_{index}")})
+    run.append_submission({**record, "job_id": array_id})
     return array_id
-
-
-def _append_line(path: Path, record: dict[str, Any]) -> None:
-    with path.open("a") as stream:
-        stream.write(json.dumps(record, sort_keys=True, default=str) + "\n")
-        stream.flush()
-        os.fsync(stream.fileno())

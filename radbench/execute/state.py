@@ -16,23 +16,22 @@ from typing import Any
 
 from radbench.execute.heartbeat import stale_after
 from radbench.execute.lock import is_locked
-from radbench.store import CellDir, iter_cells, read_json
+from radbench.grid import Cell
+from radbench.store import CellDir, CellState, RunDir
 
-DONE, RUNNING, STALE, FAILED, QUEUED, PENDING = (
-    "done", "running", "stale", "failed", "queued", "pending")
-ORDER = (DONE, RUNNING, STALE, FAILED, QUEUED, PENDING)
+ORDER = tuple(CellState)
 
 
 @dataclass
-class CellState:
+class CellStatus:
+    """A cell's state with what the executors know of it (slot, host, epoch, reason)."""
+
     cell: CellDir
-    state: str
+    state: CellState
     detail: str = ""
     epoch: str = ""
 
     def label(self) -> str:
-        from radbench.grid import Cell
-
         config = self.cell.config() or {}
         try:
             return Cell.from_dict(config["cell"]).label()
@@ -40,7 +39,7 @@ class CellState:
             return self.cell.id
 
     def to_dict(self) -> dict[str, Any]:
-        return {"cell_id": self.cell.id, "state": self.state, "label": self.label(),
+        return {"cell_id": self.cell.id, "state": self.state.value, "label": self.label(),
                 "detail": self.detail, "epoch": self.epoch}
 
 
@@ -64,16 +63,16 @@ def _ago(seconds: float) -> str:
 
 
 def cell_state(cell: CellDir, now: float | None = None, queued: set[str] | None = None,
-               stale_s: float | None = None) -> CellState:
+               stale_s: float | None = None) -> CellStatus:
     """The state of one cell. `queued`: live Slurm job ids (None: unknown, trust submissions)."""
     now = time.time() if now is None else now
     stale_s = stale_after() if stale_s is None else stale_s
-    if cell.result() is not None:
-        return CellState(cell, DONE)
-    failure = cell.failure()
-    if failure is not None:
-        return CellState(cell, FAILED, f"{failure.get('kind')}: {failure.get('reason')} "
-                                       f"(log: {cell.log_file})")
+    stored = cell.stored_state()
+    if stored == CellState.DONE:
+        return CellStatus(cell, stored)
+    if stored == CellState.FAILED:
+        failure = cell.failure()
+        return CellStatus(cell, stored, f"{failure.kind}: {failure.reason} (log: {cell.log_file})")
     beat = cell.heartbeat()
     locked = is_locked(cell.lock_file)
     if beat is not None:
@@ -84,36 +83,37 @@ def cell_state(cell: CellDir, now: float | None = None, queued: set[str] | None 
         epoch = f"{beat['epoch']}/{beat['epochs']}" if beat.get("epoch") else ""
         if locked and age <= stale_s:
             slot = f"slot {beat['slot']}, " if beat.get("slot") else ""
-            return CellState(cell, RUNNING, f"{slot}{where}, heartbeat {_ago(age)}", epoch)
+            return CellStatus(cell, CellState.RUNNING, f"{slot}{where}, heartbeat {_ago(age)}",
+                              epoch)
         why = "no heartbeat for " + _ago(age).replace(" ago", "") if locked else \
             "its process ended without a result"
-        return CellState(cell, STALE, f"interrupted: {why} ({where}, attempt "
-                                      f"{beat.get('attempt')}); the next run starts it again",
-                         epoch)
+        return CellStatus(cell, CellState.STALE, f"interrupted: {why} ({where}, attempt "
+                                                 f"{beat.get('attempt')}); the next run starts "
+                                                 f"it again", epoch)
     if locked:
-        return CellState(cell, RUNNING, "starting")
+        return CellStatus(cell, CellState.RUNNING, "starting")
     if cell.attempts():
-        return CellState(cell, STALE, "interrupted before its first heartbeat; the next run "
-                                      "starts it again")
-    submitted = read_json(cell.submitted_file)
+        return CellStatus(cell, CellState.STALE, "interrupted before its first heartbeat; the "
+                                                 "next run starts it again")
+    submitted = cell.submitted()
     if submitted is not None:
         job = str(submitted.get("job_id"))
         if queued is None or job in queued:
-            return CellState(cell, QUEUED, f"slurm job {job}")
-        return CellState(cell, STALE, f"slurm job {job} ended without starting the cell; the "
-                                      f"next run starts it again")
-    return CellState(cell, PENDING)
+            return CellStatus(cell, CellState.QUEUED, f"slurm job {job}")
+        return CellStatus(cell, CellState.STALE, f"slurm job {job} ended without starting the "
+                                                 f"cell; the next run starts it again")
+    return CellStatus(cell, CellState.PENDING)
 
 
-def run_states(out: Path, with_slurm: bool = True) -> list[CellState]:
+def run_states(out: Path, with_slurm: bool = True) -> list[CellStatus]:
     """The state of every cell in run directory `out`."""
-    cells = list(iter_cells(out))
+    cells = list(RunDir(out).cells())
     queued = queued_slurm_jobs() if with_slurm and any(c.submitted_file.is_file()
                                                        for c in cells) else None
     now = time.time()
     return [cell_state(c, now, queued) for c in cells]
 
 
-def count_states(states: list[CellState]) -> dict[str, int]:
+def count_states(states: list[CellStatus]) -> dict[str, int]:
     counts = Counter(s.state for s in states)
-    return {name: counts.get(name, 0) for name in ORDER}
+    return {name.value: counts.get(name, 0) for name in ORDER}

@@ -12,14 +12,17 @@ from rich.table import Table
 from rich.text import Text
 
 from radbench.errors import ConfigError
-from radbench.execute.state import DONE, ORDER, QUEUED, RUNNING, CellState, count_states, \
-    run_states
+from radbench.execute.state import ORDER, CellStatus, count_states, run_states
+from radbench.store import CellState
 
-STYLES = {DONE: "green", RUNNING: "cyan", "stale": "yellow", "failed": "red", QUEUED: "blue",
-          "pending": "dim"}
+STYLES = {CellState.DONE: "green", CellState.RUNNING: "cyan", CellState.STALE: "yellow",
+          CellState.FAILED: "red", CellState.QUEUED: "blue", CellState.PENDING: "dim"}
+# the table's order: what needs attention first
+RANK = {state: i for i, state in enumerate((CellState.RUNNING, CellState.STALE, CellState.FAILED,
+                                            CellState.QUEUED, CellState.PENDING, CellState.DONE))}
 
 
-def _states(run_dir: Path) -> list[CellState]:
+def _states(run_dir: Path) -> list[CellStatus]:
     if not Path(run_dir).is_dir():
         raise ConfigError(f"{run_dir}: no such run directory")
     states = run_states(Path(run_dir))
@@ -29,21 +32,21 @@ def _states(run_dir: Path) -> list[CellState]:
     return states
 
 
-def _counts_line(states: list[CellState]) -> str:
+def _counts_line(states: list[CellStatus]) -> str:
     counts = count_states(states)
-    return f"{len(states)} cell(s): " + ", ".join(f"{name} {counts[name]}" for name in ORDER)
+    return f"{len(states)} cell(s): " + ", ".join(f"{name} {counts[name.value]}"
+                                                  for name in ORDER)
 
 
-def status_table(states: list[CellState], show_all: bool = False) -> Table:
+def status_table(states: list[CellStatus], show_all: bool = False) -> Table:
     table = Table(show_edge=False, box=None, header_style="bold")
     for column in ("state", "cell", "epoch", "detail"):
         table.add_column(column, overflow="fold")
-    rank = {name: i for i, name in enumerate((RUNNING, "stale", "failed", QUEUED, "pending",
-                                              DONE))}
-    for state in sorted(states, key=lambda s: rank[s.state]):
-        if state.state == DONE and not show_all:
+    for state in sorted(states, key=lambda s: RANK[s.state]):
+        if state.state == CellState.DONE and not show_all:
             continue
-        table.add_row(Text(state.state, style=STYLES[state.state]), state.label(), state.epoch,
+        table.add_row(Text(state.state.value, style=STYLES[state.state]), state.label(),
+                      state.epoch,
                       state.detail)
     return table
 
@@ -56,14 +59,14 @@ def print_status(run_dir: Path, console: Console, show_all: bool = False,
                           "cells": [s.to_dict() for s in states]}, indent=2))
         return
     console.print(_counts_line(states), highlight=False)
-    if show_all or any(s.state != DONE for s in states):
+    if show_all or any(s.state != CellState.DONE for s in states):
         console.print(status_table(states, show_all))
 
 
 def follow_status(run_dir: Path, every_s: float, console: Console) -> None:
     """Refresh until no cell is running or queued (a live view on a terminal, else lines)."""
-    def active(states: list[CellState]) -> bool:
-        return any(s.state in (RUNNING, QUEUED) for s in states)
+    def active(states: list[CellStatus]) -> bool:
+        return any(s.state in (CellState.RUNNING, CellState.QUEUED) for s in states)
 
     states = _states(run_dir)
     if console.is_terminal:
@@ -84,7 +87,7 @@ def follow_status(run_dir: Path, every_s: float, console: Console) -> None:
     print_status(run_dir, console)
 
 
-def _view(states: list[CellState]):
+def _view(states: list[CellStatus]):
     from rich.console import Group
 
     return Group(Text(_counts_line(states)), status_table(states))

@@ -7,7 +7,7 @@ import keras
 from radbench.config.schema import Training
 from radbench.models.backbones import get_backbone
 from radbench.models.preprocess import ChannelNormalization
-from radbench.train.augment import augmentation_layers
+from radbench.models.augment import augmentation_layers
 
 FREEZE_SETTINGS = ("freezeall", "unfreezetop10", "unfreezeall")
 

@@ -9,10 +9,12 @@ import numpy as np
 import pandas as pd
 
 from radbench.errors import ConfigError
-from radbench.report.collect import SCENARIO_KEYS
+from radbench.report.collect import SCENARIO_KEYS, localization_cells, stored_predictions
 from radbench.report.stats import bootstrap_auc_ci, compare_sources, delong_ci, delong_test, \
     describe
-from radbench.store import DONE, cell_dir
+from radbench.store import CellState
+
+DONE = CellState.DONE
 
 PAIR_KEYS = [k for k in SCENARIO_KEYS if k not in ("task", "source")]
 
@@ -45,16 +47,6 @@ def parse_compare(value: str | None, sources: list[str]) -> list[tuple[str, str]
         raise ConfigError(f"--compare: no source {unknown[0]!r} in this run; sources: "
                           f"{', '.join(sources)}")
     return [(names[0], names[1])]
-
-
-def stored_predictions(out: Path, cells: pd.DataFrame) -> dict[str, pd.DataFrame]:
-    """predictions.csv of every finished cell that has one, read once, by cell id."""
-    found = {}
-    for cell_id in cells.loc[cells["status"] == DONE, "cell_id"]:
-        path = cell_dir(out, cell_id).path / "predictions.csv"
-        if path.is_file():
-            found[cell_id] = pd.read_csv(path)
-    return found
 
 
 def cell_intervals(cells: pd.DataFrame, predictions: dict[str, pd.DataFrame],
@@ -108,9 +100,6 @@ def localization_summary(out: Path, cells: pd.DataFrame, scenarios: pd.DataFrame
                          pairs, seed: int) -> tuple[pd.DataFrame, pd.DataFrame]:
     """Per task x source: scenario mean Dice/IoU/pointing (each scenario averaged over its
     folds), and paired comparisons of scenario Dice, the same way as the AUC."""
-    from radbench.report.collect import SCENARIO_KEYS
-    from radbench.report.localization import localization_cells
-
     per_cell = localization_cells(out, cells)
     if per_cell.empty:
         return pd.DataFrame(), pd.DataFrame()

@@ -8,7 +8,7 @@ import pandas as pd
 
 from radbench.errors import DataError
 from radbench.grid import Cell
-from radbench.store import DONE, iter_cells, read_json
+from radbench.store import CellState, RunDir
 
 SCENARIO_KEYS = ["task", "source", "backbone", "freeze", "lr", "seed", "image_size", "batch_size",
                  "epochs", "normalization", "interpolation", "augment", "precision"]
@@ -22,16 +22,15 @@ def source_label(source: str) -> str:
 def collect_cells(out: Path) -> pd.DataFrame:
     """One row per cell directory: scenario keys, fold, status, test AUC (NaN unless done)."""
     rows = []
-    for directory in iter_cells(out):
-        config = directory.config()
-        cell = Cell.from_dict(config["cell"])
-        status = directory.status()
-        result = directory.result() if status == DONE else None
+    for directory in RunDir(out).cells():
+        cell = Cell.from_dict(directory.config()["cell"])
+        status = directory.stored_state()
+        result = directory.result() if status == CellState.DONE else None
         rows.append({**cell.scenario(), "fold": cell.fold, "cell_id": directory.id,
-                     "status": status,
-                     "test_auc": result["test_auc"] if result else float("nan"),
-                     "best_epoch": result["best_epoch"] if result else None,
-                     "constant": bool(result and result.get("distinct_test_scores") == 1)})
+                     "status": status.value,
+                     "test_auc": result.test_auc if result else float("nan"),
+                     "best_epoch": result.best_epoch if result else None,
+                     "constant": bool(result and result.degenerate)})
     if not rows:
         raise DataError(f"{out}: no cells found (expected {out}/cells/<id>/cell.json); "
                         f"run `radbench run` first")
@@ -44,7 +43,7 @@ def scenario_table(cells: pd.DataFrame) -> pd.DataFrame:
     table = grouped.agg(
         auc=("test_auc", "mean"),
         fold_sd=("test_auc", "std"),
-        folds_done=("status", lambda s: int((s == DONE).sum())),
+        folds_done=("status", lambda s: int((s == CellState.DONE).sum())),
         folds=("status", "size"),
     ).reset_index()
     table["complete"] = table["folds_done"] == table["folds"]
@@ -53,4 +52,25 @@ def scenario_table(cells: pd.DataFrame) -> pd.DataFrame:
 
 def data_notes(out: Path) -> list[dict]:
     """data.json of every dataset the run used."""
-    return [d for d in (read_json(p) for p in sorted((Path(out) / "data").glob("*/data.json"))) if d]
+    return [info for info in (d.info() for d in RunDir(out).data_dirs()) if info]
+
+
+def stored_predictions(out: Path, cells: pd.DataFrame) -> dict[str, pd.DataFrame]:
+    """predictions.csv of every finished cell that has one, read once, by cell id."""
+    run, found = RunDir(out), {}
+    for cell_id in cells.loc[cells["status"] == CellState.DONE, "cell_id"]:
+        cell = run.cell(cell_id)
+        if cell.predictions_file.is_file():
+            found[cell_id] = cell.predictions()
+    return found
+
+
+def localization_cells(out: Path, cells: pd.DataFrame) -> pd.DataFrame:
+    """Per finished cell with localization.json: its mean Dice, IoU and pointing rate."""
+    rows = []
+    run = RunDir(out)
+    for cell in cells[cells["status"] == CellState.DONE].itertuples():
+        summary = run.cell(cell.cell_id).localization_summary()
+        if summary is not None and summary.get("n"):
+            rows.append({"cell_id": cell.cell_id, **summary})
+    return pd.DataFrame(rows)

@@ -13,7 +13,7 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
-from radbench.store import atomic_write_text, cell_dir
+from radbench.store import CellState, RunDir, atomic_write_text
 
 STYLE = """body{font-family:system-ui,sans-serif;margin:2em;max-width:1100px;color:#222}
 table{border-collapse:collapse;margin:1em 0;font-size:14px}th,td{border:1px solid #ccc;
@@ -61,8 +61,8 @@ def auc_plot(scenarios: pd.DataFrame) -> str | None:
 
 
 def _best_cells(out: Path, cells: pd.DataFrame) -> pd.DataFrame:
-    done = cells[cells["status"] == "done"].dropna(subset=["test_auc"])
-    stored = [(cell_dir(out, c).path / "predictions.csv").is_file() for c in done["cell_id"]]
+    done = cells[cells["status"] == CellState.DONE].dropna(subset=["test_auc"])
+    stored = [RunDir(out).cell(c).predictions_file.is_file() for c in done["cell_id"]]
     done = done[stored]
     return done.sort_values("test_auc", ascending=False).groupby(["task", "source"]).head(1)
 
@@ -79,7 +79,7 @@ def roc_plot(out: Path, cells: pd.DataFrame) -> str | None:
     figure, axes = plt.subplots(1, len(tasks), figsize=(4.2 * len(tasks), 4), squeeze=False)
     for axis, task in zip(axes[0], tasks):
         for cell in best[best["task"] == task].itertuples():
-            predictions = pd.read_csv(cell_dir(out, cell.cell_id).path / "predictions.csv")
+            predictions = RunDir(out).cell(cell.cell_id).predictions()
             fpr, tpr, _ = roc_curve(predictions["y_true"], predictions["y_score"])
             axis.plot(fpr, tpr, label=f"{cell.source[:28]} ({cell.test_auc:.3f})")
         axis.plot([0, 1], [0, 1], color="#aaa", lw=0.8, ls="--")
@@ -98,17 +98,16 @@ def cam_plot(out: Path, cells: pd.DataFrame, per_source: int = 3) -> str | None:
     from radbench.grid import Cell
     from radbench.models.build import build_classifier
     from radbench.models.gradcam import gradcam
-    from radbench.report.localization import WEIGHTS, lesion_masks
+    from radbench.train.localization import lesion_masks
 
     panels = []
     for cell in _best_cells(out, cells).itertuples():
-        directory = cell_dir(out, cell.cell_id)
-        if not (directory.path / WEIGHTS).is_file():
+        directory = RunDir(out).cell(cell.cell_id)
+        if not directory.weights_file.is_file():
             continue
         config = directory.config()
         spec = Cell.from_dict(config["cell"])
-        split = pd.read_csv(directory.path / "split.csv", keep_default_na=False,
-                            dtype={"case_id": str})
+        split = directory.split()
         test = split[split["part"] == "test"]
         images = ImageCache(Path(config["data"]["cache_dir"])).images()
         masks = lesion_masks(directory, test["case_id"].tolist(), images.shape[1])
@@ -116,7 +115,7 @@ def cam_plot(out: Path, cells: pd.DataFrame, per_source: int = 3) -> str | None:
         if chosen.empty:
             continue
         model, _ = build_classifier(spec.backbone, spec.training, spec.freeze, None, spec.seed)
-        model.load_weights(directory.path / WEIGHTS)
+        model.load_weights(directory.weights_file)
         maps = gradcam(model, spec.backbone, np.asarray(images[chosen["row"].to_numpy()]))
         for (case, row), cam in zip(chosen[["case_id", "row"]].itertuples(index=False), maps):
             panels.append((cell.source, case, np.asarray(images[row]), cam, masks[case]))

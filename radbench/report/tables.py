@@ -11,7 +11,7 @@ from rich.console import Console
 from rich.table import Table
 
 from radbench.report.collect import collect_cells, data_notes, scenario_table, source_label
-from radbench.store import DONE, FAILED, PENDING, atomic_write_csv, atomic_write_text
+from radbench.store import CellState, atomic_write_csv, atomic_write_text
 
 
 def summarize(scenarios: pd.DataFrame, by: list[str]) -> pd.DataFrame:
@@ -39,8 +39,9 @@ def build_report(out: Path, compare: str | None = None) -> dict[str, Any]:
     constant = int(cells["constant"].sum())
     incomplete = scenarios[~scenarios["complete"]]
     report = {
-        "cells": {"total": len(cells), "done": int(status.get(DONE, 0)),
-                  "failed": int(status.get(FAILED, 0)), "pending": int(status.get(PENDING, 0)),
+        "cells": {"total": len(cells), "done": int(status.get(CellState.DONE, 0)),
+                  "failed": int(status.get(CellState.FAILED, 0)),
+                  "pending": int(status.get(CellState.PENDING, 0)),
                   "constant_predictions": constant},
         "scenarios": {"total": len(scenarios), "complete": int(scenarios["complete"].sum()),
                       "incomplete": len(incomplete)},

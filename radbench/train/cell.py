@@ -12,7 +12,7 @@ import pandas as pd
 
 from radbench.config.schema import TaskConfig
 from radbench.grid import Cell
-from radbench.store import CellDir, atomic_write_csv, atomic_write_json
+from radbench.store import CellDir, CellResult
 from radbench.train.reuse import ModelReuse
 
 
@@ -113,8 +113,8 @@ def fit_and_predict(cell: Cell, images: np.ndarray, split: pd.DataFrame, weights
 
 def run_cell(directory: Path, verbose: int = 2, attempt: int | None = None,
              on_epoch: Callable[[int, int], None] | None = None,
-             reuse: ModelReuse | None = None) -> dict[str, Any]:
-    """Run the cell stored in `directory` and write its outputs; returns result.json's content.
+             reuse: ModelReuse | None = None) -> CellResult:
+    """Run the cell stored in `directory` and write its outputs; returns what result.json holds.
 
     A batch size in the cell's overrides.json (lowered after running out of memory) replaces
     the configured one for training; result.json records both."""
@@ -136,8 +136,7 @@ def run_cell(directory: Path, verbose: int = 2, attempt: int | None = None,
         cell = replace(cell, training=cell.training.model_copy(
             update={"batch_size": int(overrides["batch_size"])}))
     task = TaskConfig.model_validate(config["task"])
-    split = pd.read_csv(cell_dir.path / "split.csv", keep_default_na=False,
-                        dtype={"case_id": str})
+    split = cell_dir.split()
     source = resolve_source(cell.source, cell.backbone)
     cell_dir.clear_outputs()
     cache = ImageCache(Path(config["data"]["cache_dir"]))
@@ -148,7 +147,7 @@ def run_cell(directory: Path, verbose: int = 2, attempt: int | None = None,
     images = cache.images()
     outcome = fit_and_predict(cell, images, split, source.weights, verbose=verbose,
                               on_epoch=on_epoch, reuse=reuse)
-    atomic_write_csv(cell_dir.path / "history.csv", outcome["history"])
+    cell_dir.write_history(outcome["history"])
     test = split[split["part"] == "test"]
     predictions = pd.DataFrame({
         "case_id": test["case_id"].to_numpy(),
@@ -156,15 +155,14 @@ def run_cell(directory: Path, verbose: int = 2, attempt: int | None = None,
         "y_true": test["y"].to_numpy(),
         "y_score": outcome["test_scores"],
     })
-    atomic_write_csv(cell_dir.path / "predictions.csv", predictions)
+    cell_dir.write_predictions(predictions)
     localization = None
-    manifest = cell_dir.path.parent.parent / "data" / f"{task.name}-{config['data']['data_id']}"
-    if task.has_masks and (manifest / "manifest.csv").is_file():
-        from radbench.report.localization import WEIGHTS, localize
+    if task.has_masks and cell_dir.data().manifest_file.is_file():
+        from radbench.train.localization import localize
 
-        outcome["model"].save_weights(cell_dir.path / WEIGHTS)
+        outcome["model"].save_weights(cell_dir.weights_file)
         localization = localize(cell_dir, outcome["model"], images, split)
-    result = {
+    result = CellResult(**{
         "cell_id": cell_dir.id,
         **configured.scenario(),
         "fold": cell.fold,
@@ -186,6 +184,6 @@ def run_cell(directory: Path, verbose: int = 2, attempt: int | None = None,
         "versions": versions(),
         "device": device(),
         "finished": time.strftime("%Y-%m-%dT%H:%M:%S%z"),
-    }
-    atomic_write_json(cell_dir.result_file, result)
+    })
+    cell_dir.write_result(result)
     return result

@@ -30,12 +30,12 @@ def write_cell(out, cell_id: str = "c0", lr: float = 1e-3):
     """A cell directory with a real cell.json (no data behind it)."""
     from radbench.config.schema import Training
     from radbench.grid import Cell
-    from radbench.store import atomic_write_json, cell_dir
+    from radbench.store import RunDir
 
-    directory = cell_dir(out, cell_id)
+    directory = RunDir(out).cell(cell_id)
     cell = Cell("demo", "scratch", "MobileNetV3Small", "freezeall", lr, 0, 0,
                 Training(image_size=32, batch_size=16, epochs=1))
-    atomic_write_json(directory.config_file, {"cell_id": cell_id, "cell": cell.to_dict()})
+    directory.write_config({"cell_id": cell_id, "cell": cell.to_dict()})
     return directory
 
 

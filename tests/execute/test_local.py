@@ -39,9 +39,10 @@ def attempts(cell: Path) -> list[dict]:
 
 
 def test_out_of_memory_retries_with_half_the_batch_when_the_grid_allows(tmp_path, phantom_root):
-    """The GPU's out-of-memory error is injected (RADBENCH_INJECT_OOM_ABOVE_BATCH) since no CPU
-    test can exhaust a GPU; everything after it is the real path."""
-    oom = {"RADBENCH_INJECT_OOM_ABOVE_BATCH": "8"}
+    """The GPU's out-of-memory error is injected (tests/faults) since no CPU test can exhaust a
+    GPU; everything after it is the real path."""
+    oom = {"RADBENCH_TEST_OOM_ABOVE_BATCH": "8",
+           "PYTHONPATH": os.pathsep.join([str(REPO / "tests" / "faults"), str(REPO)])}
     halving = grid_file(tmp_path, "halving", [1e-3], execution={
         "retries": 2, "on_out_of_memory": {"halve_batch": True, "min_batch_size": 4}})
     out = tmp_path / "halving-run"

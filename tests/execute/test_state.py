@@ -22,7 +22,7 @@ def test_each_state_from_the_files(tmp_path, lock_holder):
     assert cell_state(pending).state == "pending"
 
     done = write_cell(tmp_path, "done")
-    atomic_write_json(done.result_file, {"test_auc": 0.7})
+    atomic_write_json(done.result_file, {"cell_id": done.id, "fold": 0, "test_auc": 0.7})
     beat(done, 1000)  # a result wins over anything left behind
     assert cell_state(done).state == "done"
 

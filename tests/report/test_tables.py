@@ -10,17 +10,19 @@ from radbench.config.schema import Training
 from radbench.errors import DataError
 from radbench.grid import Cell
 from radbench.report.tables import build_report, to_json, to_markdown, write_report
-from radbench.store import atomic_write_json, cell_dir
+from radbench.store import CellResult, RunDir
 
 
 def store(out, source, backbone, lr, fold, auc, done=True):
     cell = Cell("breast", source, backbone, "freezeall", lr, 0, fold,
                 Training(image_size=64, epochs=2))
-    directory = cell_dir(out, f"{source}-{backbone}-{lr}-{fold}".replace(":", "_").replace("/", "_"))
-    atomic_write_json(directory.config_file, {"cell": cell.to_dict()})
+    directory = RunDir(out).cell(
+        f"{source}-{backbone}-{lr}-{fold}".replace(":", "_").replace("/", "_"))
+    directory.write_config({"cell": cell.to_dict()})
     if done:
-        atomic_write_json(directory.result_file, {"test_auc": auc, "best_epoch": 1,
-                                                  "distinct_test_scores": 5})
+        directory.write_result(CellResult(cell_id=directory.id, fold=fold, test_auc=auc,
+                                          best_epoch=1, distinct_test_scores=5,
+                                          **cell.scenario()))
 
 
 def test_mean_sd_over_scenarios_of_fold_means(tmp_path):

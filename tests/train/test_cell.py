@@ -13,7 +13,7 @@ from radbench.config.schema import Augmentation, Training
 from radbench.grid import Cell
 from radbench.train.batches import CachedBatches
 from radbench.train.cell import fit_and_predict
-from radbench.train.worker import backend_environment
+from radbench.execute.worker import backend_environment
 
 PAPER_AUG = Augmentation(rotation_degrees=10, width_shift=0.1, height_shift=0.1,
                          shear_degrees=0.1, zoom=0.1, horizontal_flip=True)

@@ -1,13 +1,13 @@
 """Grad-CAM lesion localization per cell (tasks with masks): Dice, IoU and the pointing game of
 each test image with a lesion, stored in the cell directory as localization.csv.
 
-`radbench run` computes it as each cell finishes (the cell keeps its weights, model.weights.h5);
+`radbench run` computes it as each cell finishes (the cell keeps its weights, model.weights.h5),
+which is why it lives with training; the report reads what it stored;
 `radbench cam DIR` computes it for a finished run, skipping cells already done at that threshold.
 """
 
 from __future__ import annotations
 
-import json
 from pathlib import Path
 from typing import Callable
 
@@ -18,21 +18,13 @@ from radbench.config.schema import TaskConfig
 from radbench.data.images import load_mask
 from radbench.grid import Cell
 from radbench.models.gradcam import gradcam, localization_scores
-from radbench.store import DONE, CellDir, atomic_write_csv, atomic_write_json, iter_cells
-
-FILE = "localization.csv"
-WEIGHTS = "model.weights.h5"
-
-
-def _run_dir(cell_dir: CellDir) -> Path:
-    return cell_dir.path.parent.parent
+from radbench.store import CellDir, CellState, RunDir
 
 
 def lesion_masks(cell_dir: CellDir, case_ids: list[str], size: int) -> dict[str, np.ndarray]:
     """The union mask of each case that has one, at the cache's size (from the run's manifest)."""
     config = cell_dir.config()
-    folder = _run_dir(cell_dir) / "data" / f"{config['task']['name']}-{config['data']['data_id']}"
-    manifest = pd.read_csv(folder / "manifest.csv", keep_default_na=False, dtype=str)
+    manifest = cell_dir.data().manifest()
     masks = dict(zip(manifest["case_id"], manifest["masks"]))
     root = Path(config["data"]["root"])
     return {case: load_mask([root / m for m in masks[case].split(";")], size)
@@ -54,12 +46,11 @@ def localize(cell_dir: CellDir, model, images: np.ndarray, split: pd.DataFrame,
             rows.append({"case_id": case, "y_true": int(y),
                          **localization_scores(cam, masks[case], threshold)})
     frame = pd.DataFrame(rows, columns=["case_id", "y_true", "dice", "iou", "pointing_hit"])
-    atomic_write_csv(cell_dir.path / FILE, frame)
     summary = {"threshold": threshold, "n": len(frame),
                "dice": float(frame["dice"].mean()) if len(frame) else None,
                "iou": float(frame["iou"].mean()) if len(frame) else None,
                "pointing": float(frame["pointing_hit"].mean()) if len(frame) else None}
-    atomic_write_json(cell_dir.path / "localization.json", summary)
+    cell_dir.write_localization(frame, summary)
     return summary
 
 
@@ -71,24 +62,24 @@ def run_cam(out: Path, threshold: float = 0.5, log: Callable[[str], None] = prin
     from radbench.models.build import build_classifier
 
     counts = {"done_now": 0, "already": 0, "no_weights": 0, "no_masks": 0}
-    for cell_dir in iter_cells(out):
+    for cell_dir in RunDir(out).cells():
         config = cell_dir.config()
         task = TaskConfig.model_validate(config["task"])
-        if cell_dir.status() != DONE or not task.has_masks:
-            counts["no_masks"] += int(cell_dir.status() == DONE)
+        done = cell_dir.stored_state() == CellState.DONE
+        if not done or not task.has_masks:
+            counts["no_masks"] += int(done)
             continue
-        stored = cell_dir.path / "localization.json"
-        if stored.is_file() and json.loads(stored.read_text()).get("threshold") == threshold:
+        stored = cell_dir.localization_summary()
+        if stored is not None and stored.get("threshold") == threshold:
             counts["already"] += 1
             continue
-        if not (cell_dir.path / WEIGHTS).is_file():
+        if not cell_dir.weights_file.is_file():
             counts["no_weights"] += 1
             continue
         cell = Cell.from_dict(config["cell"])
         model, _ = build_classifier(cell.backbone, cell.training, cell.freeze, None, cell.seed)
-        model.load_weights(cell_dir.path / WEIGHTS)
-        split = pd.read_csv(cell_dir.path / "split.csv", keep_default_na=False,
-                            dtype={"case_id": str})
+        model.load_weights(cell_dir.weights_file)
+        split = cell_dir.split()
         images = ImageCache(Path(config["data"]["cache_dir"])).images()
         summary = localize(cell_dir, model, images, split, threshold)
         counts["done_now"] += 1
@@ -98,14 +89,3 @@ def run_cam(out: Path, threshold: float = 0.5, log: Callable[[str], None] = prin
         keras.backend.clear_session()
     return counts
 
-
-def localization_cells(out: Path, cells: pd.DataFrame) -> pd.DataFrame:
-    """Per finished cell with localization.json: its mean Dice, IoU and pointing rate."""
-    rows = []
-    for cell in cells[cells["status"] == DONE].itertuples():
-        stored = Path(out) / "cells" / cell.cell_id / "localization.json"
-        if stored.is_file():
-            summary = json.loads(stored.read_text())
-            if summary.get("n"):
-                rows.append({"cell_id": cell.cell_id, **summary})
-    return pd.DataFrame(rows)

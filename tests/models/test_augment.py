@@ -7,7 +7,7 @@ from keras.src.legacy.preprocessing.image import ImageDataGenerator
 from scipy.ndimage import binary_dilation, gaussian_filter
 
 from radbench.config.schema import Augmentation
-from radbench.train.augment import RandomAffine, affine_transforms, augmentation_layers
+from radbench.models.augment import RandomAffine, affine_transforms, augmentation_layers
 
 # the legacy generator calls scipy.ndimage.interpolation, deprecated in scipy
 pytestmark = pytest.mark.filterwarnings("ignore::DeprecationWarning")

@@ -1,4 +1,6 @@
-"""Entry point of a cell process: `python -m radbench.train.worker CELL_DIR [CELL_DIR ...]`.
+"""Entry point of a cell process: `python -m radbench.execute.worker CELL_DIR [CELL_DIR ...]`.
+
+Every executor (local slots, Slurm array tasks) runs cells through this one entry point.
 
 For each cell in turn it takes the cell's lock (skips the cell if another process holds it; exit
 75 when that was the only cell), skips it if it is already done, appends its output to the
@@ -11,13 +13,18 @@ the learning rate or the fold differs, the built and traced model (radbench.trai
 
 from __future__ import annotations
 
-import json
 import os
 import sys
 import time
 import traceback
 from collections.abc import MutableMapping
 from pathlib import Path
+
+from radbench.data.cache import default_cache_root
+from radbench.execute.heartbeat import Heartbeat, identity
+from radbench.execute.lock import FileLock
+from radbench.execute.policy import TRANSIENT, FailureBudget, classify_exception
+from radbench.store import CellDir
 
 BUSY_EXIT = 75  # EX_TEMPFAIL: another process is running this cell
 
@@ -45,31 +52,8 @@ def _append_output_to(log_file: Path) -> None:
     sys.stdout.reconfigure(line_buffering=True)
 
 
-def _batch_size(directory: Path, overrides: dict) -> int | None:
-    try:
-        configured = json.loads((directory / "cell.json").read_text())["cell"]["training"][
-            "batch_size"]
-    except (OSError, ValueError, KeyError, TypeError):
-        configured = None
-    return overrides.get("batch_size", configured)
-
-
-def _injected_out_of_memory(batch_size: int | None) -> None:
-    """Test hook for the out-of-memory path (no CPU test can exhaust a GPU):
-    RADBENCH_INJECT_OOM_ABOVE_BATCH=N makes every attempt with a batch above N fail as a GPU
-    out-of-memory error would."""
-    limit = os.environ.get("RADBENCH_INJECT_OOM_ABOVE_BATCH")
-    if limit and batch_size and batch_size > int(limit):
-        raise MemoryError(f"out of memory at batch size {batch_size} (injected: "
-                          f"RADBENCH_INJECT_OOM_ABOVE_BATCH={limit})")
-
-
 def run_one(directory: Path, reuse=None) -> int:
     """One cell: 0 done (now or before), 1 failed, BUSY_EXIT locked by another process."""
-    from radbench.execute.heartbeat import Heartbeat, identity
-    from radbench.execute.lock import FileLock
-    from radbench.store import CellDir
-
     cell = CellDir(directory)
     if not cell.config_file.is_file():
         print(f"{cell.config_file}: not found", file=sys.stderr)
@@ -83,7 +67,9 @@ def run_one(directory: Path, reuse=None) -> int:
             return 0
         _append_output_to(cell.log_file)
         attempt = len(cell.attempts()) + 1
-        batch_size = _batch_size(directory, cell.overrides())
+        batch_size = cell.overrides().get("batch_size",
+                                          (cell.config() or {}).get("cell", {})
+                                          .get("training", {}).get("batch_size"))
         started = time.strftime("%Y-%m-%dT%H:%M:%S%z")
         who = identity()
         print(f"=== attempt {attempt} of cell {cell.id}: {started}, host {who['host']}, pid "
@@ -95,7 +81,6 @@ def run_one(directory: Path, reuse=None) -> int:
         try:
             from radbench.train.cell import run_cell
 
-            _injected_out_of_memory(batch_size)
             result = run_cell(directory, attempt=attempt, reuse=reuse,
                               on_epoch=lambda epoch, epochs: heartbeat.update(epoch=epoch,
                                                                               epochs=epochs))
@@ -103,8 +88,6 @@ def run_one(directory: Path, reuse=None) -> int:
             print("interrupted")
             raise
         except BaseException as exc:  # recorded, the grid goes on
-            from radbench.execute.policy import TRANSIENT, classify_exception
-
             traceback.print_exc()
             message = str(exc).strip().splitlines()[0] if str(exc).strip() else ""
             kind = classify_exception(exc)
@@ -116,7 +99,7 @@ def run_one(directory: Path, reuse=None) -> int:
                 reuse.forget()  # never train the next cell on a model left by a failure
             return 1
         heartbeat.stop()
-        print(f"test AUC {result['test_auc']:.4f}")
+        print(f"test AUC {result.test_auc:.4f}")
         return 0
     finally:
         lock.release()
@@ -131,8 +114,6 @@ def backend_environment(environ: MutableMapping[str, str]) -> None:
     the radbench cache, so that another process training the same model (a later fold or seed, a
     Slurm array task) loads the compiled step instead of compiling it again. A user's own
     JAX_COMPILATION_CACHE_DIR wins; RADBENCH_JAX_COMPILATION_CACHE=off turns the cache off."""
-    from radbench.data.cache import default_cache_root
-
     environ.setdefault("TF_FORCE_GPU_ALLOW_GROWTH", "true")
     environ.setdefault("XLA_PYTHON_CLIENT_PREALLOCATE", "false")
     if environ.get("RADBENCH_JAX_COMPILATION_CACHE", "on") != "off":
@@ -148,7 +129,7 @@ def _stop_after_current(signum, frame) -> None:
 
 def main(argv: list[str]) -> int:
     if not argv:
-        print("usage: python -m radbench.train.worker CELL_DIR [CELL_DIR ...]", file=sys.stderr)
+        print("usage: python -m radbench.execute.worker CELL_DIR [CELL_DIR ...]", file=sys.stderr)
         return 2
     _die_with_parent()
     backend_environment(os.environ)
@@ -160,14 +141,15 @@ def main(argv: list[str]) -> int:
     import signal
 
     signal.signal(signal.SIGUSR1, _stop_after_current)
-    budget = int(os.environ.get("RADBENCH_MAX_CONSECUTIVE_FAILURES", "0") or 0)
-    codes, in_a_row = [], 0
+    budget = FailureBudget(int(os.environ.get("RADBENCH_MAX_CONSECUTIVE_FAILURES", "0") or 0))
+    codes = []
     try:
         for directory in argv:
-            if _stop_after_this_cell or (budget and in_a_row >= budget):
+            if _stop_after_this_cell or budget.exhausted:
                 break  # the cells left go back to the executor
             codes.append(run_one(Path(directory), reuse))
-            in_a_row = in_a_row + 1 if codes[-1] == 1 else 0
+            if codes[-1] != BUSY_EXIT:
+                budget.record(codes[-1] == 0)
     except KeyboardInterrupt:
         return 130
     if len(codes) == 1:
