@@ -25,7 +25,7 @@ from radbench.execute.slots import make_slots
 from radbench.execute.state import cell_state, queued_slurm_jobs
 from radbench.grid import Cell, cell_id, expand
 from radbench.models.sources import check_source, normalize_source
-from radbench.store import CellDir, CellState, DataDir, RunDir, read_json
+from radbench.store import CellDir, CellState, RunDir, read_json
 
 
 @dataclass
@@ -79,25 +79,6 @@ class RunSummary:
     @property
     def any_failed(self) -> bool:
         return bool(self.failed) or self.skipped_failed > 0 or self.stopped_early is not None
-
-
-def _write_data(run: RunDir, prepared: PreparedData) -> DataDir:
-    folder = run.data_dir(prepared.task.name, prepared.data_id)
-    if not folder.exists():
-        folder.write(prepared.manifest.frame, prepared.splits, {
-            "task": prepared.task.name,
-            "root": str(prepared.manifest.root.resolve()),
-            "data_id": prepared.data_id,
-            "split_id": prepared.split_id,
-            "counts": prepared.manifest.counts(),
-            "paper_counts": prepared.task.paper_counts,
-            "dropped": prepared.manifest.dropped,
-            "per_image_groups": prepared.manifest.per_image_groups,
-            "notes": prepared.manifest.notes,
-            "skipped_bad": len(prepared.skipped),
-        }, check=prepared.check.to_dict() if prepared.check is not None else None,
-            skipped=pd.DataFrame(prepared.skipped) if prepared.skipped else None)
-    return folder
 
 
 def _write_cell(run: RunDir, cell: Cell, prepared: PreparedData, grid_name: str,
@@ -165,7 +146,7 @@ def run_grid(options: RunOptions, console: Console | None = None) -> RunSummary:
     options.out.mkdir(parents=True, exist_ok=True)
     run = RunDir(options.out)
     _record_invocation(run, options)
-    _write_data(run, prepared)
+    prepared.write_to(run)
     directories = [_write_cell(run, c, prepared, grid.name, cache_dirs) for c in cells]
     labels = {d.id: c.label() for d, c in zip(directories, cells)}
     summary = RunSummary(total=len(cells))

@@ -18,6 +18,7 @@ from radbench.data.inspect import inspect_all, load_inspection, merge_duplicate_
 from radbench.data.manifest import Manifest, build_manifest, subset
 from radbench.data.splits import make_splits, split_id
 from radbench.errors import ConfigError, DataError
+from radbench.store import DataDir, RunDir
 
 
 @dataclass
@@ -39,6 +40,25 @@ class PreparedData:
         rows = pd.DataFrame({"case_id": frame["case_id"], "row": frame.index, "y": frame["y"]})
         fold_parts = self.splits[self.splits["fold"] == fold][["case_id", "part"]]
         return rows.merge(fold_parts, on="case_id")[["case_id", "row", "part", "y"]]
+
+    def write_to(self, run: RunDir) -> DataDir:
+        """The run's data folder for this task and dataset (written once, kept after)."""
+        folder = run.data_dir(self.task.name, self.data_id)
+        if not folder.exists():
+            folder.write(self.manifest.frame, self.splits, {
+                "task": self.task.name,
+                "root": str(self.manifest.root.resolve()),
+                "data_id": self.data_id,
+                "split_id": self.split_id,
+                "counts": self.manifest.counts(),
+                "paper_counts": self.task.paper_counts,
+                "dropped": self.manifest.dropped,
+                "per_image_groups": self.manifest.per_image_groups,
+                "notes": self.manifest.notes,
+                "skipped_bad": len(self.skipped),
+            }, check=self.check.to_dict() if self.check is not None else None,
+                skipped=pd.DataFrame(self.skipped) if self.skipped else None)
+        return folder
 
 
 def data_root(task: TaskConfig, task_file: Path | None, override: str | None) -> Path:

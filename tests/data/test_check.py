@@ -238,16 +238,16 @@ def test_inspection_is_kept_and_redone_when_a_file_changes(tmp_path, monkeypatch
 def test_skipped_images_are_recorded_in_the_run_directory(tmp_path):
     import pandas as pd
 
-    from radbench.runner import _write_data
+    from radbench.store import RunDir
 
     root = csv_dataset(tmp_path / "data")
     _zero(root)
     task = TaskConfig.model_validate(json.loads(open(write_task(tmp_path / "t.yaml")).read()))
     prepared = prepare(task, root, skip_bad=True)
-    folder = _write_data(tmp_path / "run", prepared)
-    skipped = pd.read_csv(folder / "skipped.csv")
+    folder = prepared.write_to(RunDir(tmp_path / "run"))
+    skipped = pd.read_csv(folder.skipped_file)
     assert skipped["image"].tolist() == ["img/benign_0.png"]
     assert "empty file (0 bytes)" in skipped["reason"][0]
-    record = json.loads((folder / "data.json").read_text())
+    record = folder.info()
     assert record["skipped_bad"] == 1 and record["dropped"]["(bad file)"] == 1
-    assert json.loads((folder / "check.json").read_text())["ok"] is False
+    assert json.loads(folder.check_file.read_text())["ok"] is False
