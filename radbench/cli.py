@@ -322,12 +322,14 @@ def weights_fetch(
     """Download ImageNet notop weights through Keras (hash-checked) into Keras' cache; run it on
     a machine with network (e.g. a cluster login node) before a grid."""
     from radbench.errors import ConfigError
-    from radbench.models.weights import IMAGENET_NOTOP, fetch_imagenet
+    from radbench.models.backbones import BACKBONES
+    from radbench.models.weights import fetch_imagenet
 
     if source != "imagenet":
         raise ConfigError(f"weights fetch {source!r}: only imagenet can be downloaded; RadImageNet "
                           f"files come from the authors (`radbench weights import radimagenet DIR`)")
-    for path in fetch_imagenet(_split_list(backbones) or list(IMAGENET_NOTOP)):
+    every = [name for name, backbone in BACKBONES.items() if backbone.imagenet]
+    for path in fetch_imagenet(_split_list(backbones) or every):
         out.print(str(path), highlight=False)
 
 

@@ -10,6 +10,7 @@ from radbench.config.schema import LATER_TRAINING_DEFAULTS, Augmentation, GridCo
     TaskConfig, Training
 from radbench.errors import ConfigError
 from radbench.ids import stable_hash
+from radbench.models.backbones import BACKBONES, get_backbone
 
 
 @dataclass(frozen=True)
@@ -99,9 +100,12 @@ def resolve_training(task: TaskConfig, fixed: dict[str, Any]) -> Training:
 
 
 def expand(grid: GridConfig, task: TaskConfig, sources: list[str] | None = None) -> list[Cell]:
-    """All cells of `grid` on `task`, in a stable order (fold innermost)."""
-    from radbench.models.backbones import get_backbone
-
+    """All cells of `grid` on `task`, in a stable order (fold innermost). Every backbone must
+    be registered (radbench.models.backbones)."""
+    for index, name in enumerate(grid.backbones):
+        if name not in BACKBONES:
+            raise ConfigError(f"{grid.key(f'backbones.{index}')}: unknown backbone {name!r}; "
+                              f"expected one of {', '.join(BACKBONES)}")
     chosen_sources = sources if sources is not None else grid.sources
     folds = _folds(grid, task)
     axis_names = sorted(grid.axes)

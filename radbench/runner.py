@@ -9,11 +9,11 @@ from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any
 
-import pandas as pd
 from rich.console import Console
 
 from radbench.config.load import load_grid, load_task
 from radbench.config.schema import ExecutionSpec, GridConfig
+from radbench.data.adapters import get_adapter
 from radbench.data.cache import build_cache
 from radbench.data.prepare import PreparedData, data_root, prepare, windows_of
 from radbench.errors import ConfigError
@@ -119,6 +119,7 @@ def run_grid(options: RunOptions, console: Console | None = None) -> RunSummary:
     for source in sources:
         check_source(source, grid.backbones)
     cells = expand(grid, task, sources)
+    get_adapter(task.data.adapter, task.key("data.adapter"))
     prepared = prepare(task, data_root(task, task_file, options.data), options.max_images,
                        options.skip_bad, options.cache_dir, keep_inspection=not options.dry_run)
     counts = ", ".join(f"{k} {v}" for k, v in prepared.manifest.counts().items())

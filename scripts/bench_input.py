@@ -141,7 +141,7 @@ def _our_batches(frame, size, batch):
     import keras
 
     from radbench.config.schema import Augmentation
-    from radbench.data.images import load_rgb
+    from radbench.data.decode import load_rgb
     from radbench.models.preprocess import ChannelNormalization
     from radbench.models.augment import augmentation_layers
     from radbench.train.batches import CachedBatches

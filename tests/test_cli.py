@@ -1,9 +1,7 @@
 """Bad input on the command line: one line, exit code 2, nothing written."""
 
-from pathlib import Path
 
 import pytest
-import yaml
 from typer.testing import CliRunner
 
 from radbench.cli import app

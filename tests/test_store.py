@@ -3,7 +3,6 @@
 import json
 
 import pandas as pd
-import pytest
 
 from radbench.store import CellDir, CellFailure, CellResult, CellState, RunDir, \
     atomic_write_json, atomic_write_text

@@ -3,10 +3,9 @@ name, become one multi-class problem for `radbench pretrain`."""
 
 from __future__ import annotations
 
-from pydantic import Field, field_validator, model_validator
+from pydantic import Field, model_validator
 
-from radbench.config.schema import Augmentation, DataSpec, Strict
-from radbench.models.backbones import BACKBONE_NAMES
+from radbench.config.schema import Augmentation, ConfigFile, DataSpec, Strict
 
 
 class CorpusPart(Strict):
@@ -17,7 +16,7 @@ class CorpusPart(Strict):
     max_images: int | None = Field(None, ge=1, description="a stratified subset of this size")
 
 
-class CorpusConfig(Strict):
+class CorpusConfig(ConfigFile):
     name: str = Field(pattern=r"^[A-Za-z0-9_.-]+$")
     description: str = ""
     parts: list[CorpusPart] = Field(min_length=1)
@@ -45,12 +44,5 @@ class CorpusConfig(Strict):
 class PretrainOptions(Strict):
     """What the command line adds to a corpus."""
 
-    backbone: str
+    backbone: str = Field(description="a registered backbone (checked where it is built)")
     epochs: int | None = Field(None, ge=1)
-
-    @field_validator("backbone")
-    @classmethod
-    def _known(cls, value: str) -> str:
-        if value not in BACKBONE_NAMES:
-            raise ValueError(f"unknown backbone {value!r}; expected one of {', '.join(BACKBONE_NAMES)}")
-        return value

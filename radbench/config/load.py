@@ -9,7 +9,7 @@ from typing import Any, TypeVar
 import yaml
 from pydantic import BaseModel, ValidationError
 
-from radbench.config.schema import GridConfig, TaskConfig
+from radbench.config.schema import ConfigFile, GridConfig, TaskConfig
 from radbench.errors import ConfigError
 
 Model = TypeVar("Model", bound=BaseModel)
@@ -101,11 +101,15 @@ def format_validation_error(path: Path | str, model: type[BaseModel], exc: Valid
 
 
 def validate(model: type[Model], data: dict[str, Any], path: Path | str) -> Model:
-    """Validate a mapping against a model, raising a one-line ConfigError."""
+    """Validate a mapping against a model, raising a one-line ConfigError; a config model
+    remembers `path` for the errors of later checks."""
     try:
-        return model.model_validate(data)
+        validated = model.model_validate(data)
     except ValidationError as exc:
         raise ConfigError(format_validation_error(path, model, exc)) from None
+    if isinstance(validated, ConfigFile):
+        validated._file = str(path)
+    return validated
 
 
 def load_task(name_or_path: str) -> tuple[TaskConfig, Path]:

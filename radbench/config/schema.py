@@ -1,6 +1,8 @@
 """Validated models of the two kinds of YAML files: tasks and grids.
 
-Every model forbids unknown keys, so a typo fails before anything runs.
+Every model forbids unknown keys, so a typo fails before anything runs. Names that registries
+own (backbones: radbench.models; adapters: radbench.data) are checked where they are looked up,
+before any training starts, with the file and key named (`ConfigFile.where`).
 """
 
 from __future__ import annotations
@@ -9,22 +11,30 @@ import math
 import re
 from typing import Literal, Union
 
-from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
-
-from radbench.models.backbones import BACKBONE_NAMES
+from pydantic import BaseModel, ConfigDict, Field, PrivateAttr, field_validator, model_validator
 
 FreezeName = Literal["freezeall", "unfreezetop10", "unfreezeall"]
 Normalization = Literal["paper", "native"]
 Interpolation = Literal["nearest", "bilinear", "bicubic"]
 Precision = Literal["float32", "mixed_bfloat16", "mixed_float16"]
-AdapterName = Literal["busi", "ddti", "ddti_crops", "folders", "csv", "mrnet", "rsna_pneumonia",
-                      "rsna_ich", "medmnist", "npz", "head_ct"]
 
-SOURCE_PATTERN = re.compile(r"^(scratch|imagenet|radimagenet|file:.+)$")
+NAMED_SOURCES = ("scratch", "imagenet", "radimagenet")  # and file:PATH (radbench.models.sources)
+SOURCE_PATTERN = re.compile(rf"^({'|'.join(NAMED_SOURCES)}|file:.+)$")
+SOURCES_EXPECTED = ", ".join(NAMED_SOURCES) + " or file:PATH"
 
 
 class Strict(BaseModel):
     model_config = ConfigDict(extra="forbid", frozen=True)
+
+
+class ConfigFile(Strict):
+    """A model read from a YAML file: remembers the file, so later checks can name it."""
+
+    _file: str | None = PrivateAttr(None)
+
+    def key(self, key: str) -> str:
+        """`FILE: key 'KEY'` (the config's name when it was not read from a file)."""
+        return f"{self._file or getattr(self, 'name', type(self).__name__)}: key '{key}'"
 
 
 class Augmentation(Strict):
@@ -69,7 +79,7 @@ class Window(Strict):
 class DataSpec(Strict):
     """Where a task's images come from and how raw labels become the task's classes."""
 
-    adapter: AdapterName
+    adapter: str = Field(description="the release layout reader (radbench.data.adapters)")
     root: str | None = Field(None, description="dataset folder; `radbench run --data` overrides it")
     csv: str | None = Field(None, description="csv adapter: the manifest file, relative to root")
     columns: Columns = Columns()
@@ -213,7 +223,7 @@ class TrainingOverrides(Strict):
     jit_compile: bool | None = None
 
 
-class TaskConfig(Strict):
+class TaskConfig(ConfigFile):
     name: str = Field(pattern=r"^[A-Za-z0-9_.-]+$")
     description: str = ""
     modality: str = ""
@@ -284,15 +294,14 @@ class SlurmSpec(Strict):
                                                                "cell, e.g. module load cuda")
 
 
-BackboneName = Literal[BACKBONE_NAMES]  # type: ignore[valid-type]
 AxisValue = Union[int, float, str, bool]
 
 
-class GridConfig(Strict):
+class GridConfig(ConfigFile):
     name: str = Field(pattern=r"^[A-Za-z0-9_.-]+$")
     description: str = ""
     sources: list[str] = Field(min_length=1)
-    backbones: list[BackboneName] = Field(min_length=1)  # type: ignore[valid-type]
+    backbones: list[str] = Field(min_length=1, description="registered backbone names")
     settings: list[Setting] = Field(min_length=1)
     seeds: list[int] = Field(default_factory=lambda: [0], min_length=1)
     folds: Literal["all"] | int | list[int] = "all"
@@ -309,9 +318,7 @@ class GridConfig(Strict):
     def _known_sources(cls, values: list[str]) -> list[str]:
         for value in values:
             if not SOURCE_PATTERN.match(value):
-                raise ValueError(
-                    f"unknown source {value!r}; expected scratch, imagenet, radimagenet or file:PATH"
-                )
+                raise ValueError(f"unknown source {value!r}; expected {SOURCES_EXPECTED}")
         return values
 
     @model_validator(mode="after")

@@ -1,8 +1,11 @@
-"""Release-layout adapters: each turns a dataset folder into raw records.
+"""The adapter registry: each adapter turns a dataset folder of one layout into raw records.
 
-The generic layouts (class folders, a CSV list, BUSI) live here; each public release with its own
-layout has a module (ddti, mrnet, rsna, medmnist). The manifest module maps raw labels to the
-task's classes, so every adapter is configurable the same way.
+An entry carries its reader, the layouts it accepts and the `radbench data fetch` name of the
+release it reads, if any. The generic layouts (class folders, a CSV list, BUSI) live here; each
+public release with its own layout has a module (ddti, mrnet, rsna, medmnist). Adding an adapter
+is one `register_adapter` call (plus its module); the parametrized adapter test then runs it on
+its fake release (tests/data/releases.py). The manifest module maps raw labels to the task's
+classes, so every adapter is configurable the same way.
 """
 
 from __future__ import annotations
@@ -10,6 +13,7 @@ from __future__ import annotations
 import csv
 import re
 from pathlib import Path
+from dataclasses import dataclass
 from typing import Callable
 
 from radbench.config.schema import DataSpec
@@ -19,7 +23,7 @@ from radbench.data.medmnist import read_head_ct, read_medmnist, read_npz
 from radbench.data.mrnet import read_mrnet
 from radbench.data.records import RawRecord, group_from_name, image_files, inside
 from radbench.data.rsna import read_rsna_ich, read_rsna_pneumonia
-from radbench.errors import DataError
+from radbench.errors import ConfigError, DataError
 
 MASK_PATTERN = re.compile(r"^(?P<stem>.+)_mask(?:_\d+)?$")
 
@@ -114,16 +118,58 @@ def read_csv_manifest(root: Path, spec: DataSpec) -> list[RawRecord]:
     return records
 
 
-ADAPTERS: dict[str, Callable[[Path, DataSpec], list[RawRecord]]] = {
-    "busi": read_busi,
-    "ddti": read_ddti,
-    "ddti_crops": read_crops,
-    "csv": read_csv_manifest,
-    "folders": read_folders,
-    "mrnet": read_mrnet,
-    "rsna_pneumonia": read_rsna_pneumonia,
-    "rsna_ich": read_rsna_ich,
-    "medmnist": read_medmnist,
-    "npz": read_npz,
-    "head_ct": read_head_ct,
-}
+Reader = Callable[[Path, DataSpec], list[RawRecord]]
+
+
+@dataclass(frozen=True)
+class Adapter:
+    """One layout reader: `data.adapter` in a task names it."""
+
+    name: str
+    reader: Reader
+    layouts: str  # what the folder must hold
+    fetch: str | None = None  # `radbench data fetch NAME`: where to get the release
+
+
+ADAPTERS: dict[str, Adapter] = {}
+
+
+def register_adapter(adapter: Adapter) -> Adapter:
+    """Add `adapter` to the registry (its name must be new); returns it."""
+    if adapter.name in ADAPTERS:
+        raise ValueError(f"adapter {adapter.name!r} is registered already")
+    ADAPTERS[adapter.name] = adapter
+    return adapter
+
+
+def get_adapter(name: str, where: str = "data.adapter") -> Adapter:
+    """The registry entry for `name`; a ConfigError names `where` and the registered ones."""
+    try:
+        return ADAPTERS[name]
+    except KeyError:
+        raise ConfigError(f"{where}: unknown adapter {name!r}; expected one of "
+                          f"{', '.join(ADAPTERS)}") from None
+
+
+for _entry in [
+    Adapter("busi", read_busi, "Dataset_BUSI_with_GT/{benign,malignant,normal}/<class> (N).png "
+            "with <class> (N)_mask[_K].png", "busi"),
+    Adapter("ddti", read_ddti, "the release (<case>.xml beside <case>_<N>.jpg) or the crops "
+            "layout (cropped/, mask/, diagnosis.csv)", "ddti"),
+    Adapter("ddti_crops", read_crops, "cropped/, mask/, diagnosis.csv", "ddti"),
+    Adapter("csv", read_csv_manifest, "a CSV (data.csv) with path, label and optional group "
+            "and mask columns, paths relative to the root"),
+    Adapter("folders", read_folders, "<class>/[...]/<image> at any depth (data.class_level, "
+            "data.group_level), images or DICOM"),
+    Adapter("mrnet", read_mrnet, "train|valid/sagittal/NNNN.npy with train-<target>.csv and "
+            "valid-<target>.csv", "mrnet"),
+    Adapter("rsna_pneumonia", read_rsna_pneumonia, "stage_2_train_labels.csv and "
+            "stage_2_train_images/<patientId>.dcm", "rsna_pneumonia"),
+    Adapter("rsna_ich", read_rsna_ich, "stage_2_train.csv and stage_2_train/ID_<image>.dcm",
+            "rsna_ich"),
+    Adapter("medmnist", read_medmnist, "a MedMNIST <name>[_<size>].npz (data.target)",
+            "breastmnist"),
+    Adapter("npz", read_npz, "an .npz with {train,val,test}_images and _labels"),
+    Adapter("head_ct", read_head_ct, "images/NNN.png and labels.csv (id, hemorrhage)", "head_ct"),
+]:
+    register_adapter(_entry)

@@ -13,7 +13,7 @@ from typing import Callable, Sequence
 import numpy as np
 import pandas as pd
 
-from radbench.data.images import load_rgb
+from radbench.data.decode import load_rgb
 from radbench.data.manifest import Manifest
 from radbench.ids import stable_hash
 

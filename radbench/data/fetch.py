@@ -3,7 +3,6 @@ kept once verified); sets behind a login get the page to fetch them from and the
 
 from __future__ import annotations
 
-import hashlib
 import os
 import urllib.error
 import urllib.request
@@ -12,6 +11,7 @@ from pathlib import Path
 from typing import Callable
 
 from radbench.errors import DataError
+from radbench.ids import file_md5
 
 ZENODO = "https://zenodo.org/records/10519652/files"
 
@@ -70,22 +70,14 @@ def default_dest() -> Path:
     return Path(base) / "radbench" / "datasets"
 
 
-def md5_of(path: Path) -> str:
-    digest = hashlib.md5()
-    with path.open("rb") as handle:
-        for block in iter(lambda: handle.read(1 << 20), b""):
-            digest.update(block)
-    return digest.hexdigest()
-
-
 def download(url: str, md5: str, target: Path, timeout: float = 30.0,
              on_bytes: Callable[[int], None] | None = None) -> Path:
     """Download `url` to `target`, resuming a `target.part` left by an earlier attempt; the file
     appears under its name only once its MD5 matches."""
     if target.is_file():
-        if md5_of(target) == md5:
+        if file_md5(target) == md5:
             return target
-        raise DataError(f"{target}: exists but its MD5 is {md5_of(target)}, expected {md5}; "
+        raise DataError(f"{target}: exists but its MD5 is {file_md5(target)}, expected {md5}; "
                         f"delete it and fetch again")
     target.parent.mkdir(parents=True, exist_ok=True)
     part = target.with_name(target.name + ".part")
@@ -109,7 +101,7 @@ def download(url: str, md5: str, target: Path, timeout: float = 30.0,
         reason = getattr(exc, "reason", exc)
         raise DataError(f"cannot download {url} ({reason}); download it by hand and put it at "
                         f"{target} (MD5 {md5}); a rerun resumes a partial download") from None
-    got = md5_of(part)
+    got = file_md5(part)
     if got != md5:
         part.unlink()
         raise DataError(f"{url}: downloaded file has MD5 {got}, expected {md5}; removed it, "

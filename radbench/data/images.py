@@ -1,15 +1,15 @@
-"""Decoding one image into a square 3-channel uint8 array, as the paper's generator did.
+"""Image files as the paper's generator read them: locators, opening, 8-bit RGB, resizing.
 
 An image is named by a locator: a file path, or `FILE::FRAGMENT` for an image inside a file
 (`exam.npy::12` = slice 12 of a volume, `set.npz::train/17` = image 17 of a MedMNIST part,
-`case.xml::2` = the outline of image 2 of a DDTI case, as a mask).
+`case.xml::2` = the outline of image 2 of a DDTI case, as a mask). radbench.data.decode picks
+the reader of a locator by its suffix.
 """
 
 from __future__ import annotations
 
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Sequence
 
 import numpy as np
 from PIL import Image, UnidentifiedImageError
@@ -75,7 +75,7 @@ def open_image(path: Path) -> Image.Image:
         raise DataError(f"{path}: corrupt or truncated image ({exc})") from None
 
 
-def _array_image(array: np.ndarray, where: str) -> Decoded:
+def array_image(array: np.ndarray, where: str) -> Decoded:
     if array.ndim == 3 and array.shape[-1] == 1:
         array = array[..., 0]
     if array.ndim == 2:
@@ -106,55 +106,7 @@ def to_rgb(image: Image.Image, where: str = "") -> Decoded:
     return Decoded(image if image.mode == "RGB" else image.convert("RGB"), mode, warnings)
 
 
-def decode(locator: str | Path, windows: Sequence[tuple[float, float]] = ()) -> Decoded:
-    """Decode the image a locator names, at its own size."""
-    path, fragment = split_locator(locator)
-    suffix = path.suffix.lower()
-    if suffix == ".npy":
-        from radbench.data.arrays import read_npy_slice
-
-        return _array_image(read_npy_slice(path, int(fragment or 0)), str(locator))
-    if suffix == ".npz":
-        from radbench.data.arrays import read_npz_image
-
-        part, _, index = (fragment or "").partition("/")
-        return _array_image(read_npz_image(path, part, int(index)), str(locator))
-    if suffix in DICOM_SUFFIXES:
-        from radbench.data.dicom import read_dicom
-
-        if path.is_file() and path.stat().st_size == 0:
-            raise DataError(f"{path}: empty file (0 bytes), expected a DICOM image")
-        return Decoded(Image.fromarray(read_dicom(path, windows), mode="RGB"), "DICOM")
-    return to_rgb(open_image(path), str(path))
-
-
 def resize(image: Image.Image, size: int, interpolation: str = "nearest") -> np.ndarray:
     if image.size != (size, size):
         image = image.resize((size, size), _RESAMPLE[interpolation])
     return np.asarray(image, dtype=np.uint8)
-
-
-def load_rgb(locator: str | Path, size: int, interpolation: str = "nearest",
-             windows: Sequence[tuple[float, float]] = ()) -> np.ndarray:
-    """The image as a (size, size, 3) uint8 array, resized without keeping aspect."""
-    return resize(decode(locator, windows).image, size, interpolation)
-
-
-def mask_image(locator: str | Path) -> Image.Image:
-    """A lesion mask at its own size as a mode-L image of 0/255."""
-    path, fragment = split_locator(locator)
-    if path.suffix.lower() == ".xml":
-        from radbench.data.ddti import rasterise_outline
-
-        return rasterise_outline(path, fragment)
-    mask = np.asarray(open_image(path).convert("L")) > 127
-    return Image.fromarray((mask * 255).astype(np.uint8), mode="L")
-
-
-def load_mask(locators: list, size: int) -> np.ndarray:
-    """Union of one or more lesion masks as a (size, size) uint8 array of 0/1."""
-    union = np.zeros((size, size), dtype=np.uint8)
-    for locator in locators:
-        mask = mask_image(locator).resize((size, size), Image.Resampling.NEAREST)
-        union |= (np.asarray(mask) > 127).astype(np.uint8)
-    return union

@@ -16,7 +16,7 @@ import pandas as pd
 from scipy.sparse import coo_matrix
 from scipy.sparse.csgraph import connected_components
 
-from radbench.data.images import decode, mask_image
+from radbench.data.decode import decode, mask_image
 from radbench.data.manifest import Manifest
 from radbench.errors import DataError
 

@@ -11,7 +11,7 @@ import pandas as pd
 from sklearn.model_selection import StratifiedGroupKFold
 
 from radbench.config.schema import TaskConfig
-from radbench.data.adapters import ADAPTERS
+from radbench.data.adapters import get_adapter
 from radbench.data.images import locator_file
 from radbench.data.records import relative_locator
 from radbench.errors import DataError
@@ -76,11 +76,12 @@ def build_manifest(task: TaskConfig, root: Path, strict: bool = True) -> Manifes
     A listed image whose file does not exist stops it when `data.missing_files` is `error` and
     `strict` (the integrity check passes strict=False to list them all).
     """
+    adapter = get_adapter(task.data.adapter, task.key("data.adapter"))
     root = Path(root)
     if not root.is_dir():
         raise DataError(f"{root}: dataset folder not found (task {task.name}, adapter "
                         f"{task.data.adapter}); pass --data PATH")
-    records = ADAPTERS[task.data.adapter](root, task.data)
+    records = adapter.reader(root, task.data)
     missing = [(str(r.path), r.missing) for r in records if r.missing]
     if missing and strict and task.data.missing_files == "error":
         path, where = missing[0]

@@ -8,7 +8,7 @@ from dataclasses import dataclass
 import numpy as np
 from PIL import Image
 
-from radbench.data.images import decode
+from radbench.data.decode import decode
 from radbench.data.inspect import MIN_HASH_SIZE, inspect_all
 from radbench.data.manifest import Manifest
 from radbench.ids import file_sha256

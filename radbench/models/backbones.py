@@ -1,4 +1,7 @@
-"""The backbone registry: constructor, smallest input, native preprocessing, Grad-CAM layer.
+"""The backbone registry: one entry per architecture, with everything radbench needs to know of
+it beside it (constructor, smallest input, native preprocessing, Grad-CAM layer, ImageNet file
+with its URL and MD5, RadImageNet file). Adding a backbone is one `register_backbone` call; the
+grids, `radbench weights status` and the parametrized backbone test then know it.
 
 Importing this module does not import Keras; the constructors are looked up lazily.
 """
@@ -8,18 +11,38 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from typing import Any
 
+from radbench.errors import ConfigError
+
+KERAS_APPLICATIONS = "https://storage.googleapis.com/tensorflow/keras-applications/"
+
+
+@dataclass(frozen=True)
+class WeightFile:
+    """A published weights file: its name, the folder URL it is served from, its MD5."""
+
+    file: str
+    url: str
+    md5: str
+
 
 @dataclass(frozen=True)
 class Backbone:
     """What radbench needs to know about one `keras.applications` architecture."""
 
     name: str
-    constructor: str
-    min_size: int
+    constructor: str  # the keras.applications function
+    min_size: int  # smallest input side in pixels
     native_mode: str  # imagenet_utils.preprocess_input mode: caffe, tf or torch
     gradcam_layer: str | None  # None: the last layer with a 4-D output
-    radimagenet_arch: str | None  # the Arch in RadImageNet-<Arch>_notop.h5
+    imagenet: WeightFile | None = None  # Keras' notop ImageNet file
+    radimagenet_arch: str | None = None  # the Arch in RadImageNet-<Arch>_notop.h5
+    paper: bool = False  # one of the four backbones of Mei et al. 2022
     extra_kwargs: dict[str, Any] = field(default_factory=dict)
+
+    @property
+    def radimagenet_file(self) -> str | None:
+        """The file name radbench stores RadImageNet's weights of this backbone under."""
+        return f"RadImageNet-{self.radimagenet_arch}_notop.h5" if self.radimagenet_arch else None
 
     def build(self, image_size: int, weights: str | None = None):
         """Build the notop backbone with average pooling, as the paper does."""
@@ -37,33 +60,61 @@ class Backbone:
             **self.extra_kwargs,
         )
         if keras_file:
-            from radbench.models.weights import load_keras_file_into
+            from radbench.models.keras_file import load_keras_file_into
 
             load_keras_file_into(model, weights)
         return model
 
 
-BACKBONES: dict[str, Backbone] = {
-    backbone.name: backbone
-    for backbone in [
-        Backbone("InceptionV3", "InceptionV3", 75, "tf", "mixed10", "InceptionV3"),
-        Backbone("ResNet50", "ResNet50", 32, "caffe", "conv5_block3_out", "ResNet50"),
-        Backbone("DenseNet121", "DenseNet121", 32, "torch", "relu", "DenseNet121"),
-        Backbone("InceptionResNetV2", "InceptionResNetV2", 75, "tf", "conv_7b_ac", "IRV2"),
-        # The smoke backbone. Keras' MobileNetV3 rescales inside the model by default; radbench
-        # normalises outside (paper or native mode), so the built-in rescaling is turned off.
-        Backbone("MobileNetV3Small", "MobileNetV3Small", 32, "tf", None, None,
-                 {"include_preprocessing": False}),
-    ]
-}
+BACKBONES: dict[str, Backbone] = {}
 
-BACKBONE_NAMES: tuple[str, ...] = tuple(BACKBONES)
-PAPER_BACKBONES: tuple[str, ...] = ("InceptionV3", "ResNet50", "DenseNet121", "InceptionResNetV2")
+
+def register_backbone(backbone: Backbone) -> Backbone:
+    """Add `backbone` to the registry (its name must be new); returns it."""
+    if backbone.name in BACKBONES:
+        raise ValueError(f"backbone {backbone.name!r} is registered already")
+    BACKBONES[backbone.name] = backbone
+    return backbone
 
 
 def get_backbone(name: str) -> Backbone:
-    """The registry entry for `name`; KeyError names the allowed values."""
+    """The registry entry for `name`; a ConfigError names the registered ones."""
     try:
         return BACKBONES[name]
     except KeyError:
-        raise KeyError(f"unknown backbone {name!r}; expected one of {', '.join(BACKBONE_NAMES)}")
+        raise ConfigError(f"unknown backbone {name!r}; expected one of "
+                          f"{', '.join(BACKBONES)}") from None
+
+
+def paper_backbones() -> list[str]:
+    return [name for name, backbone in BACKBONES.items() if backbone.paper]
+
+
+def _keras(folder: str, file: str, md5: str) -> WeightFile:
+    return WeightFile(file, f"{KERAS_APPLICATIONS}{folder}/", md5)
+
+
+register_backbone(Backbone(
+    "InceptionV3", "InceptionV3", 75, "tf", "mixed10",
+    _keras("inception_v3", "inception_v3_weights_tf_dim_ordering_tf_kernels_notop.h5",
+           "bcbd6486424b2319ff4ef7d526e38f63"), "InceptionV3", paper=True))
+register_backbone(Backbone(
+    "ResNet50", "ResNet50", 32, "caffe", "conv5_block3_out",
+    _keras("resnet", "resnet50_weights_tf_dim_ordering_tf_kernels_notop.h5",
+           "4d473c1dd8becc155b73f8504c6f6626"), "ResNet50", paper=True))
+register_backbone(Backbone(
+    "DenseNet121", "DenseNet121", 32, "torch", "relu",
+    _keras("densenet", "densenet121_weights_tf_dim_ordering_tf_kernels_notop.h5",
+           "30ee3e1110167f948a6b9946edeeb738"), "DenseNet121", paper=True))
+register_backbone(Backbone(
+    "InceptionResNetV2", "InceptionResNetV2", 75, "tf", "conv_7b_ac",
+    _keras("inception_resnet_v2",
+           "inception_resnet_v2_weights_tf_dim_ordering_tf_kernels_notop.h5",
+           "d19885ff4a710c122648d3b5c3b684e4"), "IRV2", paper=True))
+# The smoke backbone. Keras' MobileNetV3 rescales inside the model by default; radbench
+# normalises outside (paper or native mode), so the built-in rescaling is turned off.
+register_backbone(Backbone(
+    "MobileNetV3Small", "MobileNetV3Small", 32, "tf", None,
+    _keras("mobilenet_v3", "weights_mobilenet_v3_small_224_1.0_float_no_top_v2.h5",
+           "d3e8ec802a04aa4fc771ee12a9a9b836"),
+    extra_kwargs={"include_preprocessing": False}))

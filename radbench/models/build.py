@@ -2,14 +2,16 @@
 
 from __future__ import annotations
 
+from typing import get_args
+
 import keras
 
-from radbench.config.schema import Training
+from radbench.config.schema import FreezeName, Training
+from radbench.models.augment import augmentation_layers
 from radbench.models.backbones import get_backbone
 from radbench.models.preprocess import ChannelNormalization
-from radbench.models.augment import augmentation_layers
 
-FREEZE_SETTINGS = ("freezeall", "unfreezetop10", "unfreezeall")
+FREEZE_SETTINGS: tuple[str, ...] = get_args(FreezeName)  # the config's names, one owner
 
 
 def apply_freeze(base: keras.Model, freeze: str) -> None:

@@ -12,6 +12,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Iterable
 
+from radbench.config.schema import SOURCE_PATTERN, SOURCES_EXPECTED
 from radbench.errors import ConfigError
 from radbench.ids import file_sha256
 
@@ -49,9 +50,8 @@ def check_source(source: str, backbones: Iterable[str] = ()) -> None:
         if not path.name.endswith(WEIGHT_SUFFIXES):
             raise ConfigError(f"source {source!r}: expected a .h5, .weights.h5 or .keras file, "
                               f"got {path.name}")
-    elif source != "scratch":
-        raise ConfigError(f"unknown source {source!r}; expected scratch, imagenet, radimagenet "
-                          f"or file:PATH")
+    elif not SOURCE_PATTERN.match(source):
+        raise ConfigError(f"unknown source {source!r}; expected {SOURCES_EXPECTED}")
 
 
 def normalize_source(source: str) -> str:

@@ -1,1 +1,1 @@
-"""Reports built from stored results: tables now; statistics, plots and Grad-CAM later."""
+"""Reports built from stored results: tables, statistics, plots; md, csv, json, tex and html."""

@@ -15,7 +15,7 @@ import numpy as np
 import pandas as pd
 
 from radbench.config.schema import TaskConfig
-from radbench.data.images import load_mask
+from radbench.data.decode import load_mask
 from radbench.grid import Cell
 from radbench.models.gradcam import gradcam, localization_scores
 from radbench.store import CellDir, CellState, RunDir

@@ -23,7 +23,7 @@ from sklearn.model_selection import StratifiedGroupKFold
 
 from radbench.config.corpus import CorpusConfig
 from radbench.config.schema import Training
-from radbench.data.adapters import ADAPTERS
+from radbench.data.adapters import get_adapter
 from radbench.data.cache import build_cache
 from radbench.data.manifest import COLUMNS, Manifest
 from radbench.data.records import relative_locator
@@ -50,10 +50,11 @@ class Corpus:
 
 def part_manifest(name: str, spec, root: Path, max_images: int | None, seed: int) -> Manifest:
     """A part's images, labels `<name>:<class>` (class_map applied, drop_labels left out)."""
+    adapter = get_adapter(spec.adapter, f"corpus part {name!r}: data.adapter")
     if not root.is_dir():
         raise DataError(f"{root}: dataset folder of corpus part {name!r} not found "
                         f"(--data {name}=PATH)")
-    records = [r for r in ADAPTERS[spec.adapter](root, spec) if not r.missing]
+    records = [r for r in adapter.reader(root, spec) if not r.missing]
     records = [r for r in records if r.raw_label not in spec.drop_labels]
     if not records:
         raise DataError(f"{root}: no labelled images for corpus part {name!r}")

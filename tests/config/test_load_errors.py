@@ -26,10 +26,26 @@ def error_of(loader, path) -> str:
     return message
 
 
-def test_unknown_backbone_names_the_key_and_allowed_values(tmp_path):
-    message = error_of(load_grid, write(tmp_path, {**GRID, "backbones": ["ResNet51"]}))
-    assert "config.yaml" in message and "backbones.0" in message
-    assert "ResNet51" in message and "InceptionResNetV2" in message
+def test_unknown_backbone_names_the_file_key_and_registered_values(tmp_path):
+    """Backbone names belong to the models' registry: checked when the grid expands, before
+    anything is written, with the grid's file and key named."""
+    from radbench.grid import expand
+
+    grid, _ = load_grid(write(tmp_path, {**GRID, "backbones": ["ResNet50", "ResNet51"]}))
+    message = error_of(lambda _: expand(grid, load_task("breast")[0]), None)
+    assert message.startswith(f"{tmp_path / 'config.yaml'}: key 'backbones.1': unknown backbone "
+                              f"'ResNet51'; expected one of InceptionV3, ResNet50")
+
+
+def test_unknown_adapter_names_the_file_key_and_registered_values(tmp_path):
+    from radbench.data.manifest import build_manifest
+
+    task = load_task("breast")[0].model_dump()
+    task["data"]["adapter"] = "bussi"
+    loaded, _ = load_task(write(tmp_path, task))
+    message = error_of(lambda _: build_manifest(loaded, tmp_path), None)
+    assert message.startswith(f"{tmp_path / 'config.yaml'}: key 'data.adapter': unknown adapter "
+                              f"'bussi'; expected one of busi, ddti")
 
 
 def test_unknown_key_lists_allowed_keys(tmp_path):

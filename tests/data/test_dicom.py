@@ -5,7 +5,7 @@ import pytest
 from pydicom.uid import JPEG2000Lossless
 
 from radbench.data.dicom import BONE, BRAIN, SUBDURAL, read_dicom
-from radbench.data.images import load_rgb
+from radbench.data.decode import load_rgb
 from radbench.errors import DataError
 from tests.data.releases import write_dicom
 

@@ -4,7 +4,7 @@ import numpy as np
 import pytest
 from PIL import Image
 
-from radbench.data.images import load_mask, load_rgb
+from radbench.data.decode import load_mask, load_rgb
 from radbench.errors import DataError
 
 

@@ -5,7 +5,7 @@ import pytest
 from PIL import Image
 
 from radbench.config.load import load_task
-from radbench.data.images import load_mask, load_rgb
+from radbench.data.decode import load_mask, load_rgb
 from radbench.data.manifest import build_manifest
 from radbench.data.mrnet import central_slices
 from radbench.data.prepare import prepare

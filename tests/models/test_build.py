@@ -34,7 +34,9 @@ def test_native_modes_of_the_paper_backbones():
 
 
 def test_unknown_backbone():
-    with pytest.raises(KeyError, match="ResNet50"):
+    from radbench.errors import ConfigError
+
+    with pytest.raises(ConfigError, match="unknown backbone 'VGG16'; expected one of .*ResNet50"):
         get_backbone("VGG16")
 
 

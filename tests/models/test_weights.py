@@ -89,12 +89,16 @@ def test_imagenet_lookup_missing_damaged_and_found(tmp_path, monkeypatch):
                                           r"tf_kernels_notop.h5 not found; run `radbench weights "
                                           r"fetch imagenet --backbones ResNet50`"):
         resolve_source("imagenet", "ResNet50")
-    entry = weights.IMAGENET_NOTOP["ResNet50"]
+    from dataclasses import replace
+
+    from radbench.models.backbones import BACKBONES
+
+    entry = BACKBONES["ResNet50"].imagenet
     path, _ = keras2_file(tmp_path / "keras" / "models" / entry.file, "ResNet50", 32)
     with pytest.raises(ConfigError, match=r"has MD5 [0-9a-f]{32}, Keras publishes 4d473c1d"):
         resolve_source("imagenet", "ResNet50")
-    monkeypatch.setitem(weights.IMAGENET_NOTOP, "ResNet50",
-                        weights.KerasFile(entry.file, entry.url, weights.md5_of(path)))
+    monkeypatch.setitem(BACKBONES, "ResNet50", replace(
+        BACKBONES["ResNet50"], imagenet=replace(entry, md5=weights.file_md5(path))))
     resolved = resolve_source("imagenet", "ResNet50")
     assert resolved.weights == str(path) and resolved.sha256 == weights.file_sha256(path)
 
