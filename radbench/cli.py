@@ -188,14 +188,10 @@ def report(
 ) -> None:
     """Mean ± SD of the scenario test AUC per task × source (and per backbone), paired
     Wilcoxon comparisons between sources, per-cell bootstrap and DeLong CIs."""
-    from radbench.errors import ConfigError
-    from radbench.report.tables import build_report, print_report, to_json, write_report
+    from radbench.report.build import build_report
+    from radbench.report.formats import parse_formats, print_report, to_json, write_report
 
-    chosen = tuple(f.strip() for f in formats.split(",") if f.strip())
-    unknown = [f for f in chosen if f not in ("md", "csv", "json", "tex", "html")]
-    if unknown:
-        raise ConfigError(f"--format {formats!r}: unknown {unknown[0]!r}; expected md, csv, "
-                          f"json, tex, html")
+    chosen = parse_formats(formats)
     result = build_report(run_dir, compare)
     written = write_report(run_dir, result, chosen)
     if as_json:

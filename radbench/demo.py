@@ -12,7 +12,8 @@ from rich.console import Console
 
 from radbench.config.load import load_corpus
 from radbench.data.phantom import generate_corpus, generate_phantom
-from radbench.report.tables import build_report, print_report, write_report
+from radbench.report.build import build_report
+from radbench.report.formats import print_report, write_report
 from radbench.runner import RunOptions, run_grid
 from radbench.train.pretrain import pretrain
 

@@ -35,7 +35,8 @@ from radbench.config.load import load_corpus, load_task  # noqa: E402
 from radbench.data.manifest import build_manifest  # noqa: E402
 from radbench.data.overlap import find_overlap  # noqa: E402
 from radbench.errors import RadbenchError  # noqa: E402
-from radbench.report.tables import build_report, print_report, write_report  # noqa: E402
+from radbench.report.build import build_report
+from radbench.report.formats import print_report, write_report  # noqa: E402
 from radbench.runner import RunOptions, run_grid  # noqa: E402
 from radbench.train.pretrain import part_manifest, pretrain  # noqa: E402
 

@@ -9,7 +9,7 @@ import numpy as np
 import pandas as pd
 
 from radbench.errors import ConfigError
-from radbench.report.collect import SCENARIO_KEYS, localization_cells, stored_predictions
+from radbench.report.collect import SCENARIO_KEYS, localization_cells
 from radbench.report.stats import bootstrap_auc_ci, compare_sources, delong_ci, delong_test, \
     describe
 from radbench.store import CellState
@@ -96,8 +96,8 @@ def paired_cells(cells: pd.DataFrame, predictions: dict[str, pd.DataFrame],
     return pd.DataFrame(rows)
 
 
-def localization_summary(out: Path, cells: pd.DataFrame, scenarios: pd.DataFrame,
-                         pairs, seed: int) -> tuple[pd.DataFrame, pd.DataFrame]:
+def localization_summary(out: Path, cells: pd.DataFrame, pairs: list[tuple[str, str]] | None,
+                         seed: int) -> tuple[pd.DataFrame, pd.DataFrame]:
     """Per task x source: scenario mean Dice/IoU/pointing (each scenario averaged over its
     folds), and paired comparisons of scenario Dice, the same way as the AUC."""
     per_cell = localization_cells(out, cells)
@@ -114,21 +114,3 @@ def localization_summary(out: Path, cells: pd.DataFrame, scenarios: pd.DataFrame
     per_scenario["complete"] = True
     comparisons, _ = compare_sources(per_scenario, PAIR_KEYS, pairs, seed, value="dice")
     return pd.DataFrame(rows), pd.DataFrame([c.to_dict() for c in comparisons])
-
-
-def analyse(report: dict, out: Path, cells: pd.DataFrame, compare: str | None = None,
-            seed: int = 0) -> None:
-    """Add summary, comparisons, friedman and cell_intervals to a report (in place)."""
-    scenarios = report["scenario_table"]
-    pairs = parse_compare(compare, sorted(scenarios["source"].unique()))
-    report["summary"] = summaries(scenarios, cells)
-    comparisons, friedman = compare_sources(scenarios, PAIR_KEYS, pairs, seed)
-    report["comparisons"] = pd.DataFrame([c.to_dict() for c in comparisons])
-    report["friedman"] = friedman
-    labelled = cells.assign(source=report["cell_sources"])
-    predictions = stored_predictions(out, cells)
-    report["cell_intervals"] = cell_intervals(labelled, predictions, seed=seed)
-    report["localization"], report["localization_comparisons"] = localization_summary(
-        out, labelled, scenarios, pairs, seed)
-    chosen = pairs or [(c.a, c.b) for c in comparisons]
-    report["paired_cells"] = paired_cells(labelled, predictions, sorted(set(chosen)))

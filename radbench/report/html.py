@@ -8,11 +8,11 @@ import base64
 import html
 import io
 from pathlib import Path
-from typing import Any
 
 import numpy as np
 import pandas as pd
 
+from radbench.report.build import Report, Section
 from radbench.store import CellState, RunDir, atomic_write_text
 
 STYLE = """body{font-family:system-ui,sans-serif;margin:2em;max-width:1100px;color:#222}
@@ -134,44 +134,40 @@ def cam_plot(out: Path, cells: pd.DataFrame, per_source: int = 3) -> str | None:
     return _png(figure)
 
 
-def _table(frame: pd.DataFrame | None, columns: list[str] | None = None) -> str:
-    if frame is None or frame.empty:
-        return "<p>–</p>"
-    shown = (frame[columns] if columns else frame).astype(object)
-    shown = shown.where(shown.notna(), None).fillna("–")
-    return shown.to_html(index=False, float_format=lambda v: f"{v:.3f}", na_rep="–", border=0)
+def _section_html(section: Section) -> str:
+    frame = section.text()
+    parts = [f"<h2>{html.escape(section.title)}</h2>"]
+    if section.note:
+        parts.append(f"<p>{html.escape(section.note)}</p>")
+    parts.append(frame.to_html(index=False, border=0, escape=True) if not frame.empty
+                 else "<p>–</p>")
+    return "\n".join(parts)
 
 
-def write_html(out: Path, report: dict[str, Any], cells: pd.DataFrame) -> Path:
-    """report.html in the run directory."""
+# plots shown after the section of that key
+def _plots(out: Path, report: Report) -> dict[str, list[tuple[str, str | None]]]:
+    return {
+        "table": [("Scenario AUCs per task and source", auc_plot(report.scenario_frame)),
+                  ("ROC curves of the best cell of each source", roc_plot(out, report.cell_table))],
+        "localization": [("Grad-CAM (colour) and lesion outline (white), best cell of each "
+                          "source", cam_plot(out, report.cell_table)
+                          if len(report["localization"]) else None)],
+    }
+
+
+def write_html(out: Path, report: Report) -> Path:
+    """report.html in the run directory: every section of the report, with its plots."""
     import matplotlib
 
     matplotlib.use("Agg")
-    from radbench.report.tables import COMPARISON_HEADER, _notes, comparison_rows
-
-    scenarios = report["scenario_table"]
-    labelled = cells.assign(source=report["cell_sources"])
+    plots = _plots(out, report)
     parts = [f"<!DOCTYPE html><html lang='en'><head><meta charset='utf-8'>"
              f"<title>radbench report</title><style>{STYLE}</style></head><body>",
-             "<h1>radbench report</h1>",
-             "<h2>Test AUC, mean ± SD over scenarios</h2>",
-             _table(report["table"], ["task", "source", "backbone", "n", "mean", "sd", "min", "max"])]
-    for title, uri in (("Scenario AUCs per task and source", auc_plot(scenarios)),
-                       ("ROC curves", roc_plot(out, labelled))):
-        if uri:
-            parts += [f"<h2>{title}</h2>", _figure(uri, title)]
-    parts += ["<h2>Per task and source</h2>", _table(report["summary"])]
-    rows = comparison_rows(report)
-    parts.append("<h2>Paired comparisons</h2><p>Scenarios paired on everything but the source; "
-                 "primary test: two-sided Wilcoxon signed-rank; Holm-adjusted.</p>")
-    parts.append(_table(pd.DataFrame(rows, columns=COMPARISON_HEADER)))
-    if report.get("localization") is not None and not report["localization"].empty:
-        parts += ["<h2>Lesion localization (Grad-CAM)</h2>", _table(report["localization"])]
-        uri = cam_plot(out, labelled)
-        if uri:
-            parts.append(_figure(uri, "Grad-CAM (colour) and lesion outline (white), best cell "
-                                      "of each source"))
-    parts += ["<h2>Notes</h2><ul>"] + [f"<li>{html.escape(n)}</li>" for n in _notes(report)]
+             "<h1>radbench report</h1>"]
+    for key, section in report.sections.items():
+        parts.append(_section_html(section))
+        parts += [_figure(uri, caption) for caption, uri in plots.get(key, []) if uri]
+    parts += ["<h2>Notes</h2><ul>"] + [f"<li>{html.escape(n)}</li>" for n in report.notes]
     parts.append("</ul></body></html>")
     target = Path(out) / "report.html"
     atomic_write_text(target, "\n".join(parts))

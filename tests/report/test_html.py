@@ -8,7 +8,8 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from radbench.report.tables import build_report, write_report
+from radbench.report.build import build_report
+from radbench.report.formats import write_report
 from radbench.store import atomic_write_csv
 from tests.report.test_tables import store
 

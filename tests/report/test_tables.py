@@ -9,7 +9,8 @@ import pytest
 from radbench.config.schema import Training
 from radbench.errors import DataError
 from radbench.grid import Cell
-from radbench.report.tables import build_report, to_json, to_markdown, write_report
+from radbench.report.build import build_report
+from radbench.report.formats import to_json, to_markdown, write_report
 from radbench.store import CellResult, RunDir
 
 
@@ -46,14 +47,15 @@ def test_mean_sd_over_scenarios_of_fold_means(tmp_path):
         per = table[(table["source"] == label) & (table["backbone"] == "ResNet50")].iloc[0]
         assert per["mean"] == pytest.approx(np.mean([v for k, v in aucs.items()
                                                      if k[0] == source and k[1] == "ResNet50"]))
-    assert report["cells"] == {"total": 24, "done": 24, "failed": 0, "pending": 0,
+    assert report.cells == {"total": 24, "done": 24, "failed": 0, "pending": 0,
                                "constant_predictions": 0}
     text = to_markdown(report)
     assert "| breast | scratch | all | 4 |" in text
     data = json.loads(to_json(report))
     assert {r["source"] for r in data["table"]} == {"scratch", "file:pre.h5"}
     paths = write_report(tmp_path, report)
-    assert pd.read_csv(paths[1]).shape[0] == len(table)
+    assert pd.read_csv(tmp_path / "report.csv").shape[0] == len(table)
+    assert {p.name for p in paths} >= {"report.md", "report.csv", "report.json", "report.html"}
 
 
 def test_incomplete_scenarios_are_left_out_and_counted(tmp_path):
@@ -64,8 +66,8 @@ def test_incomplete_scenarios_are_left_out_and_counted(tmp_path):
     report = build_report(tmp_path)
     row = report["table"].iloc[0]
     assert row["n"] == 1 and row["mean"] == pytest.approx(0.65)
-    assert report["scenarios"] == {"total": 2, "complete": 1, "incomplete": 1}
-    assert report["cells"]["pending"] == 1
+    assert report.scenarios == {"total": 2, "complete": 1, "incomplete": 1}
+    assert report.cells["pending"] == 1
 
 
 def test_empty_run_directory(tmp_path):
@@ -131,7 +133,7 @@ def test_cells_of_two_sources_on_the_same_cases_get_delongs_paired_test(tmp_path
 
 
 def test_paper_style_table_breakdowns_and_latex(tmp_path):
-    from radbench.report.tables import to_latex
+    from radbench.report.formats import to_latex
 
     rng = np.random.default_rng(7)
     for backbone in ("ResNet50", "DenseNet121", "InceptionV3"):
@@ -144,8 +146,53 @@ def test_paper_style_table_breakdowns_and_latex(tmp_path):
     scratch = report["table"].query("source == 'scratch' and backbone == 'all'").iloc[0]
     assert row["scratch"] == f"{scratch['mean']:.3f} ± {scratch['sd']:.3f}"
     assert row["Wilcoxon p (n)"] == "0.031 (6)"  # six positive differences: exact p = 2/64
-    assert set(report["breakdowns"]["lr"]["lr"]) == {1e-2, 1e-3}
-    assert (report["breakdowns"]["freeze"]["n"] == 6).all()
+    assert set(report["by_lr"]["lr"]) == {1e-2, 1e-3}
+    assert (report["by_freeze"]["n"] == 6).all()
     latex = to_latex(report)
     assert "\\begin{tabular}{lcccc}" in latex and "file:pre\\_1.h5" in latex
     assert "$\\pm$" in latex and latex.strip().endswith("\\end{tabular}")
+
+
+def test_every_format_renders_every_section(tmp_path):
+    """A report holding every section (three sources, predictions, localization): each section
+    is in report.json, has its csv, and its title and rows are in the md, html and tex."""
+    from html import escape
+
+    from radbench.report.formats import FORMATS, to_latex
+    from radbench.store import RunDir, atomic_write_csv, atomic_write_json
+
+    rng = np.random.default_rng(8)
+    y = np.r_[np.ones(10), np.zeros(14)].astype(int)
+    for source, strength in (("scratch", 0.3), ("file:/w/a.h5", 1.0), ("file:/w/b.h5", 1.5)):
+        for backbone in ("ResNet50", "DenseNet121", "InceptionV3"):
+            for lr in (1e-2, 1e-3):
+                scores = y * strength + rng.random(24)
+                from sklearn.metrics import roc_auc_score
+
+                store(tmp_path, source, backbone, lr, 0, roc_auc_score(y, scores))
+                cell = RunDir(tmp_path).cell(
+                    f"{source}-{backbone}-{lr}-0".replace(":", "_").replace("/", "_"))
+                atomic_write_csv(cell.predictions_file, pd.DataFrame(
+                    {"case_id": [f"c{i}" for i in range(24)], "fold": 0, "y_true": y,
+                     "y_score": scores}))
+                dice = float(rng.uniform(0.2, 0.8))
+                atomic_write_json(cell.localization_summary_file, {
+                    "threshold": 0.5, "n": 10, "dice": dice, "iou": dice / 2, "pointing": 0.5})
+    report = build_report(tmp_path)
+    assert all(len(section.frame) for section in report.sections.values()), \
+        [k for k, s in report.sections.items() if not len(s.frame)]
+    written = write_report(tmp_path, report, FORMATS)
+    data = json.loads((tmp_path / "report.json").read_text())
+    markdown = (tmp_path / "report.md").read_text()
+    page = (tmp_path / "report.html").read_text()
+    latex = to_latex(report)
+    assert (tmp_path / "report.tex").read_text() == latex
+    for key, section in report.sections.items():
+        assert len(data[key]) == len(section.frame), key
+        assert tmp_path / section.csv in written, key
+        assert len(pd.read_csv(tmp_path / section.csv)) == len(section.frame), key
+        first = str(section.text().iloc[0, 1])
+        assert f"## {section.title}" in markdown and first in markdown, key
+        assert escape(section.title) in page and escape(first, quote=False) in page, key
+        assert f"% {section.title}" in latex, key
+    assert latex.count("\\begin{tabular}") == len(report.sections)
