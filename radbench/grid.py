@@ -6,11 +6,17 @@ import itertools
 from dataclasses import asdict, dataclass
 from typing import Any
 
-from radbench.config.schema import LATER_TRAINING_DEFAULTS, Augmentation, GridConfig, \
-    TaskConfig, Training
+from radbench.config.schema import LATER_SETTINGS, SCENARIO_SETTINGS, TRAINING_SETTINGS, \
+    Augmentation, GridConfig, TaskConfig, Training
 from radbench.errors import ConfigError
-from radbench.ids import stable_hash
+from radbench.ids import canonical_json, stable_hash
 from radbench.models.backbones import BACKBONES, get_backbone
+
+
+# the cell fields in its scenario (then the training settings with scenario=True)
+CELL_SCENARIO_KEYS = ("task", "source", "backbone", "freeze", "lr", "seed")
+SCENARIO_KEYS = [*CELL_SCENARIO_KEYS, *SCENARIO_SETTINGS]
+NOT_IN_MODEL_KEY = ("lr", "fold")  # what cells sharing one built model may differ in
 
 
 @dataclass(frozen=True)
@@ -27,22 +33,16 @@ class Cell:
     training: Training
 
     def scenario(self) -> dict[str, Any]:
-        """Everything that identifies the scenario, i.e. all but the fold."""
-        return {
-            "task": self.task,
-            "source": self.source,
-            "backbone": self.backbone,
-            "freeze": self.freeze,
-            "lr": self.lr,
-            "seed": self.seed,
-            "image_size": self.training.image_size,
-            "batch_size": self.training.batch_size,
-            "epochs": self.training.epochs,
-            "normalization": self.training.normalization,
-            "interpolation": self.training.interpolation,
-            "augment": self.training.augmentation.enabled,
-            "precision": self.training.precision,
-        }
+        """Everything that identifies the scenario, i.e. all but the fold (SCENARIO_KEYS)."""
+        return {**{key: getattr(self, key) for key in CELL_SCENARIO_KEYS},
+                **{role.key: role.value(self.training) for role in TRAINING_SETTINGS
+                   if role.scenario}}
+
+    def model_key(self) -> str:
+        """What decides the built model and its initial state: all but the learning rate and
+        the fold (cells with equal keys can share one built, traced model)."""
+        return canonical_json({k: v for k, v in self.to_dict().items()
+                               if k not in NOT_IN_MODEL_KEY})
 
     def to_dict(self) -> dict[str, Any]:
         data = asdict(self)
@@ -64,7 +64,7 @@ def cell_id(cell: Cell, task: TaskConfig, data_id: str) -> str:
     task_config["data"].pop("root", None)
     cell_config = cell.to_dict()
     for config in (cell_config["training"], task_config["training"]):
-        for key, default in LATER_TRAINING_DEFAULTS.items():
+        for key, default in LATER_SETTINGS.items():
             if config.get(key, default) == default:
                 config.pop(key, None)
     return stable_hash({"cell": cell_config, "task": task_config, "data": data_id})
@@ -90,12 +90,17 @@ def _folds(grid: GridConfig, task: TaskConfig) -> list[int]:
 
 
 def resolve_training(task: TaskConfig, fixed: dict[str, Any]) -> Training:
-    """The task's training settings with grid overrides applied."""
+    """The task's training settings with grid overrides (named by setting key) applied."""
     values = task.training.model_dump()
-    augment = fixed.pop("augment", None)
-    values.update({k: v for k, v in fixed.items() if v is not None})
-    if augment is False:
-        values["augmentation"] = Augmentation().model_dump()
+    for role in TRAINING_SETTINGS:
+        value = fixed.get(role.key)
+        if value is None:
+            continue
+        if isinstance(role.default, Augmentation):  # augment: false turns it off
+            if value is False:
+                values[role.field] = Augmentation().model_dump()
+        else:
+            values[role.field] = value
     return Training.model_validate(values)
 
 

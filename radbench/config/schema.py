@@ -2,16 +2,18 @@
 
 Every model forbids unknown keys, so a typo fails before anything runs. Names that registries
 own (backbones: radbench.models; adapters: radbench.data) are checked where they are looked up,
-before any training starts, with the file and key named (`ConfigFile.where`).
+before any training starts, with the file and key named (`ConfigFile.key`).
 """
 
 from __future__ import annotations
 
 import math
 import re
-from typing import Literal, Union
+from dataclasses import dataclass
+from typing import Annotated, Literal, Optional, Union
 
-from pydantic import BaseModel, ConfigDict, Field, PrivateAttr, field_validator, model_validator
+from pydantic import BaseModel, ConfigDict, Field, PrivateAttr, create_model, field_validator, \
+    model_validator
 
 FreezeName = Literal["freezeall", "unfreezetop10", "unfreezeall"]
 Normalization = Literal["paper", "native"]
@@ -189,38 +191,78 @@ class SplitSpec(Strict):
         return self.folds if self.scheme == "kfold" else 1
 
 
+def setting(default, *, key: str | None = None, scenario: bool = True, axis: bool = True,
+            later: bool = False, **field: object):
+    """A training setting, declared once; what it is for derives from this declaration:
+
+    - scenario: a key of the cell's scenario (result.json, the report's groups and pairing);
+    - axis: a grid may list values under `axes:` (any setting may be fixed under `overrides:`);
+    - key: its name in scenarios, overrides and axes when it differs (`augment: false` turns
+      `augmentation` off);
+    - later: added after runs were stored, so left out of a cell's id while at its default
+      (those cells keep their ids and are not run again).
+    """
+    role = {"key": key, "scenario": scenario, "axis": axis, "later": later}
+    return Field(default, json_schema_extra={"radbench": role}, **field)
+
+
 class Training(Strict):
     """Everything about fitting one cell that a grid may override."""
 
-    image_size: int = Field(256, ge=32, le=1024)
-    batch_size: int = Field(256, ge=1)
-    epochs: int = Field(30, ge=1)
-    normalization: Normalization = "paper"
-    interpolation: Interpolation = "nearest"
-    augmentation: Augmentation = Augmentation()
-    precision: Precision = Field("float32", description="mixed_bfloat16 / mixed_float16 (with "
-                                 "loss scaling) compute in half precision; float32: the paper")
-    jit_compile: bool | None = Field(None, description="compiled training step; default: on "
-                                     "under JAX, off under TensorFlow (XLA refuses the "
-                                     "augmentation ops) and torch")
+    image_size: int = setting(256, ge=32, le=1024)
+    batch_size: int = setting(256, ge=1)
+    epochs: int = setting(30, ge=1)
+    normalization: Normalization = setting("paper")
+    interpolation: Interpolation = setting("nearest")
+    augmentation: Augmentation = setting(Augmentation(), key="augment")
+    precision: Precision = setting("float32", later=True, description=(
+        "mixed_bfloat16 / mixed_float16 (with loss scaling) compute in half precision; float32: "
+        "the paper"))
+    jit_compile: bool | None = setting(None, scenario=False, axis=False, later=True, description=(
+        "compiled training step; default: on under JAX, off under TensorFlow (XLA refuses the "
+        "augmentation ops) and torch"))
 
 
-# Training fields added after runs were stored: left out of a cell's id while at their default,
-# so that cells stored before them keep their ids (and are not run again).
-LATER_TRAINING_DEFAULTS = {"precision": "float32", "jit_compile": None}
+@dataclass(frozen=True)
+class SettingRole:
+    """What a Training field is for (see `setting`)."""
+
+    field: str
+    key: str
+    scenario: bool
+    axis: bool
+    later: bool
+    default: object
+
+    def value(self, training: "Training") -> object:
+        """The setting as a scenario key and grid override show it."""
+        value = getattr(training, self.field)
+        return value.enabled if isinstance(value, Augmentation) else value
 
 
-class TrainingOverrides(Strict):
-    """The fields of `Training` a grid may fix (all optional)."""
+TRAINING_SETTINGS: tuple[SettingRole, ...] = tuple(
+    SettingRole(name, info.json_schema_extra["radbench"]["key"] or name,
+                **{k: v for k, v in info.json_schema_extra["radbench"].items() if k != "key"},
+                default=info.default)
+    for name, info in Training.model_fields.items())
+SCENARIO_SETTINGS = tuple(r.key for r in TRAINING_SETTINGS if r.scenario)
+AXIS_SETTINGS = tuple(r.key for r in TRAINING_SETTINGS if r.axis)
+LATER_SETTINGS = {r.field: r.default for r in TRAINING_SETTINGS if r.later}
 
-    image_size: int | None = Field(None, ge=32, le=1024)
-    batch_size: int | None = Field(None, ge=1)
-    epochs: int | None = Field(None, ge=1)
-    normalization: Normalization | None = None
-    interpolation: Interpolation | None = None
-    augment: bool | None = Field(None, description="false turns the task's augmentation off")
-    precision: Precision | None = None
-    jit_compile: bool | None = None
+
+def _override_field(info) -> tuple[object, object]:
+    """The grid's optional version of a Training field (same constraints; None: not fixed)."""
+    if isinstance(info.default, Augmentation):
+        return bool | None, Field(None, description="false turns the task's augmentation off")
+    inner = Annotated[(info.annotation, *info.metadata)] if info.metadata else info.annotation
+    return Optional[inner], Field(None, description=info.description)
+
+
+TrainingOverrides = create_model(
+    "TrainingOverrides", __base__=Strict,
+    __doc__="The fields of `Training` a grid may fix (all optional); derived from Training.",
+    **{(info.json_schema_extra["radbench"]["key"] or name): _override_field(info)
+       for name, info in Training.model_fields.items()})
 
 
 class TaskConfig(ConfigFile):
@@ -306,9 +348,9 @@ class GridConfig(ConfigFile):
     seeds: list[int] = Field(default_factory=lambda: [0], min_length=1)
     folds: Literal["all"] | int | list[int] = "all"
     overrides: TrainingOverrides = TrainingOverrides()
-    axes: dict[Literal["image_size", "batch_size", "epochs", "normalization", "interpolation",
-                       "augment", "precision"], list[AxisValue]] = Field(
-        default_factory=dict, description="extra axes: each value list multiplies the grid"
+    axes: dict[str, list[AxisValue]] = Field(
+        default_factory=dict, description="extra axes, named as in `overrides` (a training "
+        "setting with axis=True): each value list multiplies the grid"
     )
     execution: ExecutionSpec = ExecutionSpec()
     slurm: SlurmSpec = SlurmSpec()
@@ -321,9 +363,13 @@ class GridConfig(ConfigFile):
                 raise ValueError(f"unknown source {value!r}; expected {SOURCES_EXPECTED}")
         return values
 
-    @model_validator(mode="after")
-    def _axes_values_valid(self) -> "GridConfig":
-        for key, values in self.axes.items():
+    @field_validator("axes")
+    @classmethod
+    def _axes_valid(cls, axes: dict[str, list]) -> dict[str, list]:
+        for key, values in axes.items():
+            if key not in AXIS_SETTINGS:
+                raise ValueError(f"axes: {key!r} is not a training setting a grid may vary; "
+                                 f"expected one of {', '.join(AXIS_SETTINGS)}")
             for value in values:
                 TrainingOverrides.model_validate({key: value})
-        return self
+        return axes

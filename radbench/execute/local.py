@@ -7,7 +7,6 @@ fold the same) go to one process, which builds and traces the model once (radben
 
 from __future__ import annotations
 
-import json
 import os
 import signal
 import subprocess
@@ -19,6 +18,7 @@ from typing import Protocol
 from radbench.execute.lock import is_locked
 from radbench.execute.policy import CRASHED, FailureBudget, RetryPolicy
 from radbench.execute.slots import Slot
+from radbench.grid import Cell
 from radbench.store import CellDir, CellFailure
 from radbench.execute.worker import BUSY_EXIT
 
@@ -90,9 +90,11 @@ def model_groups(cells: list[CellDir], reuse_models: bool = True) -> list[list[C
         return [[cell] for cell in cells]
     groups: dict[str, list[CellDir]] = {}
     for cell in cells:
-        config = (cell.config() or {}).get("cell", {})
-        key = json.dumps({k: v for k, v in config.items() if k not in ("lr", "fold")},
-                         sort_keys=True) if config else cell.id
+        config = (cell.config() or {}).get("cell")
+        try:
+            key = Cell.from_dict(config).model_key()
+        except (TypeError, ValueError, KeyError):  # unreadable: a process of its own
+            key = cell.id
         groups.setdefault(key, []).append(cell)
     return list(groups.values())
 

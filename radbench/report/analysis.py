@@ -9,7 +9,8 @@ import numpy as np
 import pandas as pd
 
 from radbench.errors import ConfigError
-from radbench.report.collect import SCENARIO_KEYS, localization_cells
+from radbench.grid import SCENARIO_KEYS
+from radbench.report.collect import localization_cells
 from radbench.report.stats import bootstrap_auc_ci, compare_sources, delong_ci, delong_test, \
     describe
 from radbench.store import CellState

@@ -7,11 +7,9 @@ from pathlib import Path
 import pandas as pd
 
 from radbench.errors import DataError
-from radbench.grid import Cell
+from radbench.grid import SCENARIO_KEYS, Cell
 from radbench.store import CellState, RunDir
 
-SCENARIO_KEYS = ["task", "source", "backbone", "freeze", "lr", "seed", "image_size", "batch_size",
-                 "epochs", "normalization", "interpolation", "augment", "precision"]
 
 
 def source_label(source: str) -> str:

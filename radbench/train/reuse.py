@@ -17,10 +17,9 @@ from radbench.grid import Cell
 
 
 def model_key(cell: Cell, weights: str | None) -> str:
-    """What decides the built model and its initial state: all but the learning rate and fold."""
-    return json.dumps({"backbone": cell.backbone, "source": cell.source, "weights": weights,
-                       "freeze": cell.freeze, "seed": cell.seed,
-                       "training": cell.training.model_dump(mode="json")}, sort_keys=True)
+    """What decides the built model and its initial state: the cell's model key (all but the
+    learning rate and fold) and the weights file it starts from."""
+    return json.dumps({"cell": cell.model_key(), "weights": weights}, sort_keys=True)
 
 
 def jit_setting(value: bool | None) -> bool:

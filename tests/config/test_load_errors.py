@@ -112,3 +112,25 @@ def test_class_map_target_must_be_a_class(tmp_path):
     task = yaml.safe_load(Path("configs/tasks/breast.yaml").read_text())
     task["data"]["class_map"] = {"normal": "healthy"}
     assert "healthy" in error_of(load_task, write(tmp_path, task))
+
+
+def test_an_axis_must_be_a_training_setting_a_grid_may_vary(tmp_path):
+    message = error_of(load_grid, write(tmp_path, {**GRID, "axes": {"jit_compile": [True]}}))
+    assert "key 'axes'" in message and "'jit_compile' is not a training setting a grid may " \
+        "vary; expected one of image_size, batch_size, epochs, normalization, interpolation, " \
+        "augment, precision" in message
+    message = error_of(load_grid, write(tmp_path, {**GRID, "axes": {"image_size": [16]}}))
+    assert "greater than or equal to 32" in message
+
+
+def test_the_training_settings_derive_from_one_declaration():
+    from radbench.config.schema import LATER_SETTINGS, TrainingOverrides
+    from radbench.grid import SCENARIO_KEYS
+
+    assert SCENARIO_KEYS == ["task", "source", "backbone", "freeze", "lr", "seed", "image_size",
+                             "batch_size", "epochs", "normalization", "interpolation", "augment",
+                             "precision"]
+    assert list(TrainingOverrides.model_fields) == [
+        "image_size", "batch_size", "epochs", "normalization", "interpolation", "augment",
+        "precision", "jit_compile"]
+    assert LATER_SETTINGS == {"precision": "float32", "jit_compile": None}
