@@ -12,16 +12,15 @@ from typing import Any
 from rich.console import Console
 
 from radbench.config.load import load_grid, load_task
-from radbench.config.schema import ExecutionSpec, GridConfig
+from radbench.config.schema import ExecutionSpec
 from radbench.data.adapters import get_adapter
 from radbench.data.cache import build_cache
 from radbench.data.prepare import PreparedData, data_root, prepare, windows_of
 from radbench.errors import ConfigError
-from radbench.execute.local import run_local
+from radbench.execute.executor import ExecutorSettings
 from radbench.execute.lock import FileLock
 from radbench.execute.policy import RetryPolicy
-from radbench.execute.progress import GridProgress
-from radbench.execute.slots import make_slots
+from radbench.execute.registry import make_executor
 from radbench.execute.state import cell_state, queued_slurm_jobs
 from radbench.grid import Cell, cell_id, expand
 from radbench.models.sources import check_source, normalize_source
@@ -114,7 +113,9 @@ def run_grid(options: RunOptions, console: Console | None = None) -> RunSummary:
     console = console or Console(stderr=True)
     task, task_file = load_task(options.task)
     grid, _ = load_grid(options.grid)
-    _check_execution(options, grid)
+    executor = make_executor(options.executor, ExecutorSettings(
+        out=options.out, grid=grid, gpus=options.gpus, max_parallel=options.max_parallel,
+        reuse_models=options.reuse_models, slurm=options.slurm, dry_run=options.dry_run))
     sources = [normalize_source(s) for s in (options.sources or grid.sources)]
     for source in sources:
         check_source(source, grid.backbones)
@@ -152,24 +153,16 @@ def run_grid(options: RunOptions, console: Console | None = None) -> RunSummary:
     labels = {d.id: c.label() for d, c in zip(directories, cells)}
     summary = RunSummary(total=len(cells))
     to_run = _select(directories, options, summary, console)
-    policy = _policy(grid.execution, options)
-    if options.executor == "slurm":
-        _submit(options, grid, to_run, policy, summary, console)
-    else:
-        _execute_local(options, to_run, labels, policy, summary, console)
+    executed = executor.execute(to_run, labels, _policy(grid.execution, options), console)
+    summary.ran = len(executed.done) + len(executed.failed)
+    summary.done = len(executed.done)
+    summary.failed = [f"{labels[cell.id]}: {reason}" for cell, reason in executed.failed]
+    summary.elsewhere += len(executed.busy)
+    summary.not_started = len(executed.not_started)
+    summary.stopped_early = executed.stopped_early
+    summary.submitted = executed.submitted
+    summary.slurm_job_id = executed.job_id
     return summary
-
-
-def _check_execution(options: RunOptions, grid: GridConfig) -> None:
-    """Bad executor settings stop the run before anything is prepared or written."""
-    if options.executor not in ("local", "slurm"):
-        raise ConfigError(f"--executor {options.executor!r}: expected local or slurm")
-    if options.executor == "local":
-        make_slots(options.gpus, options.max_parallel)
-    elif not options.dry_run:
-        from radbench.execute.slurm import SlurmOptions, check_slurm_available
-
-        check_slurm_available(SlurmOptions.from_spec(grid.slurm, **options.slurm))
 
 
 def _select(directories: list[CellDir], options: RunOptions, summary: RunSummary,
@@ -207,35 +200,6 @@ def _policy(spec: ExecutionSpec, options: RunOptions) -> RetryPolicy:
         if options.max_consecutive_failures is None else options.max_consecutive_failures,
         halve_batch_on_oom=spec.on_out_of_memory.halve_batch,
         min_batch_size=spec.on_out_of_memory.min_batch_size)
-
-
-def _execute_local(options: RunOptions, to_run: list[CellDir], labels: dict[str, str],
-                   policy: RetryPolicy, summary: RunSummary, console: Console) -> None:
-    slots = make_slots(options.gpus, options.max_parallel)
-    with GridProgress(len(to_run), slots, labels, console) as progress:
-        executed = run_local(to_run, slots, policy, progress,
-                             reuse_models=options.reuse_models)
-    summary.ran = len(executed.done) + len(executed.failed)
-    summary.done = len(executed.done)
-    summary.failed = [f"{labels[cell.id]}: {reason}" for cell, reason in executed.failed]
-    summary.elsewhere += len(executed.busy)
-    summary.not_started = len(executed.not_started)
-    summary.stopped_early = executed.stopped_early
-
-
-def _submit(options: RunOptions, grid: GridConfig, to_run: list[CellDir], policy: RetryPolicy,
-            summary: RunSummary, console: Console) -> None:
-    from radbench.execute.slurm import SlurmOptions, submit_slurm
-
-    if not to_run:
-        console.print("nothing to submit", highlight=False)
-        return
-    slurm = SlurmOptions.from_spec(grid.slurm, **options.slurm)
-    summary.slurm_job_id = submit_slurm(options.out, to_run, slurm, policy)
-    summary.submitted = len(to_run)
-    console.print(f"submitted {len(to_run)} cell(s) as Slurm job array {summary.slurm_job_id} "
-                  f"(logs in {options.out / 'slurm'}); follow with `radbench status "
-                  f"{options.out}`, then `radbench report {options.out}`", highlight=False)
 
 
 def resume_run(out: Path, template: RunOptions, console: Console | None = None

@@ -10,40 +10,18 @@ from __future__ import annotations
 import os
 import signal
 import subprocess
-import sys
 import time
 from dataclasses import dataclass, field
 from typing import Protocol
 
+from radbench.execute.attempt import BUSY_EXIT, Outcome, attempt_outcome, worker_command
+from radbench.execute.executor import ExecutionSummary, Executor
 from radbench.execute.lock import is_locked
-from radbench.execute.policy import CRASHED, FailureBudget, RetryPolicy
-from radbench.execute.slots import Slot
+from radbench.execute.policy import FailureBudget, RetryPolicy
+from radbench.execute.progress import GridProgress
+from radbench.execute.slots import Slot, make_slots
 from radbench.grid import Cell
-from radbench.store import CellDir, CellFailure
-from radbench.execute.worker import BUSY_EXIT
-
-
-@dataclass
-class Outcome:
-    """How one attempt of a cell ended."""
-
-    cell: CellDir
-    slot: Slot
-    ok: bool
-    seconds: float
-    reason: str | None = None
-    kind: str | None = None
-    final: bool = True
-
-
-@dataclass
-class ExecutionSummary:
-    done: list[CellDir] = field(default_factory=list)
-    failed: list[tuple[CellDir, str]] = field(default_factory=list)
-    busy: list[CellDir] = field(default_factory=list)  # run by another process meanwhile
-    not_started: list[CellDir] = field(default_factory=list)
-    stopped_early: str | None = None
-    retried: int = 0
+from radbench.store import CellDir
 
 
 class Events(Protocol):
@@ -78,11 +56,6 @@ class _Running:
     stop_sent: bool = False
 
 
-def worker_command(cell: CellDir | list[CellDir]) -> list[str]:
-    cells = cell if isinstance(cell, list) else [cell]
-    return [sys.executable, "-m", "radbench.execute.worker", *(str(c.path) for c in cells)]
-
-
 def model_groups(cells: list[CellDir], reuse_models: bool = True) -> list[list[CellDir]]:
     """Batches of cells for one process each: with `reuse_models`, the cells that build the
     same model (all but learning rate and fold equal), in the order they first appear."""
@@ -115,27 +88,6 @@ def start_worker(cells: list[CellDir], slot: Slot, policy: RetryPolicy) -> subpr
     env["RADBENCH_MAX_CONSECUTIVE_FAILURES"] = str(policy.max_consecutive_failures)
     return subprocess.Popen(worker_command(cells), stdout=subprocess.DEVNULL,
                             stderr=subprocess.PIPE, stdin=subprocess.DEVNULL, env=env, text=True)
-
-
-def attempt_outcome(cell: CellDir, slot: Slot, code: int, early_output: str,
-                    seconds: float) -> Outcome | None:
-    """Read how an attempt ended; records a crash when the process left no trace. None: the
-    cell was busy in another process."""
-    if code == BUSY_EXIT:
-        return None
-    if cell.result() is not None:
-        return Outcome(cell, slot, True, seconds)
-    failure = cell.failure()
-    if failure is None:
-        how = f"killed by signal {-code}" if code < 0 else f"exited with code {code}"
-        if code in (-9, 137):
-            how += " (the system may have run out of memory)"
-        said = early_output.strip().splitlines()[-1:] if early_output else []
-        reason = f"cell process {how} without a result" + (f": {said[0]}" if said else "")
-        cell.record_failure(reason[:500], CRASHED, exit_code=code, transient=True)
-        failure = cell.failure() or CellFailure(reason=reason, kind=CRASHED)
-    return Outcome(cell, slot, False, seconds, f"{failure.reason} (log: {cell.log_file})",
-                   failure.kind)
 
 
 def _started_here(cell: CellDir, pid: int) -> bool:
@@ -273,3 +225,18 @@ def run_local(cells: list[CellDir], slots: list[Slot], policy: RetryPolicy = Ret
                 item.process.kill()
                 item.process.wait()
     return summary
+
+
+class LocalExecutor(Executor):
+    """Slots on this machine: one per visible GPU (`--gpus`), or `--max-parallel` on the CPU."""
+
+    name = "local"
+
+    def check(self) -> None:
+        self.slots = make_slots(self.settings.gpus, self.settings.max_parallel)
+
+    def execute(self, cells: list[CellDir], labels: dict[str, str], policy: RetryPolicy,
+                console) -> ExecutionSummary:
+        with GridProgress(len(cells), self.slots, labels, console) as progress:
+            return run_local(cells, self.slots, policy, progress,
+                             reuse_models=self.settings.reuse_models)

@@ -10,7 +10,7 @@ from rich.live import Live
 from rich.table import Table
 from rich.text import Text
 
-from radbench.execute.local import Outcome
+from radbench.execute.attempt import Outcome
 from radbench.execute.slots import Slot
 from radbench.store import CellDir
 

@@ -20,7 +20,8 @@ from typing import Any
 from radbench.config.schema import SlurmSpec
 from radbench.errors import ConfigError
 from radbench.execute.heartbeat import slurm_job_id
-from radbench.execute.local import attempt_outcome, worker_command
+from radbench.execute.attempt import attempt_outcome, worker_command
+from radbench.execute.executor import ExecutionSummary, Executor
 from radbench.execute.policy import FailureBudget, RetryPolicy
 from radbench.execute.slots import Slot
 from radbench.store import CellDir, RunDir
@@ -181,3 +182,28 @@ def submit_slurm(out: Path, cells: list[CellDir], options: SlurmOptions,
                               "logs": str(folder / f"{array_id}_{index}")})
     run.append_submission({**record, "job_id": array_id})
     return array_id
+
+
+class SlurmExecutor(Executor):
+    """One Slurm job array per submission (submitit); returns once the array is queued."""
+
+    name = "slurm"
+
+    def check(self) -> None:
+        self.options = SlurmOptions.from_spec(self.settings.grid.slurm, **self.settings.slurm)
+        if not self.settings.dry_run:
+            check_slurm_available(self.options)
+
+    def execute(self, cells: list[CellDir], labels: dict[str, str], policy: RetryPolicy,
+                console) -> ExecutionSummary:
+        summary = ExecutionSummary()
+        if not cells:
+            console.print("nothing to submit", highlight=False)
+            return summary
+        summary.job_id = submit_slurm(self.settings.out, cells, self.options, policy)
+        summary.submitted = len(cells)
+        console.print(f"submitted {len(cells)} cell(s) as Slurm job array {summary.job_id} "
+                      f"(logs in {RunDir(self.settings.out).slurm_dir}); follow with `radbench "
+                      f"status {self.settings.out}`, then `radbench report "
+                      f"{self.settings.out}`", highlight=False)
+        return summary

@@ -8,7 +8,7 @@ import io
 from rich.console import Console
 
 from radbench.execute.heartbeat import Heartbeat
-from radbench.execute.local import Outcome
+from radbench.execute.attempt import Outcome
 from radbench.execute.progress import GridProgress
 from radbench.execute.slots import make_slots
 from tests.execute.conftest import write_cell

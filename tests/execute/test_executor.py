@@ -1,0 +1,73 @@
+"""The executor interface: an executor registered in one entry runs a grid's cells."""
+
+from __future__ import annotations
+
+import pytest
+import yaml
+
+from radbench.errors import ConfigError
+from radbench.execute import registry
+from radbench.execute.executor import ExecutionSummary, Executor, ExecutorSettings
+from radbench.runner import RunOptions, run_grid
+
+
+class RecordingExecutor(Executor):
+    """Marks every cell done by writing nothing: records what it was given."""
+
+    name = "recording"
+    seen: list = []
+
+    def check(self) -> None:
+        if self.settings.max_parallel == 99:
+            raise ConfigError("--max-parallel 99: too many for the recording executor")
+
+    def execute(self, cells, labels, policy, console) -> ExecutionSummary:
+        RecordingExecutor.seen = [(cell.id, labels[cell.id], policy.retries) for cell in cells]
+        return ExecutionSummary(not_started=list(cells))
+
+
+@pytest.fixture
+def recording(monkeypatch):
+    monkeypatch.setitem(registry.EXECUTORS, "recording", RecordingExecutor)
+    return RecordingExecutor
+
+
+def grid_file(tmp_path):
+    path = tmp_path / "g.yaml"
+    path.write_text(yaml.safe_dump({
+        "name": "g", "sources": ["scratch"], "backbones": ["MobileNetV3Small"],
+        "settings": [{"freeze": "freezeall", "lr": [0.01, 0.001]}], "folds": 1,
+        "execution": {"retries": 3}, "overrides": {"image_size": 32, "epochs": 1}}))
+    return str(path)
+
+
+def test_a_registered_executor_gets_the_cells_to_run(tmp_path, phantom_root, recording):
+    out = tmp_path / "run"
+    summary = run_grid(RunOptions(task="demo", grid=grid_file(tmp_path), data=str(phantom_root),
+                                  out=out, executor="recording"))
+    assert [label for _, label, _ in recording.seen] == [
+        "demo scratch MobileNetV3Small freezeall lr=0.01 seed=0 fold=0",
+        "demo scratch MobileNetV3Small freezeall lr=0.001 seed=0 fold=0"]
+    assert {retries for _, _, retries in recording.seen} == {3}
+    assert sorted(p.name for p in (out / "cells").iterdir()) == sorted(i for i, _, _ in
+                                                                     recording.seen)
+    assert summary.not_started == 2 and summary.done == 0
+
+
+def test_bad_executor_settings_stop_before_anything_is_written(tmp_path, phantom_root,
+                                                               recording):
+    out = tmp_path / "run"
+    with pytest.raises(ConfigError, match="too many for the recording executor"):
+        run_grid(RunOptions(task="demo", grid=grid_file(tmp_path), data=str(phantom_root),
+                            out=out, executor="recording", max_parallel=99))
+    with pytest.raises(ConfigError, match="--executor 'nosuch': expected local or slurm or "
+                                          "recording"):
+        run_grid(RunOptions(task="demo", grid=grid_file(tmp_path), data=str(phantom_root),
+                            out=out, executor="nosuch"))
+    assert not out.exists()
+
+
+def test_the_shipped_executors_are_local_and_slurm():
+    assert list(registry.EXECUTORS) == ["local", "slurm"]
+    with pytest.raises(ConfigError, match="--gpus 'x'"):
+        registry.make_executor("local", ExecutorSettings(out=None, grid=None, gpus="x"))
