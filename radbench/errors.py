@@ -4,7 +4,9 @@ Two families, and the difference is part of the API:
 
 * ``ConfigError`` and ``DataError`` stop a run *before any training starts* (exit code 2,
   one line naming the file/row/key and what was expected, nothing half-written).
-* ``CellFailed`` is recorded in the failing cell's directory and the grid goes on.
+* Anything a cell raises while it trains is recorded in the cell's directory (failure.json:
+  radbench.store.CellFailure, its kind from radbench.execute.policy.classify_exception) and the
+  grid goes on.
 """
 
 from __future__ import annotations
@@ -22,9 +24,3 @@ class ConfigError(RadbenchError):
 
 class DataError(RadbenchError):
     """A dataset is missing, unreadable or does not fit the task."""
-
-
-class CellFailed(RadbenchError):
-    """One cell of a grid failed; recorded with its reason, the grid goes on."""
-
-    exit_code = 1

@@ -34,7 +34,8 @@ import yaml
 
 from benchlib import REPO, verdict
 
-PAPER_BACKBONES = "InceptionV3,ResNet50,DenseNet121,InceptionResNetV2"
+from radbench.models.backbones import paper_backbones
+
 PAPER_SETTINGS = [{"freeze": "freezeall", "lr": [1e-2, 1e-3]},
                   {"freeze": "unfreezetop10", "lr": [1e-2, 1e-3]},
                   {"freeze": "unfreezeall", "lr": [1e-3, 1e-4]}]
@@ -42,7 +43,8 @@ PAPER_SETTINGS = [{"freeze": "freezeall", "lr": [1e-2, 1e-3]},
 
 def parse() -> argparse.Namespace:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
-    parser.add_argument("--backbones", default=PAPER_BACKBONES)
+    parser.add_argument("--backbones", default=",".join(paper_backbones()),
+                        help="comma-separated (default: the paper's four)")
     parser.add_argument("--size", type=int, default=75, help="px (Inception needs >= 75)")
     parser.add_argument("--epochs", type=int, default=2)
     parser.add_argument("--batch", type=int, default=16)

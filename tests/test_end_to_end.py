@@ -77,8 +77,12 @@ def test_busi_smoke_grid_two_sources_report_and_rerun(tmp_path, busi_root, smoke
     data = json.loads(report.stdout)
     overall = [r for r in data["table"] if r["backbone"] == "all"]
     assert {r["source"] for r in overall} == {"scratch", "file:mnv3-notop.weights.h5"}
-    for row in overall:
-        assert row["n"] == 6 and 0.0 <= row["min"] <= row["mean"] <= row["max"] <= 1.0
+    for row in overall:  # one fold: a scenario's AUC is its cell's
+        mine = [r["test_auc"] for r in stored
+                if (r["source"] == "scratch") == (row["source"] == "scratch")]
+        assert row["n"] == len(mine) == 6
+        assert (row["mean"], row["min"], row["max"]) == pytest.approx(
+            (np.mean(mine), min(mine), max(mine)))
     assert data["cells"]["done"] == 12 and data["scenarios"]["complete"] == 12
     assert (out / "report.md").is_file() and (out / "report.csv").is_file()
     assert any("own group" in note for note in data["notes"])
@@ -87,7 +91,11 @@ def test_busi_smoke_grid_two_sources_report_and_rerun(tmp_path, busi_root, smoke
     assert comparison["n_pairs"] == 6 and comparison["wilcoxon_p"] is not None
     assert comparison["ci_low"] <= comparison["median_difference"] <= comparison["ci_high"]
     assert {r["source"] for r in data["localization"]} == {"scratch", "file:mnv3-notop.weights.h5"}
-    assert all(0.0 <= r["dice_mean"] <= 1.0 for r in data["localization"])
+    for row in data["localization"]:  # the mean over the cells' own localization.json
+        dice = [json.loads((out / "cells" / r["cell_id"] / "localization.json").read_text())
+                ["dice"] for r in stored if (r["source"] == "scratch") == (row["source"] ==
+                                                                           "scratch")]
+        assert row["dice_mean"] == pytest.approx(np.mean(dice))
     assert len(data["cell_intervals"]) == 12 and (out / "report.html").is_file()
     printed = run_cli("report", str(out))
     assert "Wilcoxon" in printed.stdout and "Dice" in printed.stdout

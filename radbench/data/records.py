@@ -67,12 +67,6 @@ def inside(root: Path, relative: str, where: str) -> Path:
     return root / relative
 
 
-def require_file(path: Path, what: str) -> Path:
-    if not path.is_file():
-        raise DataError(f"{path}: not found; expected {what}")
-    return path
-
-
 def csv_rows(table: Path, needed: tuple[str, ...]):
     """(row number, row) of a CSV with a header, stripped names; missing columns are an error."""
     with table.open(newline="") as handle:

@@ -243,7 +243,8 @@ def build_report(out: Path, compare: str | None = None, seed: int = 0) -> Report
         Section("summary", "Per task and source", summaries(labelled_scenarios, labelled_cells),
                 _show_per_source, "fold SD: mean SD over a scenario's folds; seeds: their "
                 "number and the mean SD over seeds of otherwise equal scenarios"),
-        Section("comparisons", "Paired comparisons", comparisons, _show_comparisons,
+        Section("comparisons", "Paired comparisons (Wilcoxon signed-rank primary, "
+                "Holm-adjusted)", comparisons, _show_comparisons,
                 "Scenarios are paired on everything but the source. Primary test: two-sided "
                 "Wilcoxon signed-rank on the paired differences; Holm adjusts over every "
                 "Wilcoxon p of this report; paired t-test secondary; effect size: matched-pairs "

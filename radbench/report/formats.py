@@ -119,7 +119,7 @@ def print_report(report: Report, console: Console) -> None:
             continue
         table = Table(title=section.title)
         for column in frame.columns:
-            table.add_column(str(column))
+            table.add_column(str(column), overflow="fold")
         for row in frame.itertuples(index=False):
             table.add_row(*(str(v) for v in row))
         console.print(table)

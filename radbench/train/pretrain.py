@@ -29,6 +29,7 @@ from radbench.data.manifest import COLUMNS, Manifest
 from radbench.data.records import relative_locator
 from radbench.errors import ConfigError, DataError
 from radbench.ids import file_sha256, stable_hash
+from radbench.models.backbones import get_backbone
 from radbench.store import atomic_write_json
 
 WEIGHTS_SUFFIX = ".weights.h5"
@@ -197,13 +198,17 @@ def pretrain(corpus_config: CorpusConfig, backbone: str, out: Path, roots: dict[
              verbose: int = 2) -> dict:
     """Train, checkpoint each epoch (resumable), calibrate BatchNorm, write the notop weights
     file `out` (must end in .weights.h5) and `out`.json describing it. Returns that record."""
+    out = Path(out)
+    if not out.name.endswith(WEIGHTS_SUFFIX):
+        raise ConfigError(f"--out {out}: the weights file name must end in {WEIGHTS_SUFFIX}")
+    minimum = get_backbone(backbone).min_size  # an unknown name stops here, before any reading
+    if corpus_config.image_size < minimum:
+        raise ConfigError(f"{corpus_config.key('image_size')}: {backbone} needs images of at "
+                          f"least {minimum} px, got {corpus_config.image_size}")
     import keras
 
     from radbench.models.build import build_classifier
 
-    out = Path(out)
-    if not out.name.endswith(WEIGHTS_SUFFIX):
-        raise ConfigError(f"--out {out}: the weights file name must end in {WEIGHTS_SUFFIX}")
     epochs = epochs or corpus_config.epochs
     work = Path(work_dir) if work_dir else out.with_name(out.name[: -len(WEIGHTS_SUFFIX)] + ".work")
     started = time.perf_counter()

@@ -55,7 +55,9 @@ def check_results(out: Path, first_seen: dict[str, tuple[int, str]]) -> None:
     for path in (out / "cells").glob("*/result.json"):
         text = path.read_text()
         result = json.loads(text)
-        assert 0.0 <= result["test_auc"] <= 1.0
+        predictions = pd.read_csv(path.parent / "predictions.csv")  # written before the result
+        assert result["test_auc"] == pytest.approx(
+            roc_auc_score(predictions["y_true"], predictions["y_score"]))
         stamp = (path.stat().st_mtime_ns, text)
         assert first_seen.setdefault(path.parent.name, stamp) == stamp, "a finished cell re-ran"
 
