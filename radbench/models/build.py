@@ -15,17 +15,14 @@ FREEZE_SETTINGS: tuple[str, ...] = get_args(FreezeName)  # the config's names, o
 
 
 def apply_freeze(base: keras.Model, freeze: str) -> None:
-    """The paper's freeze settings. Frozen BatchNorm layers run in inference mode (Keras 3)."""
-    if freeze == "freezeall":
-        base.trainable = False
-    elif freeze == "unfreezetop10":
-        base.trainable = True
-        for layer in base.layers[:-10]:
-            layer.trainable = False
-    elif freeze == "unfreezeall":
-        base.trainable = True
-    else:
+    """The paper's freeze settings. Frozen BatchNorm layers run in inference mode (Keras 3).
+    Every layer's flag is set, so the same model may go from one setting to another."""
+    if freeze not in FREEZE_SETTINGS:
         raise ValueError(f"unknown freeze setting {freeze!r}; expected one of {FREEZE_SETTINGS}")
+    base.trainable = freeze != "freezeall"
+    top = len(base.layers) - 10
+    for index, layer in enumerate(base.layers):
+        layer.trainable = freeze == "unfreezeall" or (freeze == "unfreezetop10" and index >= top)
 
 
 def build_classifier(backbone: str, training: Training, freeze: str, weights: str | None,

@@ -127,3 +127,71 @@ def medmnist(path: Path, counts=(12, 4, 6), size: int = 28, drop: str | None = N
     path.parent.mkdir(parents=True, exist_ok=True)
     np.savez_compressed(path, **arrays)
     return path
+
+
+def _masked_png(path: Path, seed: int) -> None:
+    gray(path, (36, 30), seed)
+    mask = np.zeros((30, 36), np.uint8)
+    mask[8:20, 10:24] = 255
+    Image.fromarray(mask).save(path.with_name(path.stem + "_mask.png"))
+
+
+def _busi(root: Path) -> dict:
+    for n, name in enumerate(("benign", "malignant", "normal")):
+        _masked_png(root / "Dataset_BUSI_with_GT" / name / f"{name} (1).png", n)
+    return {}
+
+
+def _ddti_crops(root: Path) -> dict:
+    (root / "mask").mkdir(parents=True, exist_ok=True)
+    for n, name in enumerate(("1_1", "2_1")):
+        gray(root / "cropped" / f"{name}.png", seed=n)
+        Image.fromarray(np.full((32, 40), 255, np.uint8)).save(root / "mask" / f"{name}.gif")
+    (root / "diagnosis.csv").write_text("1_1,2\n2_1,5\n")
+    return {}
+
+
+def _csv(root: Path) -> dict:
+    gray(root / "img" / "a.png", seed=1)
+    gray(root / "img" / "b.png", seed=2)
+    (root / "list.csv").write_text("path,label\nimg/a.png,benign\nimg/b.png,malignant\n")
+    return {"csv": "list.csv"}
+
+
+def _folders(root: Path) -> dict:
+    gray(root / "benign" / "p1_a.png", seed=1)
+    gray(root / "malignant" / "deeper" / "p2_a.png", seed=2)
+    return {}
+
+
+def _head_ct(root: Path) -> dict:
+    gray(root / "images" / "000.png", seed=1)
+    gray(root / "images" / "001.png", seed=2)
+    (root / "labels.csv").write_text("id,hemorrhage\n0,0\n1,1\n")
+    return {}
+
+
+def _npz_with_class_names(root: Path) -> dict:
+    rng = np.random.default_rng(1)
+    root.mkdir(parents=True, exist_ok=True)
+    np.savez_compressed(root / "subset.npz",
+                        train_images=rng.integers(0, 255, (4, 16, 16, 3), dtype=np.uint8),
+                        train_labels=np.array([0, 1, 0, 1]), classes=np.array(["cat", "dog"]))
+    return {"target": "subset.npz"}
+
+
+# adapter name -> writes a tiny release of that layout under a folder; returns the data: keys
+# its task needs. The parametrized adapter test runs every registered adapter on its entry.
+FAKE_RELEASES = {
+    "busi": _busi,
+    "ddti": lambda root: ddti_release(root, {1: "2", 2: "5"}) and {},
+    "ddti_crops": _ddti_crops,
+    "csv": _csv,
+    "folders": _folders,
+    "mrnet": lambda root: mrnet(root, {"train": {0: 1, 1: 0}}) and {"target": "acl"},
+    "rsna_pneumonia": lambda root: rsna_pneumonia(root, {"p1": [1, 1], "p2": [0]}) and {},
+    "rsna_ich": lambda root: rsna_ich(root, {"a1": ("P1", 1), "a2": ("P2", 0)}) and {},
+    "medmnist": lambda root: medmnist(root / "breastmnist.npz") and {"target": "breastmnist.npz"},
+    "npz": _npz_with_class_names,
+    "head_ct": _head_ct,
+}

@@ -1,0 +1,96 @@
+"""Every registered backbone through one harness (build, the paper's freeze settings, its
+Grad-CAM layer, its weight-file metadata, a tiny fit under the default backend): a new backbone
+is tested by being registered. A backbone registered in a test appears in `grid show`, in
+`radbench weights status` and passes the harness with no other edit."""
+
+from __future__ import annotations
+
+import json
+import re
+
+import keras
+import numpy as np
+import pytest
+import yaml
+from typer.testing import CliRunner
+
+from radbench.config.schema import Training
+from radbench.models import BACKBONES, Backbone, WeightFile
+from radbench.models.backbones import KERAS_APPLICATIONS
+from radbench.models.build import FREEZE_SETTINGS, apply_freeze, build_classifier
+from radbench.models.weights import weights_status
+
+
+def check_backbone(name: str, fit: bool = True) -> None:
+    entry = BACKBONES[name]
+    size = max(entry.min_size, 32)
+    training = Training(image_size=size, batch_size=4, epochs=1)
+    model, base = build_classifier(name, training, "unfreezeall", None, 0)
+    assert model.output_shape == (None, 2) and base.output_shape == (None, base.output_shape[1])
+    with pytest.raises(ValueError, match="needs inputs of at least"):
+        entry.build(entry.min_size - 1)
+    trainable = {}
+    for freeze in FREEZE_SETTINGS:  # the paper's three settings, on the same model
+        apply_freeze(base, freeze)
+        trainable[freeze] = {w.path for w in base.trainable_weights}
+    top10 = {w.path for layer in base.layers[-10:] for w in layer.trainable_weights}
+    assert trainable["freezeall"] == set() and trainable["unfreezetop10"] == top10
+    assert top10 < trainable["unfreezeall"]
+    if entry.gradcam_layer is not None:
+        assert len(base.get_layer(entry.gradcam_layer).output.shape) == 4
+    assert entry.native_mode in ("caffe", "tf", "torch")
+    if entry.imagenet is not None:
+        assert entry.imagenet.url.startswith("https://") and entry.imagenet.file.endswith(".h5")
+        assert re.fullmatch(r"[0-9a-f]{32}", entry.imagenet.md5)
+    if entry.radimagenet_arch is not None:
+        assert entry.radimagenet_file == f"RadImageNet-{entry.radimagenet_arch}_notop.h5"
+    if fit:
+        model.compile(optimizer=keras.optimizers.Adam(1e-3), loss="binary_crossentropy")
+        x = np.random.default_rng(0).uniform(0, 255, (8, size, size, 3)).astype("float32")
+        y = np.eye(2, dtype="float32")[[0, 1] * 4]
+        history = model.fit(x, y, epochs=1, batch_size=4, verbose=0)
+        assert np.isfinite(history.history["loss"][0])
+        assert model.predict(x, verbose=0).shape == (8, 2)
+    keras.backend.clear_session()
+
+
+SMOKE = "MobileNetV3Small"
+
+
+@pytest.mark.parametrize("name", [
+    pytest.param(name, marks=() if name == SMOKE else pytest.mark.slow) for name in BACKBONES])
+def test_every_registered_backbone_builds_freezes_and_fits(name):
+    check_backbone(name)
+
+
+@pytest.mark.parametrize("name", [name for name in BACKBONES if name != SMOKE])
+def test_every_registered_backbone_builds_and_freezes(name):
+    """The default suite builds the big backbones too; their fit is in the slow set."""
+    check_backbone(name, fit=False)
+
+
+def test_the_paper_backbones_are_flagged():
+    assert [n for n, b in BACKBONES.items() if b.paper] == [
+        "InceptionV3", "ResNet50", "DenseNet121", "InceptionResNetV2"]
+
+
+def test_a_backbone_registered_in_one_entry_appears_everywhere(tmp_path, monkeypatch):
+    from radbench.cli import app
+
+    entry = Backbone("MobileNetV3Large", "MobileNetV3Large", 32, "tf", None, WeightFile(
+        "weights_mobilenet_v3_large_224_1.0_float_no_top_v2.h5",
+        KERAS_APPLICATIONS + "mobilenet_v3/", "36e4ec2f3d5f2a1e9d8c7b6a5f4e3d2c"),
+        extra_kwargs={"include_preprocessing": False})
+    monkeypatch.setitem(BACKBONES, entry.name, entry)
+    monkeypatch.setenv("KERAS_HOME", str(tmp_path / "keras"))
+    grid = tmp_path / "g.yaml"
+    grid.write_text(yaml.safe_dump({
+        "name": "g", "sources": ["scratch"], "backbones": ["MobileNetV3Large"], "folds": 1,
+        "settings": [{"freeze": "unfreezeall", "lr": [1e-3]}], "overrides": {"image_size": 32}}))
+    shown = CliRunner().invoke(app, ["grid", "show", str(grid), "--task", "demo", "--json"])
+    assert shown.exit_code == 0, shown.output
+    assert [c["backbone"] for c in json.loads(shown.stdout)] == ["MobileNetV3Large"]
+    rows = {(r["source"], r["backbone"]): r["state"] for r in weights_status()}
+    assert rows[("imagenet", "MobileNetV3Large")] == "missing"
+    assert ("radimagenet", "MobileNetV3Large") not in rows
+    check_backbone("MobileNetV3Large", fit=False)
