@@ -10,7 +10,7 @@ from radbench.config.schema import LATER_SETTINGS, SCENARIO_SETTINGS, TRAINING_S
     Augmentation, GridConfig, TaskConfig, Training
 from radbench.errors import ConfigError
 from radbench.ids import canonical_json, stable_hash
-from radbench.models.backbones import BACKBONES, get_backbone
+from radbench.models.backbones import get_backbone
 
 
 # the cell fields in its scenario (then the training settings with scenario=True)
@@ -108,9 +108,7 @@ def expand(grid: GridConfig, task: TaskConfig, sources: list[str] | None = None)
     """All cells of `grid` on `task`, in a stable order (fold innermost). Every backbone must
     be registered (radbench.models.backbones)."""
     for index, name in enumerate(grid.backbones):
-        if name not in BACKBONES:
-            raise ConfigError(f"{grid.key(f'backbones.{index}')}: unknown backbone {name!r}; "
-                              f"expected one of {', '.join(BACKBONES)}")
+        get_backbone(name, grid.key(f"backbones.{index}"))
     chosen_sources = sources if sources is not None else grid.sources
     folds = _folds(grid, task)
     axis_names = sorted(grid.axes)

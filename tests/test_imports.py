@@ -1,5 +1,6 @@
-"""Imports point one way (cli → demo → runner → execute → train → grid → models/data → config →
-store/ids/errors), function-local imports included, and no module imports itself in a circle."""
+"""Imports point one way (cli → demo → runner → execute/report → train → grid → models/data →
+config → store/registry → ids/errors), function-local imports included, and no module imports
+itself in a circle."""
 
 from __future__ import annotations
 
@@ -21,7 +22,8 @@ LAYERS = [
     {"grid"},
     {"models", "data"},
     {"config"},
-    {"store", "ids", "errors", "provenance"},
+    {"store", "registry", "provenance"},
+    {"ids", "errors"},
 ]
 LAYER = {name: depth for depth, names in enumerate(LAYERS) for name in names}
 

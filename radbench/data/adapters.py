@@ -23,7 +23,8 @@ from radbench.data.medmnist import read_head_ct, read_medmnist, read_npz
 from radbench.data.mrnet import read_mrnet
 from radbench.data.records import RawRecord, group_from_name, image_files, inside
 from radbench.data.rsna import read_rsna_ich, read_rsna_pneumonia
-from radbench.errors import ConfigError, DataError
+from radbench.errors import DataError
+from radbench.registry import Registry
 
 MASK_PATTERN = re.compile(r"^(?P<stem>.+)_mask(?:_\d+)?$")
 
@@ -131,24 +132,17 @@ class Adapter:
     fetch: str | None = None  # `radbench data fetch NAME`: where to get the release
 
 
-ADAPTERS: dict[str, Adapter] = {}
+ADAPTERS: Registry[Adapter] = Registry("adapter")
 
 
 def register_adapter(adapter: Adapter) -> Adapter:
     """Add `adapter` to the registry (its name must be new); returns it."""
-    if adapter.name in ADAPTERS:
-        raise ValueError(f"adapter {adapter.name!r} is registered already")
-    ADAPTERS[adapter.name] = adapter
-    return adapter
+    return ADAPTERS.register(adapter.name, adapter)
 
 
 def get_adapter(name: str, where: str = "data.adapter") -> Adapter:
     """The registry entry for `name`; a ConfigError names `where` and the registered ones."""
-    try:
-        return ADAPTERS[name]
-    except KeyError:
-        raise ConfigError(f"{where}: unknown adapter {name!r}; expected one of "
-                          f"{', '.join(ADAPTERS)}") from None
+    return ADAPTERS.get_entry(name, where)
 
 
 for _entry in [

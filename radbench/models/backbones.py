@@ -11,7 +11,7 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from typing import Any
 
-from radbench.errors import ConfigError
+from radbench.registry import Registry
 
 KERAS_APPLICATIONS = "https://storage.googleapis.com/tensorflow/keras-applications/"
 
@@ -66,24 +66,17 @@ class Backbone:
         return model
 
 
-BACKBONES: dict[str, Backbone] = {}
+BACKBONES: Registry[Backbone] = Registry("backbone")
 
 
 def register_backbone(backbone: Backbone) -> Backbone:
     """Add `backbone` to the registry (its name must be new); returns it."""
-    if backbone.name in BACKBONES:
-        raise ValueError(f"backbone {backbone.name!r} is registered already")
-    BACKBONES[backbone.name] = backbone
-    return backbone
+    return BACKBONES.register(backbone.name, backbone)
 
 
-def get_backbone(name: str) -> Backbone:
-    """The registry entry for `name`; a ConfigError names the registered ones."""
-    try:
-        return BACKBONES[name]
-    except KeyError:
-        raise ConfigError(f"unknown backbone {name!r}; expected one of "
-                          f"{', '.join(BACKBONES)}") from None
+def get_backbone(name: str, where: str = "") -> Backbone:
+    """The registry entry for `name`; a ConfigError names `where` and the registered ones."""
+    return BACKBONES.get_entry(name, where)
 
 
 def paper_backbones() -> list[str]:
