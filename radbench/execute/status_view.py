@@ -13,7 +13,7 @@ from rich.text import Text
 
 from radbench.errors import ConfigError
 from radbench.execute.state import ORDER, CellStatus, count_states, run_states
-from radbench.store import CellState
+from radbench.store import CellState, RunDir
 
 STYLES = {CellState.DONE: "green", CellState.RUNNING: "cyan", CellState.STALE: "yellow",
           CellState.FAILED: "red", CellState.QUEUED: "blue", CellState.PENDING: "dim"}
@@ -27,8 +27,8 @@ def _states(run_dir: Path) -> list[CellStatus]:
         raise ConfigError(f"{run_dir}: no such run directory")
     states = run_states(Path(run_dir))
     if not states:
-        raise ConfigError(f"{run_dir}: no cells found (expected {Path(run_dir) / 'cells'}/*/"
-                          f"cell.json written by `radbench run`)")
+        raise ConfigError(f"{run_dir}: no cells found (expected "
+                          f"{RunDir(run_dir).cell('*').config_file} written by `radbench run`)")
     return states
 
 

@@ -30,7 +30,8 @@ def collect_cells(out: Path) -> pd.DataFrame:
                      "best_epoch": result.best_epoch if result else None,
                      "constant": bool(result and result.degenerate)})
     if not rows:
-        raise DataError(f"{out}: no cells found (expected {out}/cells/<id>/cell.json); "
+        raise DataError(f"{out}: no cells found (expected "
+                        f"{RunDir(out).cell('<id>').config_file}); "
                         f"run `radbench run` first")
     return pd.DataFrame(rows)
 
