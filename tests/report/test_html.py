@@ -11,7 +11,7 @@ import pytest
 from radbench.report.build import build_report
 from radbench.report.formats import write_report
 from radbench.store import atomic_write_csv
-from tests.report.test_tables import store
+from tests.report.test_build import store
 
 
 def chromium_driver():
