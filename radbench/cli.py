@@ -183,6 +183,8 @@ def report(
     as_json: bool = typer.Option(False, "--json", help="print the report as JSON"),
     compare: Optional[str] = typer.Option(None, help="compare two sources only: A,B (as the "
                                           "report names them)"),
+    baseline: Optional[str] = typer.Option(None, help="the source the others are compared with "
+                                           "(default: imagenet when present, else scratch)"),
     formats: str = typer.Option("md,csv,json,html", "--format",
                                 help="files to write: md,csv,json,tex,html"),
 ) -> None:
@@ -192,7 +194,7 @@ def report(
     from radbench.report.formats import parse_formats, print_report, to_json, write_report
 
     chosen = parse_formats(formats)
-    result = build_report(run_dir, compare)
+    result = build_report(run_dir, compare, baseline=baseline)
     written = write_report(run_dir, result, chosen)
     if as_json:
         print(to_json(result))

@@ -98,7 +98,8 @@ def paired_cells(cells: pd.DataFrame, predictions: dict[str, pd.DataFrame],
 
 
 def localization_summary(out: Path, cells: pd.DataFrame, pairs: list[tuple[str, str]] | None,
-                         seed: int) -> tuple[pd.DataFrame, pd.DataFrame]:
+                         seed: int, baseline: str | None = None
+                         ) -> tuple[pd.DataFrame, pd.DataFrame]:
     """Per task x source: scenario mean Dice/IoU/pointing (each scenario averaged over its
     folds), and paired comparisons of scenario Dice, the same way as the AUC."""
     per_cell = localization_cells(out, cells)
@@ -113,5 +114,6 @@ def localization_summary(out: Path, cells: pd.DataFrame, pairs: list[tuple[str, 
                      **{f"{m}_{k}": v for m in ("dice", "iou", "pointing")
                         for k, v in describe(group[m]).items() if k in ("mean", "sd")}})
     per_scenario["complete"] = True
-    comparisons, _ = compare_sources(per_scenario, PAIR_KEYS, pairs, seed, value="dice")
+    comparisons, _ = compare_sources(per_scenario, PAIR_KEYS, pairs, seed, value="dice",
+                                     baseline=baseline)
     return pd.DataFrame(rows), pd.DataFrame([c.to_dict() for c in comparisons])

@@ -18,7 +18,8 @@ from radbench.report.analysis import PAIR_KEYS, cell_intervals, localization_sum
     paired_cells, parse_compare, summaries
 from radbench.report.collect import collect_cells, data_notes, scenario_table, source_label, \
     stored_predictions
-from radbench.report.stats import compare_sources
+from radbench.errors import ConfigError
+from radbench.report.stats import choose_baseline, compare_sources
 from radbench.store import CellState
 
 
@@ -91,20 +92,36 @@ def headline_table(scenarios: pd.DataFrame) -> pd.DataFrame:
         lambda v: "" if v == "all" else str(v))).reset_index(drop=True)
 
 
-def paper_table(table: pd.DataFrame, comparisons: pd.DataFrame) -> pd.DataFrame:
-    """The paper's layout: one row per task, one "mean ± SD" column per source, then the first
-    comparison's Wilcoxon p (with n pairs) for that task."""
-    overall = table[table["backbone"] == "all"]
+def paper_table(scenarios: pd.DataFrame, comparisons: pd.DataFrame,
+                baseline: str | None = None) -> pd.DataFrame:
+    """The paper's layout: one row per task; per source the mean ± SD of the scenario AUC over
+    the scenarios that every source of the task completed (matched, so that the columns average
+    the same scenarios), the baseline first; then each source's mean gain over the baseline in
+    AUC points with its Wilcoxon p and number of pairs; and how many scenarios had no partner
+    in every source and were left out."""
     rows = []
-    for task, group in overall.groupby("task"):
-        row = {"task": task}
-        for item in group.itertuples():
-            row[item.source] = mean_sd(item.mean, item.sd)
-        mine = comparisons[comparisons["task"] == task] if len(comparisons) else comparisons
-        if len(mine):
-            first = mine.iloc[0]
-            row["comparison"] = f"{first['a']} vs {first['b']}"
-            row["Wilcoxon p (n)"] = f"{fmt_p(first['wilcoxon_p'])} ({first['n_pairs']})"
+    complete = scenarios[scenarios["complete"]]
+    for task, group in complete.groupby("task"):
+        sources = sorted(group["source"].unique())
+        base = choose_baseline(sources, baseline)
+        order = [base] + [s for s in sources if s != base]
+        wide = group.set_index(PAIR_KEYS + ["source"])["auc"].unstack("source")
+        matched = wide.dropna()
+        row = {"task": task, "scenarios": len(matched),
+               "left out": int(wide.notna().sum().sum() - matched.size)}
+        for source in order:
+            row[source] = mean_sd(matched[source].mean(), matched[source].std()) \
+                if len(matched) else "–"
+        for source in order[1:]:
+            found = comparisons[(comparisons["task"] == task) & (comparisons["a"] == source)
+                                & (comparisons["b"] == base)] if len(comparisons) else []
+            if len(found):
+                first = found.iloc[0]
+                gain = first["mean_gain_points"]
+                row[f"{source} − {base}"] = (
+                    f"{gain:+.1f} points, p {fmt_p(first['wilcoxon_p'])} "
+                    f"(n {first['n_pairs']})" if gain is not None and not pd.isna(gain)
+                    else f"– (n {first['n_pairs']})")
         rows.append(row)
     return pd.DataFrame(rows)
 
@@ -135,16 +152,19 @@ def _show_per_source(frame: pd.DataFrame) -> pd.DataFrame:
         "seeds (SD)": [seeds(r) for r in frame.itertuples()]})
 
 
-def _show_comparisons(frame: pd.DataFrame, what: str = "median difference") -> pd.DataFrame:
+def _show_comparisons(frame: pd.DataFrame, what: str = "median difference",
+                      gain: str = "mean gain (AUC points)") -> pd.DataFrame:
     rows = []
     for c in frame.itertuples():
+        mean = "–" if c.mean_gain_points is None or pd.isna(c.mean_gain_points) else \
+            f"{c.mean_gain_points:+.1f}"
         median = "–" if c.median_difference is None or pd.isna(c.median_difference) else (
             f"{c.median_difference:+.3f} [{c.ci_low:+.3f}, {c.ci_high:+.3f}]")
         r = "–" if c.rank_biserial is None or pd.isna(c.rank_biserial) else \
             f"{c.rank_biserial:+.2f}"
-        rows.append([c.task, f"{c.a} − {c.b}", str(c.n_pairs), median, fmt_p(c.wilcoxon_p),
-                     fmt_p(c.holm_p), fmt_p(c.t_p), r, c.note])
-    return pd.DataFrame(rows, columns=["task", "A − B", "pairs",
+        rows.append([c.task, f"{c.a} − {c.b}", str(c.n_pairs), mean, median,
+                     fmt_p(c.wilcoxon_p), fmt_p(c.holm_p), fmt_p(c.t_p), r, c.note])
+    return pd.DataFrame(rows, columns=["task", "A − B", "pairs", gain,
                                        f"{what} [95 % bootstrap CI]", "Wilcoxon p (primary)",
                                        "Holm p", "paired t p", "rank-biserial r", "note"])
 
@@ -206,8 +226,10 @@ def report_notes(cells: dict, scenarios: dict, data: list[dict]) -> list[str]:
     return notes
 
 
-def build_report(out: Path, compare: str | None = None, seed: int = 0) -> Report:
-    """Read run directory `out` and compute every table and statistic of its report."""
+def build_report(out: Path, compare: str | None = None, seed: int = 0,
+                 baseline: str | None = None) -> Report:
+    """Read run directory `out` and compute every table and statistic of its report. Every
+    source is compared with `baseline` (default: imagenet when present, else scratch)."""
     cells = collect_cells(out)
     scenarios = scenario_table(cells)
     labelled_scenarios = scenarios.assign(source=scenarios["source"].map(source_label))
@@ -219,12 +241,17 @@ def build_report(out: Path, compare: str | None = None, seed: int = 0) -> Report
               "constant_predictions": int(cells["constant"].sum())}
     scenario_counts = {"total": len(scenarios), "complete": int(scenarios["complete"].sum()),
                        "incomplete": int((~scenarios["complete"]).sum())}
-    pairs = parse_compare(compare, sorted(labelled_scenarios["source"].unique()))
-    found, friedman = compare_sources(labelled_scenarios, PAIR_KEYS, pairs, seed)
+    sources = sorted(labelled_scenarios["source"].unique())
+    pairs = parse_compare(compare, sources)
+    if baseline is not None and baseline not in sources:
+        raise ConfigError(f"--baseline {baseline!r}: no such source in this run; sources: "
+                          f"{', '.join(sources)}")
+    found, friedman = compare_sources(labelled_scenarios, PAIR_KEYS, pairs, seed,
+                                      baseline=baseline)
     comparisons = pd.DataFrame([c.to_dict() for c in found])
     predictions = stored_predictions(out, cells)
     localization, localization_comparisons = localization_summary(
-        out, labelled_cells, pairs, seed)
+        out, labelled_cells, pairs, seed, baseline)
     chosen = pairs or [(c.a, c.b) for c in found]
     table = headline_table(labelled_scenarios)
     data = data_notes(out)
@@ -233,8 +260,12 @@ def build_report(out: Path, compare: str | None = None, seed: int = 0) -> Report
                 lambda f: _show_summary_rows(f, "backbone"),
                 "n = number of complete scenarios; 'all' = every backbone", terminal=True,
                 csv="report.csv"),
-        Section("paper_table", "Paper-style table", paper_table(table, comparisons), _show_as_is,
-                "one row per task; the first comparison's Wilcoxon p with its number of pairs"),
+        Section("paper_table", "Paper-style table",
+                paper_table(labelled_scenarios, comparisons, baseline), _show_as_is,
+                "one row per task; each source's mean ± SD over the scenarios every source "
+                "completed (scenarios: how many; left out: those without a partner in every "
+                "source); each source's mean gain over the baseline in AUC points, with the "
+                "Wilcoxon p and number of pairs of its comparison"),
         Section("by_freeze", "By freeze setting", summarize(
             labelled_scenarios, ["task", "source", "freeze"]),
             lambda f: _show_summary_rows(f, "freeze")),
@@ -245,6 +276,8 @@ def build_report(out: Path, compare: str | None = None, seed: int = 0) -> Report
                 "number and the mean SD over seeds of otherwise equal scenarios"),
         Section("comparisons", "Paired comparisons (Wilcoxon signed-rank primary, "
                 "Holm-adjusted)", comparisons, _show_comparisons,
+                "Every source minus the baseline (imagenet when present, else scratch; "
+                "--baseline), as the paper states gains: the mean difference in AUC points. "
                 "Scenarios are paired on everything but the source. Primary test: two-sided "
                 "Wilcoxon signed-rank on the paired differences; Holm adjusts over every "
                 "Wilcoxon p of this report; paired t-test secondary; effect size: matched-pairs "
@@ -259,7 +292,8 @@ def build_report(out: Path, compare: str | None = None, seed: int = 0) -> Report
                 terminal=True),
         Section("localization_comparisons", "Paired comparisons of lesion localization (Dice)",
                 localization_comparisons,
-                lambda f: _show_comparisons(f, "median Dice difference")),
+                lambda f: _show_comparisons(f, "median Dice difference",
+                                            "mean Dice gain (points)")),
         Section("cell_intervals", "Per-cell test AUC with 95 % CIs",
                 cell_intervals(labelled_cells, predictions, seed=seed), _show_cells,
                 "stratified bootstrap (cases resampled within each class) and DeLong",

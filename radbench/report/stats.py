@@ -13,7 +13,6 @@ cells on the same test cases: DeLong's paired test, computed the fast way (Sun a
 from __future__ import annotations
 
 from dataclasses import asdict, dataclass
-from itertools import combinations
 
 import numpy as np
 import pandas as pd
@@ -30,6 +29,7 @@ class PairedComparison:
     n_pairs: int
     unmatched_a: int
     unmatched_b: int
+    mean_difference: float | None = None  # a - b, AUC (the paper's "gain", x 100 = points)
     median_difference: float | None = None  # a - b
     ci_low: float | None = None
     ci_high: float | None = None
@@ -39,8 +39,13 @@ class PairedComparison:
     rank_biserial: float | None = None
     note: str = ""
 
+    @property
+    def mean_gain_points(self) -> float | None:
+        """The mean difference in AUC percentage points, as the paper states gains."""
+        return None if self.mean_difference is None else 100 * self.mean_difference
+
     def to_dict(self) -> dict:
-        return asdict(self)
+        return {**asdict(self), "mean_gain_points": self.mean_gain_points}
 
 
 def describe(values: pd.Series) -> dict:
@@ -89,6 +94,7 @@ def compare_pair(task: str, a: str, b: str, both: pd.DataFrame, unmatched_a: int
             f"{len(both)} matched pair(s): too few for a test (need {MIN_PAIRS})")
         return result
     d = (both["a"] - both["b"]).to_numpy()
+    result.mean_difference = float(np.mean(d))
     result.median_difference = float(np.median(d))
     if np.all(d == d[0]):
         result.ci_low = result.ci_high = float(d[0])
@@ -118,17 +124,30 @@ def holm(p_values: list[float | None]) -> list[float | None]:
     return adjusted
 
 
+BASELINE_ORDER = ("imagenet", "scratch")  # the default baseline: the first of these present
+
+
+def choose_baseline(sources: list[str], wanted: str | None = None) -> str:
+    """The source every other one is compared with: `wanted` when given and present, else
+    imagenet when present (the paper's comparison), else scratch, else the first by name."""
+    if wanted is not None and wanted in sources:
+        return wanted
+    return next((s for s in BASELINE_ORDER if s in sources), sorted(sources)[0])
+
+
 def compare_sources(scenarios: pd.DataFrame, keys: list[str], pairs: list[tuple[str, str]] | None
-                    = None, seed: int = 0, value: str = "auc"
+                    = None, seed: int = 0, value: str = "auc", baseline: str | None = None
                     ) -> tuple[list[PairedComparison], list[dict]]:
-    """Paired comparisons per task for `pairs` (default: every pair of sources), Holm-adjusted
-    across tasks for each pair; and a Friedman test per task with three or more sources."""
+    """Paired comparisons per task for `pairs` (default: every other source minus the task's
+    baseline, `choose_baseline`), Holm-adjusted over all of them; and a Friedman test per task
+    with three or more sources."""
     complete = scenarios[scenarios["complete"]]
     comparisons: list[PairedComparison] = []
     friedman: list[dict] = []
     for task, rows in complete.groupby("task"):
         sources = sorted(rows["source"].unique())
-        wanted = pairs or list(combinations(sources, 2))
+        base = choose_baseline(sources, baseline)
+        wanted = pairs or [(source, base) for source in sources if source != base]
         for a, b in wanted:
             if a in sources and b in sources:
                 both, ua, ub = paired_frame(rows, a, b, keys, value)

@@ -145,11 +145,13 @@ def test_paper_style_table_breakdowns_and_latex(tmp_path):
     (row,) = report["paper_table"].to_dict("records")
     scratch = report["table"].query("source == 'scratch' and backbone == 'all'").iloc[0]
     assert row["scratch"] == f"{scratch['mean']:.3f} ± {scratch['sd']:.3f}"
-    assert row["Wilcoxon p (n)"] == "0.031 (6)"  # six positive differences: exact p = 2/64
+    assert (row["scenarios"], row["left out"]) == (6, 0)
+    # six positive differences of 0.02: exact p = 2/64
+    assert row["file:pre_1.h5 − scratch"] == "+2.0 points, p 0.031 (n 6)"
     assert set(report["by_lr"]["lr"]) == {1e-2, 1e-3}
     assert (report["by_freeze"]["n"] == 6).all()
     latex = to_latex(report)
-    assert "\\begin{tabular}{lcccc}" in latex and "file:pre\\_1.h5" in latex
+    assert "\\begin{tabular}{lccccc}" in latex and "file:pre\\_1.h5" in latex
     assert "$\\pm$" in latex and latex.strip().endswith("\\end{tabular}")
 
 
@@ -196,3 +198,46 @@ def test_every_format_renders_every_section(tmp_path):
         assert escape(section.title) in page and escape(first, quote=False) in page, key
         assert f"% {section.title}" in latex, key
     assert latex.count("\\begin{tabular}") == len(report.sections)
+
+
+def test_sources_are_compared_with_imagenet_in_points_over_matched_scenarios(tmp_path):
+    """The paper's reading: radimagenet − imagenet, the mean gain in AUC points; a scenario that
+    did not complete for one source leaves the paper-style table for both (counted)."""
+    rng = np.random.default_rng(9)
+    diffs, imagenet = {}, {}
+    for backbone in ("ResNet50", "DenseNet121", "InceptionV3"):
+        for lr in (1e-2, 1e-3):
+            base = rng.uniform(0.6, 0.8)
+            diffs[(backbone, lr)] = rng.normal(0.04, 0.02)
+            imagenet[(backbone, lr)] = base
+            store(tmp_path, "imagenet", backbone, lr, 0, base)
+            store(tmp_path, "scratch", backbone, lr, 0, base - 0.1)
+            store(tmp_path, "radimagenet", backbone, lr, 0, base + diffs[(backbone, lr)],
+                  done=(backbone, lr) != ("InceptionV3", 1e-3))  # one scenario never finished
+    matched = [k for k in diffs if k != ("InceptionV3", 1e-3)]
+    report = build_report(tmp_path)
+    rows = report["comparisons"].set_index(["a", "b"])
+    assert sorted(rows.index) == [("radimagenet", "imagenet"), ("scratch", "imagenet")]
+    rad = rows.loc[("radimagenet", "imagenet")]
+    assert rad["n_pairs"] == 5 and rad["unmatched_b"] == 1
+    assert rad["mean_gain_points"] == pytest.approx(100 * np.mean([diffs[k] for k in matched]))
+    assert rows.loc[("scratch", "imagenet"), "mean_gain_points"] == pytest.approx(-10.0)
+    (paper,) = report["paper_table"].to_dict("records")
+    assert list(paper)[:6] == ["task", "scenarios", "left out", "imagenet", "radimagenet",
+                               "scratch"]
+    assert (paper["scenarios"], paper["left out"]) == (5, 2)  # imagenet's and scratch's
+    values = [imagenet[k] for k in matched]
+    assert paper["imagenet"] == f"{np.mean(values):.3f} ± {np.std(values, ddof=1):.3f}"
+    assert paper["radimagenet − imagenet"].startswith(f"{rad['mean_gain_points']:+.1f} points")
+    headline = report["table"].query("source == 'imagenet' and backbone == 'all'").iloc[0]
+    assert headline["n"] == 6  # the headline keeps each source's own complete scenarios
+    text = to_markdown(report)
+    assert "| breast | radimagenet − imagenet | 5 | " \
+        f"{rad['mean_gain_points']:+.1f} |" in text
+    on_scratch = build_report(tmp_path, baseline="scratch")["comparisons"]
+    assert set(zip(on_scratch["a"], on_scratch["b"])) == {("imagenet", "scratch"),
+                                                          ("radimagenet", "scratch")}
+    from radbench.errors import ConfigError
+
+    with pytest.raises(ConfigError, match="--baseline 'imgnet': no such source in this run"):
+        build_report(tmp_path, baseline="imgnet")

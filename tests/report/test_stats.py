@@ -57,12 +57,24 @@ def test_pairs_match_on_scenario_keys_never_on_position():
     b.loc[0, "lr"] = 1e-2
     both, ua, ub = paired_frame(pd.concat([a, b]), "A", "B", KEYS)
     assert len(both) == 11 and ua == 1 and ub == 1
-    (result,), _ = compare_sources(pd.concat([a, b]), KEYS)
+    (result,), _ = compare_sources(pd.concat([a, b]), KEYS, baseline="B")
+    assert (result.a, result.b) == ("A", "B")
+    assert result.mean_difference == pytest.approx((both["a"] - both["b"]).mean())
+    assert result.mean_gain_points == pytest.approx(100 * result.mean_difference)
     assert result.n_pairs == 11 and "1 scenario(s) of A and 1 of B have no partner" in result.note
     assert result.wilcoxon_p == pytest.approx(
         stats.wilcoxon(both["a"] - both["b"]).pvalue)
     assert result.t_p == pytest.approx(stats.ttest_rel(both["a"], both["b"]).pvalue)
     assert result.ci_low <= result.median_difference <= result.ci_high
+
+
+def test_the_baseline_is_imagenet_then_scratch_unless_asked():
+    from radbench.report.stats import choose_baseline
+
+    assert choose_baseline(["file:w.h5", "imagenet", "radimagenet", "scratch"]) == "imagenet"
+    assert choose_baseline(["file:w.h5", "radimagenet", "scratch"]) == "scratch"
+    assert choose_baseline(["radimagenet", "file:w.h5"]) == "file:w.h5"
+    assert choose_baseline(["imagenet", "scratch"], "scratch") == "scratch"
 
 
 def test_too_few_pairs_get_no_p_value():
@@ -78,7 +90,9 @@ def test_three_sources_friedman_on_matched_blocks():
     table = pd.concat([scenarios("A", base + 0.05), scenarios("B", base),
                        scenarios("C", base + rng.normal(0, 0.02, 10))])
     comparisons, (friedman,) = compare_sources(table, KEYS)
-    assert len(comparisons) == 3 and friedman["n_blocks"] == 10
+    # every source minus the baseline (no imagenet or scratch here: the first by name)
+    assert [(c.a, c.b) for c in comparisons] == [("B", "A"), ("C", "A")]
+    assert friedman["n_blocks"] == 10
     assert friedman["p"] == pytest.approx(
         stats.friedmanchisquare(base + 0.05, base, table[table.source == "C"]["auc"]).pvalue)
     raw = [c.wilcoxon_p for c in comparisons]
