@@ -91,6 +91,13 @@ def _print_summary(summary, out_dir: Path) -> None:
                             else "") + f"; results in {out_dir}", highlight=False)
     for line in summary.failed:
         err.print(f"failed: {line}", highlight=False, markup=False)
+    if summary.degenerate:
+        err.print(f"warning: {len(summary.degenerate)} finished cell(s) are DEGENERATE: every "
+                  f"test case got the same score, so their AUC (0.5 or ties) says nothing about "
+                  f"the model; `radbench status {out_dir} --all` lists them",
+                  highlight=False, markup=False)
+        for line in summary.degenerate:
+            err.print(f"degenerate: {line}", highlight=False, markup=False)
     if summary.stopped_early:
         err.print(f"{summary.stopped_early}; {summary.not_started} cell(s) not started; run the "
                   f"same command to go on", highlight=False, markup=False)

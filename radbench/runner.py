@@ -72,6 +72,7 @@ class RunSummary:
     elsewhere: int = 0  # running in (or finished by) another process
     not_started: int = 0
     stopped_early: str | None = None
+    degenerate: list[str] = field(default_factory=list)  # labels of degenerate finished cells
     submitted: int = 0
     slurm_job_id: str | None = None
 
@@ -162,6 +163,10 @@ def run_grid(options: RunOptions, console: Console | None = None) -> RunSummary:
     summary.stopped_early = executed.stopped_early
     summary.submitted = executed.submitted
     summary.slurm_job_id = executed.job_id
+    for directory in directories:  # all of the grid's finished cells, this run's and earlier
+        result = directory.result()
+        if result is not None and result.degenerate:
+            summary.degenerate.append(labels[directory.id])
     return summary
 
 

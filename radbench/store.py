@@ -116,6 +116,9 @@ class _Record(BaseModel):
     model_config = ConfigDict(extra="allow")
 
 
+DEGENERATE_RANGE = 1e-4  # test scores closer than this are "all equal"
+
+
 class CellResult(_Record):
     """What result.json holds: the cell's scenario fields (radbench.grid.Cell.scenario()), its
     fold, its test AUC computed from predictions.csv, and how it was obtained."""
@@ -124,7 +127,8 @@ class CellResult(_Record):
     fold: int
     test_auc: float
     positive_class: str | None = None
-    distinct_test_scores: int | None = None
+    distinct_test_scores: int | None = None  # at 6 decimals
+    test_score_range: float | None = None  # max - min of the test scores
     best_epoch: int | None = None
     best_val_loss: float | None = None
     epochs_run: int | None = None
@@ -143,8 +147,15 @@ class CellResult(_Record):
 
     @property
     def degenerate(self) -> bool:
-        """Every test case got the same score (to 6 decimals): the AUC says nothing."""
-        return self.distinct_test_scores == 1
+        """Every test case got (nearly) the same score: the AUC says nothing about the model.
+        One distinct score at 6 decimals, or all within DEGENERATE_RANGE of each other."""
+        return self.distinct_test_scores == 1 or (
+            self.test_score_range is not None and self.test_score_range < DEGENERATE_RANGE)
+
+    def degenerate_reason(self) -> str:
+        return (f"degenerate: {self.distinct_test_scores} distinct test score(s), range "
+                f"{self.test_score_range if self.test_score_range is not None else 0:.1e}; "
+                f"its AUC {self.test_auc:.3f} is ties, not discrimination")
 
 
 class CellFailure(_Record):

@@ -63,6 +63,8 @@ def test_resume_trains_none_of_the_finished_cells(legacy_run):
     done = run_cli("resume", str(legacy_run))
     assert done.returncode == 0, done.stderr[-2000:]
     assert "2 cell(s) already done" in done.stderr
+    # both stored cells gave every test case one score: the summary says so, loudly
+    assert "warning: 2 finished cell(s) are DEGENERATE" in done.stderr
     assert sorted(p.name for p in (legacy_run / "cells").iterdir()) == CELLS  # no new ids
     for cell_id in CELLS:
         assert (legacy_run / "cells" / cell_id / "result.json").read_bytes() == before[cell_id]

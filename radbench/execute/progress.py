@@ -24,7 +24,7 @@ class GridProgress:
                  console: Console | None = None, live: bool | None = None):
         self.console = console or Console(stderr=True)
         self.total, self.slots, self.labels = total, slots, labels
-        self.done = self.failed = 0
+        self.done = self.failed = self.degenerate = 0
         self.last_auc: float | None = None
         self.started_at = time.monotonic()
         self.running: dict[str, tuple[CellDir, float]] = {}
@@ -38,8 +38,9 @@ class GridProgress:
     # -- totals -----------------------------------------------------------------------------
     def counts(self) -> str:
         left = self.total - self.done - self.failed - len(self.running)
-        return (f"done {self.done}  failed {self.failed}  running {len(self.running)}  "
-                f"left {left}")
+        degenerate = f" ({self.degenerate} DEGENERATE)" if self.degenerate else ""
+        return (f"done {self.done}{degenerate}  failed {self.failed}  running "
+                f"{len(self.running)}  left {left}")
 
     def eta(self) -> str:
         finished = self.done + self.failed
@@ -100,6 +101,10 @@ class GridProgress:
             result = outcome.cell.result()
             self.last_auc = result.test_auc if result is not None else None
             status = f"AUC {self.last_auc:.3f}" if self.last_auc is not None else "done"
+            if result is not None and result.degenerate:
+                self.degenerate += 1
+                status = f"AUC {self.last_auc:.3f} DEGENERATE (every test case got the same " \
+                         f"score)"
         elif outcome.final:
             self.failed += 1
             status = f"FAILED: {outcome.reason}"

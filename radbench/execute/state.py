@@ -30,6 +30,7 @@ class CellStatus:
     state: CellState
     detail: str = ""
     epoch: str = ""
+    degenerate: bool = False  # done, but every test case got the same score
 
     def label(self) -> str:
         config = self.cell.config() or {}
@@ -40,7 +41,7 @@ class CellStatus:
 
     def to_dict(self) -> dict[str, Any]:
         return {"cell_id": self.cell.id, "state": self.state.value, "label": self.label(),
-                "detail": self.detail, "epoch": self.epoch}
+                "detail": self.detail, "epoch": self.epoch, "degenerate": self.degenerate}
 
 
 def queued_slurm_jobs() -> set[str] | None:
@@ -69,6 +70,9 @@ def cell_state(cell: CellDir, now: float | None = None, queued: set[str] | None 
     stale_s = stale_after() if stale_s is None else stale_s
     stored = cell.stored_state()
     if stored == CellState.DONE:
+        result = cell.result()
+        if result.degenerate:
+            return CellStatus(cell, stored, result.degenerate_reason(), degenerate=True)
         return CellStatus(cell, stored)
     if stored == CellState.FAILED:
         failure = cell.failure()

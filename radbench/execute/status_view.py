@@ -34,20 +34,25 @@ def _states(run_dir: Path) -> list[CellStatus]:
 
 def _counts_line(states: list[CellStatus]) -> str:
     counts = count_states(states)
-    return f"{len(states)} cell(s): " + ", ".join(f"{name} {counts[name.value]}"
+    line = f"{len(states)} cell(s): " + ", ".join(f"{name} {counts[name.value]}"
                                                   for name in ORDER)
+    degenerate = sum(s.degenerate for s in states)
+    if degenerate:
+        line += f"; {degenerate} done cell(s) DEGENERATE (every test case got the same score; " \
+                f"listed below)"
+    return line
 
 
 def status_table(states: list[CellStatus], show_all: bool = False) -> Table:
     table = Table(show_edge=False, box=None, header_style="bold")
     for column in ("state", "cell", "epoch", "detail"):
         table.add_column(column, overflow="fold")
-    for state in sorted(states, key=lambda s: RANK[s.state]):
-        if state.state == CellState.DONE and not show_all:
+    for state in sorted(states, key=lambda s: (RANK[s.state], not s.degenerate)):
+        if state.state == CellState.DONE and not show_all and not state.degenerate:
             continue
-        table.add_row(Text(state.state.value, style=STYLES[state.state]), state.label(),
-                      state.epoch,
-                      state.detail)
+        shown = Text(state.state.value + (" DEGENERATE" if state.degenerate else ""),
+                     style="bold red" if state.degenerate else STYLES[state.state])
+        table.add_row(shown, state.label(), state.epoch, state.detail)
     return table
 
 
@@ -56,10 +61,11 @@ def print_status(run_dir: Path, console: Console, show_all: bool = False,
     states = _states(run_dir)
     if as_json:
         print(json.dumps({"counts": count_states(states),
+                          "degenerate": sum(s.degenerate for s in states),
                           "cells": [s.to_dict() for s in states]}, indent=2))
         return
     console.print(_counts_line(states), highlight=False)
-    if show_all or any(s.state != CellState.DONE for s in states):
+    if show_all or any(s.state != CellState.DONE or s.degenerate for s in states):
         console.print(status_table(states, show_all))
 
 

@@ -36,6 +36,20 @@ def summaries(scenarios: pd.DataFrame, cells: pd.DataFrame) -> pd.DataFrame:
     return pd.DataFrame(rows)
 
 
+def degenerate_pairs(scenarios: pd.DataFrame, comparisons: pd.DataFrame) -> list[int]:
+    """Per comparison: how many of its matched scenario pairs hold a degenerate cell (a fold
+    whose every test case got the same score) on either side."""
+    complete = scenarios[scenarios["complete"]]
+    counts = []
+    for row in comparisons.itertuples():
+        rows = complete[complete["task"] == row.task]
+        left = rows[rows["source"] == row.a].set_index(PAIR_KEYS)["degenerate"]
+        right = rows[rows["source"] == row.b].set_index(PAIR_KEYS)["degenerate"]
+        both = pd.concat({"a": left, "b": right}, axis=1, join="inner")
+        counts.append(int((both["a"] | both["b"]).sum()))
+    return counts
+
+
 def parse_compare(value: str | None, sources: list[str]) -> list[tuple[str, str]] | None:
     """`--compare A,B` (source labels as the report prints them)."""
     if not value:

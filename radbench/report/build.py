@@ -14,8 +14,8 @@ from typing import Callable
 
 import pandas as pd
 
-from radbench.report.analysis import PAIR_KEYS, cell_intervals, localization_summary, \
-    paired_cells, parse_compare, summaries
+from radbench.report.analysis import PAIR_KEYS, cell_intervals, degenerate_pairs, \
+    localization_summary, paired_cells, parse_compare, summaries
 from radbench.report.collect import collect_cells, data_notes, scenario_table, source_label, \
     stored_predictions
 from radbench.errors import ConfigError
@@ -62,7 +62,7 @@ class Section:
 class Report:
     """Everything `radbench report` shows about one run directory."""
 
-    cells: dict[str, int]  # total, done, failed, pending, constant_predictions
+    cells: dict[str, int]  # total, done, failed, pending, degenerate
     scenarios: dict[str, int]  # total, complete, incomplete
     sections: dict[str, Section]
     data: list[dict]  # data.json of every dataset of the run
@@ -82,12 +82,21 @@ def summarize(scenarios: pd.DataFrame, by: list[str]) -> pd.DataFrame:
         n="count", mean="mean", sd="std", min="min", max="max").reset_index()
 
 
-def headline_table(scenarios: pd.DataFrame) -> pd.DataFrame:
-    """Per task x source, over all backbones ('all') and per backbone."""
-    overall = summarize(scenarios, ["task", "source"])
-    overall.insert(2, "backbone", "all")
-    rows = pd.concat([overall, summarize(scenarios, ["task", "source", "backbone"])],
-                     ignore_index=True)
+def headline_table(scenarios: pd.DataFrame, cells: pd.DataFrame) -> pd.DataFrame:
+    """Per task x source, over all backbones ('all') and per backbone; beside the numbers, how
+    many of the finished cells behind them are degenerate."""
+    done = cells[cells["status"] == CellState.DONE]
+    parts = []
+    for by in (["task", "source"], ["task", "source", "backbone"]):
+        part = summarize(scenarios, by)
+        counted = done.groupby(by)["degenerate"].agg(cells_done="size", degenerate_cells="sum")
+        part = part.merge(counted.reset_index(), on=by, how="left")
+        if "backbone" not in by:
+            part.insert(2, "backbone", "all")
+        parts.append(part)
+    rows = pd.concat(parts, ignore_index=True)
+    rows[["cells_done", "degenerate_cells"]] = rows[["cells_done", "degenerate_cells"]] \
+        .fillna(0).astype(int)
     return rows.sort_values(["task", "source", "backbone"], key=lambda s: s.map(
         lambda v: "" if v == "all" else str(v))).reset_index(drop=True)
 
@@ -135,6 +144,9 @@ def _show_summary_rows(frame: pd.DataFrame, by: str | None = None) -> pd.DataFra
     if "min" in frame and by == "backbone":
         columns["min"] = frame["min"].map(fmt)
         columns["max"] = frame["max"].map(fmt)
+        columns["degenerate cells"] = [
+            f"{d} of {n} DEGENERATE" if d else f"0 of {n}"
+            for d, n in zip(frame["degenerate_cells"], frame["cells_done"])]
     return pd.DataFrame(columns)
 
 
@@ -162,8 +174,12 @@ def _show_comparisons(frame: pd.DataFrame, what: str = "median difference",
             f"{c.median_difference:+.3f} [{c.ci_low:+.3f}, {c.ci_high:+.3f}]")
         r = "–" if c.rank_biserial is None or pd.isna(c.rank_biserial) else \
             f"{c.rank_biserial:+.2f}"
+        note = c.note
+        if getattr(c, "degenerate_pairs", 0):
+            note = (note + "; " if note else "") + \
+                f"{c.degenerate_pairs} pair(s) hold a DEGENERATE cell"
         rows.append([c.task, f"{c.a} − {c.b}", str(c.n_pairs), mean, median,
-                     fmt_p(c.wilcoxon_p), fmt_p(c.holm_p), fmt_p(c.t_p), r, c.note])
+                     fmt_p(c.wilcoxon_p), fmt_p(c.holm_p), fmt_p(c.t_p), r, note])
     return pd.DataFrame(rows, columns=["task", "A − B", "pairs", gain,
                                        f"{what} [95 % bootstrap CI]", "Wilcoxon p (primary)",
                                        "Holm p", "paired t p", "rank-biserial r", "note"])
@@ -211,11 +227,13 @@ def report_notes(cells: dict, scenarios: dict, data: list[dict]) -> list[str]:
     notes = [f"cells: {cells['done']} done, {cells['failed']} failed, {cells['pending']} pending; "
              f"scenarios: {scenarios['complete']} complete of {scenarios['total']} (only "
              f"complete scenarios count; a scenario's AUC is the mean over its folds)"]
-    if cells.get("constant_predictions"):
-        notes.append(f"{cells['constant_predictions']} cell(s) gave every test case the same "
-                     f"score to 6 decimals (their AUC is ties or noise): typical of untrained "
-                     f"BatchNorm statistics, e.g. a scratch backbone after a few steps; see "
-                     f"each cell's predictions.csv")
+    if cells.get("degenerate"):
+        notes.append(f"{cells['degenerate']} finished cell(s) are DEGENERATE: every test case "
+                     f"got (nearly) the same score, so their AUC (0.5, or ties) says nothing "
+                     f"about the model. They are counted in the tables (column 'degenerate "
+                     f"cells'; comparisons say how many pairs hold one). Typical of BatchNorm "
+                     f"statistics that did not follow the weights, e.g. a scratch backbone "
+                     f"after a few steps; `radbench status DIR` lists them")
     for entry in data:
         counts = ", ".join(f"{k} {v}" for k, v in entry["counts"].items())
         line = f"{entry['task']}: {counts} (split {entry['split_id']})"
@@ -238,7 +256,7 @@ def build_report(out: Path, compare: str | None = None, seed: int = 0,
     counts = {"total": len(cells), "done": int(status.get(CellState.DONE, 0)),
               "failed": int(status.get(CellState.FAILED, 0)),
               "pending": int(status.get(CellState.PENDING, 0)),
-              "constant_predictions": int(cells["constant"].sum())}
+              "degenerate": int(cells["degenerate"].sum())}
     scenario_counts = {"total": len(scenarios), "complete": int(scenarios["complete"].sum()),
                        "incomplete": int((~scenarios["complete"]).sum())}
     sources = sorted(labelled_scenarios["source"].unique())
@@ -249,16 +267,19 @@ def build_report(out: Path, compare: str | None = None, seed: int = 0,
     found, friedman = compare_sources(labelled_scenarios, PAIR_KEYS, pairs, seed,
                                       baseline=baseline)
     comparisons = pd.DataFrame([c.to_dict() for c in found])
+    if len(comparisons):
+        comparisons["degenerate_pairs"] = degenerate_pairs(labelled_scenarios, comparisons)
     predictions = stored_predictions(out, cells)
     localization, localization_comparisons = localization_summary(
         out, labelled_cells, pairs, seed, baseline)
     chosen = pairs or [(c.a, c.b) for c in found]
-    table = headline_table(labelled_scenarios)
+    table = headline_table(labelled_scenarios, labelled_cells)
     data = data_notes(out)
     sections = [
         Section("table", "Test AUC, mean ± SD over scenarios", table,
                 lambda f: _show_summary_rows(f, "backbone"),
-                "n = number of complete scenarios; 'all' = every backbone", terminal=True,
+                "n = number of complete scenarios; 'all' = every backbone; degenerate cells: "
+                "finished cells whose every test case got the same score", terminal=True,
                 csv="report.csv"),
         Section("paper_table", "Paper-style table",
                 paper_table(labelled_scenarios, comparisons, baseline), _show_as_is,

@@ -28,7 +28,7 @@ def collect_cells(out: Path) -> pd.DataFrame:
                      "status": status.value,
                      "test_auc": result.test_auc if result else float("nan"),
                      "best_epoch": result.best_epoch if result else None,
-                     "constant": bool(result and result.degenerate)})
+                     "degenerate": bool(result and result.degenerate)})
     if not rows:
         raise DataError(f"{out}: no cells found (expected "
                         f"{RunDir(out).cell('<id>').config_file}); "
@@ -44,6 +44,7 @@ def scenario_table(cells: pd.DataFrame) -> pd.DataFrame:
         fold_sd=("test_auc", "std"),
         folds_done=("status", lambda s: int((s == CellState.DONE).sum())),
         folds=("status", "size"),
+        degenerate=("degenerate", "any"),
     ).reset_index()
     table["complete"] = table["folds_done"] == table["folds"]
     return table

@@ -49,3 +49,23 @@ def test_plain_mode_prints_lines_with_slot_and_log(tmp_path):
     text = stream.getvalue()
     assert "[cpu0] start cell A (attempt 2)" in text and str(cell.log_file) in text
     assert "will retry" in text and "16 -> 8" in text
+
+
+def test_a_degenerate_cell_is_marked_as_it_finishes(tmp_path):
+    from radbench.store import CellResult
+
+    slots = make_slots("cpu", max_parallel=1)
+    flat, fine = write_cell(tmp_path, "flat"), write_cell(tmp_path, "fine", lr=1e-2)
+    flat.write_result(CellResult(cell_id="flat", fold=0, test_auc=0.5, distinct_test_scores=1))
+    fine.write_result(CellResult(cell_id="fine", fold=0, test_auc=0.81,
+                                 distinct_test_scores=40, test_score_range=0.7))
+    stream = io.StringIO()
+    console = Console(file=stream, force_terminal=False, width=200)
+    with GridProgress(2, slots, {"flat": "cell F", "fine": "cell G"}, console) as progress:
+        progress.finished(Outcome(flat, slots[0], True, 3.0))
+        progress.finished(Outcome(fine, slots[0], True, 3.0))
+    lines = stream.getvalue().splitlines()
+    assert any("cell F: AUC 0.500 DEGENERATE (every test case got the same score)" in line
+               for line in lines)
+    assert any("cell G: AUC 0.810 (3 s)" in line for line in lines)
+    assert "done 2 (1 DEGENERATE)" in stream.getvalue()

@@ -22,9 +22,10 @@ def test_each_state_from_the_files(tmp_path, lock_holder):
     assert cell_state(pending).state == "pending"
 
     done = write_cell(tmp_path, "done")
-    atomic_write_json(done.result_file, {"cell_id": done.id, "fold": 0, "test_auc": 0.7})
+    atomic_write_json(done.result_file, {"cell_id": done.id, "fold": 0, "test_auc": 0.7,
+                                         "distinct_test_scores": 40})
     beat(done, 1000)  # a result wins over anything left behind
-    assert cell_state(done).state == "done"
+    assert cell_state(done).state == "done" and not cell_state(done).degenerate
 
     failed = write_cell(tmp_path, "failed")
     failed.record_failure("ValueError: boom", "ValueError")
@@ -71,6 +72,26 @@ def test_heartbeat_beats_records_the_epoch_and_goes_away(tmp_path):
     assert cell.heartbeat()["epoch"] == 2
     heartbeat.stop()
     assert not cell.heartbeat_file.exists()
+
+
+def test_a_degenerate_cell_is_loud_in_status(tmp_path):
+    """Done, but every test case got the same score: its AUC says nothing, and status says so
+    (counted, listed without --all, marked in the JSON)."""
+    from radbench.store import CellResult
+
+    for name, distinct, spread in (("flat", 1, 0.0), ("nearly", 3, 2e-5), ("fine", 30, 0.6)):
+        cell = write_cell(tmp_path, name)
+        cell.write_result(CellResult(cell_id=name, fold=0, test_auc=0.5,
+                                     distinct_test_scores=distinct, test_score_range=spread))
+    data = json.loads(run_cli("status", str(tmp_path), "--json").stdout)
+    assert data["counts"]["done"] == 3 and data["degenerate"] == 2
+    assert {c["cell_id"]: c["degenerate"] for c in data["cells"]} == {
+        "flat": True, "nearly": True, "fine": False}
+    text = " ".join(run_cli("status", str(tmp_path)).stdout.split())  # the table folds lines
+    assert "2 done cell(s) DEGENERATE" in text and text.count("DEGENERATE") == 3
+    flat = next(c for c in data["cells"] if c["cell_id"] == "flat")
+    assert flat["detail"].startswith("degenerate: 1 distinct test score(s), range 0.0e+00; its "
+                                     "AUC 0.500 is ties")
 
 
 def test_status_command_counts_and_lists_cells(tmp_path):

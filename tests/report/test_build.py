@@ -14,7 +14,7 @@ from radbench.report.formats import to_json, to_markdown, write_report
 from radbench.store import CellResult, RunDir
 
 
-def store(out, source, backbone, lr, fold, auc, done=True):
+def store(out, source, backbone, lr, fold, auc, done=True, distinct=5):
     cell = Cell("breast", source, backbone, "freezeall", lr, 0, fold,
                 Training(image_size=64, epochs=2))
     directory = RunDir(out).cell(
@@ -22,7 +22,7 @@ def store(out, source, backbone, lr, fold, auc, done=True):
     directory.write_config({"cell": cell.to_dict()})
     if done:
         directory.write_result(CellResult(cell_id=directory.id, fold=fold, test_auc=auc,
-                                          best_epoch=1, distinct_test_scores=5,
+                                          best_epoch=1, distinct_test_scores=distinct,
                                           **cell.scenario()))
 
 
@@ -48,7 +48,7 @@ def test_mean_sd_over_scenarios_of_fold_means(tmp_path):
         assert per["mean"] == pytest.approx(np.mean([v for k, v in aucs.items()
                                                      if k[0] == source and k[1] == "ResNet50"]))
     assert report.cells == {"total": 24, "done": 24, "failed": 0, "pending": 0,
-                               "constant_predictions": 0}
+                               "degenerate": 0}
     text = to_markdown(report)
     assert "| breast | scratch | all | 4 |" in text
     data = json.loads(to_json(report))
@@ -241,3 +241,46 @@ def test_sources_are_compared_with_imagenet_in_points_over_matched_scenarios(tmp
 
     with pytest.raises(ConfigError, match="--baseline 'imgnet': no such source in this run"):
         build_report(tmp_path, baseline="imgnet")
+
+
+def test_a_degenerate_cell_is_flagged_in_every_format(tmp_path):
+    """One cell gave every test case the same score: the headline row of its source says so in
+    md, html, tex, json and csv, the comparison counts the pair that holds it, a note says why."""
+    from html import escape
+
+    from radbench.report.formats import FORMATS, to_latex
+
+    rng = np.random.default_rng(10)
+    for backbone in ("ResNet50", "DenseNet121", "InceptionV3"):
+        for lr in (1e-2, 1e-3):
+            base = rng.uniform(0.6, 0.8)
+            flat = (backbone, lr) == ("ResNet50", 1e-2)
+            store(tmp_path, "scratch", backbone, lr, 0, 0.5 if flat else base,
+                  distinct=1 if flat else 5)
+            store(tmp_path, "file:/w/pre.h5", backbone, lr, 0, base + 0.05)
+    report = build_report(tmp_path)
+    assert report.cells["degenerate"] == 1
+    headline = report["table"].set_index(["source", "backbone"])
+    assert headline.loc[("scratch", "all"), "degenerate_cells"] == 1
+    assert headline.loc[("scratch", "DenseNet121"), "degenerate_cells"] == 0
+    assert headline.loc[("file:pre.h5", "all"), "degenerate_cells"] == 0
+    (comparison,) = report["comparisons"].itertuples()
+    assert comparison.degenerate_pairs == 1
+    write_report(tmp_path, report, FORMATS)
+    flag = "1 of 6 DEGENERATE"
+    row = "| breast | scratch | all | 6 |"
+    markdown = (tmp_path / "report.md").read_text()
+    assert any(line.startswith(row) and line.endswith(f"| {flag} |")
+               for line in markdown.splitlines())
+    assert "1 pair(s) hold a DEGENERATE cell" in markdown
+    assert "1 finished cell(s) are DEGENERATE" in markdown
+    assert flag in (tmp_path / "report.html").read_text()
+    assert escape("1 pair(s) hold a DEGENERATE cell") in (tmp_path / "report.html").read_text()
+    assert flag in to_latex(report)
+    data = json.loads((tmp_path / "report.json").read_text())
+    assert data["cells"]["degenerate"] == 1
+    assert [r["degenerate_cells"] for r in data["table"] if r["backbone"] == "all"] == [0, 1]
+    csv = pd.read_csv(tmp_path / "report.csv")
+    assert csv.loc[(csv["source"] == "scratch") & (csv["backbone"] == "all"),
+                   "degenerate_cells"].item() == 1
+    assert pd.read_csv(tmp_path / "report_comparisons.csv")["degenerate_pairs"].item() == 1
