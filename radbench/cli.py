@@ -117,6 +117,11 @@ def run(
     cache_dir: Optional[Path] = typer.Option(None, help="image cache (default ~/.cache/radbench)"),
     skip_bad: bool = typer.Option(False, "--skip-bad", help="leave out the images the integrity "
                                   "check rejects (listed in the run's data/ folder)"),
+    split: Optional[str] = typer.Option(None, help="split scheme instead of the task's: "
+                                        "published (the authors' folds), kfold, holdout"),
+    splits: Optional[str] = typer.Option(None, envvar="RADBENCH_SPLITS", help="folder of the "
+                                         "authors' split CSVs (`radbench data fetch "
+                                         "radimagenet-splits`)"),
     executor: str = EXECUTOR, gpus: str = GPUS, max_parallel: Optional[int] = MAX_PARALLEL,
     retries: Optional[int] = RETRIES, max_failures: Optional[int] = MAX_FAILURES,
     partition: Optional[str] = PARTITION, gpus_per_task: Optional[int] = GPUS_PER_TASK,
@@ -129,7 +134,7 @@ def run(
 
     summary = run_grid(RunOptions(
         task, grid, data, out_dir, _split_list(sources), max_images, dry_run, retry_failed,
-        cache_dir=cache_dir, skip_bad=skip_bad,
+        cache_dir=cache_dir, skip_bad=skip_bad, split=split, splits=splits,
         **_execution(executor, gpus, max_parallel, retries, max_failures, partition,
                      gpus_per_task, slurm_time, parallelism, reuse)), err)
     if dry_run:
@@ -299,7 +304,8 @@ def data_check(
 @data_app.command("fetch")
 @reports_errors
 def data_fetch(
-    name: str = typer.Argument(..., help="e.g. breastmnist, pneumoniamnist_64; or a set behind a "
+    name: str = typer.Argument(..., help="e.g. breastmnist, pneumoniamnist_64, "
+                               "radimagenet-splits (the authors' split CSVs); or a set behind a "
                                "login (mrnet, rsna_pneumonia, ...) for where to get it"),
     dest: Optional[Path] = typer.Option(None, help="folder (default $RADBENCH_DATA or "
                                         "~/.cache/radbench/datasets)"),
@@ -309,7 +315,12 @@ def data_fetch(
 ) -> None:
     """Download a public dataset file (resumable, MD5 checked), or say where to get it."""
     from radbench.data.fetch import BY_HAND, by_hand_lines, fetch
+    from radbench.data.published import SPLITS_FOLDER, fetch_splits
 
+    if name == SPLITS_FOLDER.replace("_", "-"):
+        for path in fetch_splits(dest, timeout=timeout):
+            out.print(str(path), highlight=False)
+        return
     if name in BY_HAND:
         for line in by_hand_lines(name):
             out.print(line, highlight=False, markup=False)

@@ -12,7 +12,7 @@ from typing import Any
 from rich.console import Console
 
 from radbench.config.load import load_grid, load_task
-from radbench.config.schema import ExecutionSpec
+from radbench.config.schema import ExecutionSpec, SplitSpec, TaskConfig
 from radbench.data.adapters import get_adapter
 from radbench.data.cache import build_cache
 from radbench.data.prepare import PreparedData, data_root, prepare, windows_of
@@ -48,6 +48,8 @@ class RunOptions:
     max_consecutive_failures: int | None = None
     slurm: dict[str, Any] = field(default_factory=dict)  # command-line sbatch overrides
     reuse_models: bool = True  # cells differing only in lr or fold share one built model
+    split: str | None = None  # overrides the task's split scheme (e.g. published)
+    splits: str | None = None  # folder of the authors' published split CSVs
 
     def cells_part(self) -> dict[str, Any]:
         """The options that decide the cells (recorded in run.json for `radbench resume`)."""
@@ -57,6 +59,7 @@ class RunOptions:
         return {"task": absolute(self.task), "grid": absolute(self.grid),
                 "data": absolute(self.data),
                 "sources": self.sources, "max_images": self.max_images,
+                "split": self.split, "splits": absolute(self.splits),
                 "cache_dir": str(self.cache_dir) if self.cache_dir else None,
                 "skip_bad": self.skip_bad}
 
@@ -113,6 +116,8 @@ def run_grid(options: RunOptions, console: Console | None = None) -> RunSummary:
     """Validate everything, prepare data and cells, then run what is not done yet."""
     console = console or Console(stderr=True)
     task, task_file = load_task(options.task)
+    if options.split is not None:
+        task = with_split_scheme(task, options.split)
     grid, _ = load_grid(options.grid)
     executor = make_executor(options.executor, ExecutorSettings(
         out=options.out, grid=grid, gpus=options.gpus, max_parallel=options.max_parallel,
@@ -123,7 +128,8 @@ def run_grid(options: RunOptions, console: Console | None = None) -> RunSummary:
     cells = expand(grid, task, sources)
     get_adapter(task.data.adapter, task.key("data.adapter"))
     prepared = prepare(task, data_root(task, task_file, options.data), options.max_images,
-                       options.skip_bad, options.cache_dir, keep_inspection=not options.dry_run)
+                       options.skip_bad, options.cache_dir, keep_inspection=not options.dry_run,
+                       splits_dir=options.splits)
     counts = ", ".join(f"{k} {v}" for k, v in prepared.manifest.counts().items())
     console.print(f"task {task.name}: {len(prepared.manifest.frame)} images ({counts}); "
                   f"split {prepared.split_id}; {len(cells)} cells", highlight=False)
@@ -196,6 +202,18 @@ def _select(directories: list[CellDir], options: RunOptions, summary: RunSummary
     if stale:
         console.print(f"{stale} interrupted cell(s) start again", highlight=False)
     return to_run
+
+
+def with_split_scheme(task: TaskConfig, scheme: str) -> TaskConfig:
+    """The task with another split scheme (`radbench run --split`); its other split settings
+    stay (they decide radbench's own kfold and holdout splits)."""
+    from pydantic import ValidationError
+
+    try:
+        split = SplitSpec.model_validate({**task.split.model_dump(), "scheme": scheme})
+    except ValidationError as exc:
+        raise ConfigError(f"--split {scheme!r}: {exc.errors()[0]['msg']}") from None
+    return task.model_copy(update={"split": split})
 
 
 def _policy(spec: ExecutionSpec, options: RunOptions) -> RetryPolicy:

@@ -163,9 +163,10 @@ class ClassesSpec(Strict):
 class SplitSpec(Strict):
     """Patient-grouped, label-stratified splits: k-fold CV or one hold-out split."""
 
-    scheme: Literal["kfold", "holdout", "given"] = Field(
+    scheme: Literal["kfold", "holdout", "given", "published"] = Field(
         description="kfold / holdout: made by radbench; given: the release's own train/val/test "
-        "parts (MedMNIST)"
+        "parts (MedMNIST); published: the RadImageNet authors' folds (their CSVs; `folds` "
+        "must be their number of folds)"
     )
     folds: int = Field(5, ge=2, le=20)
     fractions: tuple[float, float, float] = Field(
@@ -188,7 +189,7 @@ class SplitSpec(Strict):
 
     @property
     def n_folds(self) -> int:
-        return self.folds if self.scheme == "kfold" else 1
+        return self.folds if self.scheme in ("kfold", "published") else 1
 
 
 def setting(default, *, key: str | None = None, scenario: bool = True, axis: bool = True,

@@ -21,6 +21,7 @@ from radbench.data.ddti import read_crops, read_ddti
 from radbench.data.images import DICOM_SUFFIXES, IMAGE_SUFFIXES
 from radbench.data.medmnist import read_head_ct, read_medmnist, read_npz
 from radbench.data.mrnet import read_mrnet
+from radbench.data.published import Matcher, mrnet_key_slices
 from radbench.data.records import RawRecord, group_from_name, image_files, inside
 from radbench.data.rsna import read_rsna_ich, read_rsna_pneumonia
 from radbench.errors import DataError
@@ -130,6 +131,9 @@ class Adapter:
     reader: Reader
     layouts: str  # what the folder must hold
     fetch: str | None = None  # `radbench data fetch NAME`: where to get the release
+    # finds the image a row of the authors' published split names (split scheme `published`);
+    # None: the release image with that file name (radbench.data.published.by_file_name)
+    published: Callable[[Path, DataSpec], Matcher] | None = None
 
 
 ADAPTERS: Registry[Adapter] = Registry("adapter")
@@ -156,7 +160,8 @@ for _entry in [
     Adapter("folders", read_folders, "<class>/[...]/<image> at any depth (data.class_level, "
             "data.group_level), images or DICOM"),
     Adapter("mrnet", read_mrnet, "train|valid/sagittal/NNNN.npy with train-<target>.csv and "
-            "valid-<target>.csv", "mrnet"),
+            "valid-<target>.csv", "mrnet",
+            published=lambda root, spec: mrnet_key_slices(root)),  # the authors' key slices
     Adapter("rsna_pneumonia", read_rsna_pneumonia, "stage_2_train_labels.csv and "
             "stage_2_train_images/<patientId>.dcm", "rsna_pneumonia"),
     Adapter("rsna_ich", read_rsna_ich, "stage_2_train.csv and stage_2_train/ID_<image>.dcm",

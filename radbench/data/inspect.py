@@ -6,7 +6,7 @@ from __future__ import annotations
 import json
 import os
 from concurrent.futures import ThreadPoolExecutor
-from dataclasses import asdict, dataclass, field
+from dataclasses import asdict, dataclass, field, replace
 from pathlib import Path
 from typing import Callable, Sequence
 
@@ -165,5 +165,4 @@ def merge_duplicate_groups(manifest: Manifest, duplicates: list[list[str]]) -> M
     merged = len(groups) - frame["group"].nunique()
     note = (f"near-duplicates: {sum(len(d) for d in duplicates)} images in {len(duplicates)} "
             f"sets; {merged} group(s) merged so that no set straddles train and test")
-    return Manifest(manifest.root, frame, manifest.dropped, manifest.per_image_groups,
-                    manifest.notes + [note], manifest.missing)
+    return replace(manifest, frame=frame, notes=manifest.notes + [note])

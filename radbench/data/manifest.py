@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from collections import Counter
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 
 import numpy as np
@@ -13,7 +13,8 @@ from sklearn.model_selection import StratifiedGroupKFold
 from radbench.config.schema import TaskConfig
 from radbench.data.adapters import get_adapter
 from radbench.data.images import locator_file
-from radbench.data.records import relative_locator
+from radbench.data.published import by_file_name
+from radbench.data.records import RawRecord, relative_locator
 from radbench.errors import DataError
 from radbench.ids import stable_hash
 
@@ -30,6 +31,7 @@ class Manifest:
     per_image_groups: bool = False
     notes: list[str] = field(default_factory=list)
     missing: list[tuple[str, str]] = field(default_factory=list)  # (file, where it was listed)
+    published_names: dict[str, list[str]] = field(default_factory=dict)  # CSV name -> cases
 
     @property
     def data_id(self) -> str:
@@ -52,8 +54,7 @@ class Manifest:
         frame = self.frame[~self.frame["case_id"].isin(case_ids)].reset_index(drop=True)
         dropped = dict(self.dropped)
         dropped["(bad file)"] = dropped.get("(bad file)", 0) + len(case_ids)
-        return Manifest(self.root, frame, dropped, self.per_image_groups, self.notes + [note],
-                        self.missing)
+        return replace(self, frame=frame, dropped=dropped, notes=self.notes + [note])
 
 
 def _map_labels(task: TaskConfig, raw_labels: pd.Series, paths: pd.Series, root: Path) -> pd.Series:
@@ -70,18 +71,31 @@ def _map_labels(task: TaskConfig, raw_labels: pd.Series, paths: pd.Series, root:
     return raw_labels.map(mapping)
 
 
-def build_manifest(task: TaskConfig, root: Path, strict: bool = True) -> Manifest:
+def build_manifest(task: TaskConfig, root: Path, strict: bool = True,
+                   published: pd.DataFrame | None = None) -> Manifest:
     """Read the dataset at `root` with the task's adapter and map its labels to the classes.
 
     A listed image whose file does not exist stops it when `data.missing_files` is `error` and
-    `strict` (the integrity check passes strict=False to list them all).
+    `strict` (the integrity check passes strict=False to list them all). With `published` (the
+    authors' split rows, radbench.data.published), the images are those rows, found in the
+    release by the adapter's matcher and labelled as the rows say; a row that matches no image
+    stops it when `strict`, else it is left out and counted.
     """
     adapter = get_adapter(task.data.adapter, task.key("data.adapter"))
     root = Path(root)
     if not root.is_dir():
         raise DataError(f"{root}: dataset folder not found (task {task.name}, adapter "
                         f"{task.data.adapter}); pass --data PATH")
-    records = adapter.reader(root, task.data)
+    names: dict[str, str] = {}
+    unmatched: list[tuple[str, str]] = []
+    if published is None:
+        records = adapter.reader(root, task.data)
+    else:
+        records, names, unmatched = _published_records(adapter, root, task, published)
+        if unmatched and strict:
+            shown = "; ".join(f"{name} ({where})" for name, where in unmatched[:3])
+            raise DataError(f"{root}: {len(unmatched)} row(s) of the published split match no "
+                            f"image of this release, e.g. {shown}; --skip-bad leaves them out")
     missing = [(str(r.path), r.missing) for r in records if r.missing]
     if missing and strict and task.data.missing_files == "error":
         path, where = missing[0]
@@ -130,8 +144,43 @@ def build_manifest(task: TaskConfig, root: Path, strict: bool = True) -> Manifes
         notes.append(f"left out {len(missing)} listed image(s) whose file does not exist "
                      f"({', '.join(wheres[:5])}{', ...' if len(wheres) > 5 else ''})")
         dropped["(missing file)"] = len(missing)
+    crops = sum(len(paths) for paths in names.values())
+    if crops > len(names):
+        notes.append(f"the {len(names)} published images are {crops} images of this release "
+                     f"(a crop per nodule); each crop is in its image's part")
+    if unmatched:
+        dropped["(published row without an image)"] = len(unmatched)
+        notes.append(f"left out {len(unmatched)} row(s) of the published split that match no "
+                     f"image of this release (--skip-bad), e.g. {unmatched[0][0]}")
     return Manifest(root, frame[COLUMNS], dict(dropped), bool(per_image), notes,
-                    missing if task.data.missing_files == "error" else [])
+                    missing if task.data.missing_files == "error" else [],
+                    {name: [relative_locator(p, root) for p in paths]
+                     for name, paths in names.items()})
+
+
+def _published_records(adapter, root: Path, task: TaskConfig, rows: pd.DataFrame
+                       ) -> tuple[list[RawRecord], dict[str, list], list[tuple[str, str]]]:
+    """The records of the images the published rows name (one per image; one per nodule crop
+    of a crops layout), labelled as the rows say."""
+    if adapter.published is not None:
+        match = adapter.published(root, task.data)
+    else:
+        match = by_file_name([r for r in adapter.reader(root, task.data) if not r.missing])
+    labels = rows.groupby("name")["label"].agg(set)
+    conflicting = labels[labels.map(len) > 1]
+    if len(conflicting):
+        raise DataError(f"published split: image {conflicting.index[0]} has two labels "
+                        f"{sorted(conflicting.iloc[0])} in different files")
+    first = rows.drop_duplicates("name")
+    records, names, unmatched = [], {}, []
+    for name, label, where in zip(first["name"], first["label"], first["where"]):
+        found = match(name)
+        if not found:
+            unmatched.append((name, where))
+            continue
+        records += [RawRecord(r.path, label, r.group, r.masks) for r in found]
+        names[name] = [r.path for r in found]
+    return records, names, unmatched
 
 
 def subset(manifest: Manifest, max_images: int, seed: int) -> Manifest:
@@ -146,5 +195,5 @@ def subset(manifest: Manifest, max_images: int, seed: int) -> Manifest:
     _, chosen = next(splitter.split(np.zeros(len(frame)), frame["y"], frame["group"]))
     notes = manifest.notes + [f"subset: {len(chosen)} of {len(frame)} images (--max-images "
                               f"{max_images}, whole groups, stratified)"]
-    return Manifest(manifest.root, frame.iloc[np.sort(chosen)].reset_index(drop=True),
-                    manifest.dropped, manifest.per_image_groups, notes, manifest.missing)
+    return replace(manifest, frame=frame.iloc[np.sort(chosen)].reset_index(drop=True),
+                   notes=notes)

@@ -6,7 +6,7 @@ line and leaves nothing half-written.
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 
 import pandas as pd
@@ -16,7 +16,8 @@ from radbench.data.check import CheckReport, evaluate
 from radbench.data.inspect import inspect_all, load_inspection, merge_duplicate_groups, \
     save_inspection
 from radbench.data.manifest import Manifest, build_manifest, subset
-from radbench.data.splits import make_splits, split_id
+from radbench.data.published import published_split, read_published, splits_root
+from radbench.data.splits import make_splits, split_id, straddling_groups
 from radbench.errors import ConfigError, DataError
 from radbench.store import DataDir, RunDir
 
@@ -80,15 +81,20 @@ def windows_of(task: TaskConfig) -> list[tuple[float, float]]:
 
 def prepare(task: TaskConfig, root: Path, max_images: int | None = None,
             skip_bad: bool = False, cache_dir: Path | None = None,
-            keep_inspection: bool = True) -> PreparedData:
+            keep_inspection: bool = True, splits_dir: str | Path | None = None) -> PreparedData:
     """Manifest (optionally a stratified subset), the integrity check of every image, near-
     duplicates merged into one group when the task asks, then checked patient-grouped splits.
 
     A dataset with errors stops here (DataError) unless `skip_bad`, which leaves the listed
     images out and returns them in `skipped`. The inspection of a dataset without errors is kept
     in the cache folder (unless `keep_inspection` is false) and reused while no file changes.
+    The published split scheme reads the authors' CSVs from `splits_dir` (radbench.data.
+    published.splits_root) and takes the images they name.
     """
-    manifest = build_manifest(task, root, strict=not skip_bad)
+    published = None
+    if task.split.scheme == "published":
+        published = read_published(task.name, splits_root(splits_dir))
+    manifest = build_manifest(task, root, strict=not skip_bad, published=published)
     if max_images:
         manifest = subset(manifest, max_images, task.split.seed)
     windows = windows_of(task)
@@ -119,5 +125,22 @@ def prepare(task: TaskConfig, root: Path, max_images: int | None = None,
         remaining = set(manifest.frame["case_id"])
         sets = [[c for c in members if c in remaining] for members in report.duplicates]
         manifest = merge_duplicate_groups(manifest, [s for s in sets if len(s) > 1])
-    splits = make_splits(manifest, task.split, task.classes.names)
+    splits = make_splits(manifest, task.split, task.classes.names, published)
+    if published is not None:
+        manifest = replace(manifest, notes=manifest.notes + _published_notes(
+            task, splits, manifest, splits_root(splits_dir)))
     return PreparedData(task, manifest, splits, split_id(splits), report, skipped)
+
+
+def _published_notes(task: TaskConfig, splits: pd.DataFrame, manifest: Manifest,
+                     root: Path) -> list[str]:
+    entry = published_split(task.name)
+    notes = [f"split: the RadImageNet authors' published folds ({entry.folder}/dataframe at "
+             f"commit {entry.commit[:10]}, read from {root}); as published, a fold's val images "
+             f"are test images of other folds"]
+    straddling = straddling_groups(splits, manifest)
+    if straddling:
+        notes.append(f"split: the published folds put {straddling} patient or near-duplicate "
+                     f"group(s) in two parts of a fold (kept as published; radbench's own "
+                     f"kfold split keeps groups whole)")
+    return notes

@@ -66,12 +66,32 @@ def _given(frame: pd.DataFrame) -> pd.DataFrame:
     return pd.DataFrame({"case_id": frame["case_id"], "fold": 0, "part": parts.astype(str)})
 
 
-def check_splits(splits: pd.DataFrame, manifest: Manifest, class_names: list[str]) -> None:
-    """No group in two parts of a fold; every part of every fold holds both classes."""
+def _published(manifest: Manifest, rows: pd.DataFrame, folds: int) -> pd.DataFrame:
+    """The authors' folds and parts, for the rows whose image is in the manifest."""
+    found = sorted(rows["fold"].unique())
+    if found != list(range(folds)):
+        raise DataError(f"published split: folds {[f + 1 for f in found]} in the CSVs, but the "
+                        f"task's split.folds is {folds}")
+    expanded = rows.assign(case_id=rows["name"].map(manifest.published_names)).explode("case_id")
+    kept = expanded[expanded["case_id"].isin(set(manifest.frame["case_id"]))]
+    return kept[["case_id", "fold", "part"]].reset_index(drop=True)
+
+
+def straddling_groups(splits: pd.DataFrame, manifest: Manifest) -> int:
+    """How many patient (or near-duplicate) groups have images in two parts of some fold."""
+    merged = splits.merge(manifest.frame[["case_id", "group"]], on="case_id")
+    spread = merged.groupby(["fold", "group"])["part"].nunique()
+    return int(spread[spread > 1].index.get_level_values("group").nunique())
+
+
+def check_splits(splits: pd.DataFrame, manifest: Manifest, class_names: list[str],
+                 grouped: bool = True) -> None:
+    """No group in two parts of a fold (when `grouped`: radbench's own splits); every part of
+    every fold holds both classes."""
     merged = splits.merge(manifest.frame[["case_id", "group", "y"]], on="case_id")
     for fold, rows in merged.groupby("fold"):
         spread = rows.groupby("group")["part"].nunique()
-        if (spread > 1).any():
+        if grouped and (spread > 1).any():
             raise DataError(f"split fold {fold}: group {spread[spread > 1].index[0]!r} is in two "
                             f"parts (internal error in splitting)")
         for part in PARTS:
@@ -85,9 +105,17 @@ def check_splits(splits: pd.DataFrame, manifest: Manifest, class_names: list[str
                 )
 
 
-def make_splits(manifest: Manifest, spec: SplitSpec, class_names: list[str]) -> pd.DataFrame:
-    """Columns case_id, fold, part (train/val/test); deterministic from `spec.seed`."""
+def make_splits(manifest: Manifest, spec: SplitSpec, class_names: list[str],
+                published: pd.DataFrame | None = None) -> pd.DataFrame:
+    """Columns case_id, fold, part (train/val/test); deterministic from `spec.seed`, or the
+    authors' rows (`published`, radbench.data.published) for the published scheme."""
     frame = manifest.frame
+    if spec.scheme == "published":
+        if published is None:
+            raise DataError("split scheme 'published' needs the authors' split files")
+        splits = _published(manifest, published, spec.folds)
+        check_splits(splits, manifest, class_names, grouped=False)
+        return splits
     if spec.scheme != "given" and frame["group"].nunique() < spec.n_folds * 3:
         raise DataError(
             f"{manifest.root}: {frame['group'].nunique()} group(s) are too few for a "
