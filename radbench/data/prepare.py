@@ -127,8 +127,13 @@ def prepare(task: TaskConfig, root: Path, max_images: int | None = None,
         manifest = merge_duplicate_groups(manifest, [s for s in sets if len(s) > 1])
     splits = make_splits(manifest, task.split, task.classes.names, published)
     if published is not None:
-        manifest = replace(manifest, notes=manifest.notes + _published_notes(
-            task, splits, manifest, splits_root(splits_dir)))
+        notes = _published_notes(task, splits, manifest, splits_root(splits_dir))
+    else:
+        notes = [f"split: {task.split.scheme} made by radbench" + (
+            f" ({task.split.n_folds} fold(s), patient-grouped, label-stratified, seed "
+            f"{task.split.seed})" if task.split.scheme != "given" else
+            " (the release's own train/val/test parts)")]
+    manifest = replace(manifest, notes=manifest.notes + notes)
     return PreparedData(task, manifest, splits, split_id(splits), report, skipped)
 
 
