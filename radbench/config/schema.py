@@ -219,6 +219,12 @@ class Training(Strict):
     precision: Precision = setting("float32", later=True, description=(
         "mixed_bfloat16 / mixed_float16 (with loss scaling) compute in half precision; float32: "
         "the paper"))
+    batchnorm_momentum: float | None = setting(None, later=True, gt=0, lt=1, description=(
+        "momentum of every BatchNorm layer's moving statistics; none: the backbone's own "
+        "(Keras 0.99, MobileNetV3 0.999; the paper)"))
+    batchnorm_calibration: bool = setting(False, later=True, description=(
+        "re-estimate the BatchNorm statistics on training images as training starts and before "
+        "every validation (radbench.train.batchnorm); off: the paper"))
     jit_compile: bool | None = setting(None, scenario=False, axis=False, later=True, description=(
         "compiled training step; default: on under JAX, off under TensorFlow (XLA refuses the "
         "augmentation ops) and torch"))

@@ -39,6 +39,10 @@ def build_classifier(backbone: str, training: Training, freeze: str, weights: st
     x = ChannelNormalization(mode, name="normalization")(x)
     base = entry.build(size, weights=weights)
     apply_freeze(base, freeze)
+    if training.batchnorm_momentum is not None:
+        for layer in base._flatten_layers():
+            if isinstance(layer, keras.layers.BatchNormalization):
+                layer.momentum = training.batchnorm_momentum
     features = base(x)
     features = keras.layers.Dropout(0.5, seed=seed, name="head_dropout")(features)
     # under mixed precision the softmax and the loss stay in float32

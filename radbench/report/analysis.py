@@ -11,8 +11,9 @@ import pandas as pd
 from radbench.errors import ConfigError
 from radbench.grid import SCENARIO_KEYS
 from radbench.report.collect import localization_cells
-from radbench.report.stats import bootstrap_auc_ci, compare_sources, delong_ci, delong_test, \
-    describe
+from radbench.config.schema import SCENARIO_SETTINGS
+from radbench.report.stats import bootstrap_auc_ci, compare_pair, compare_sources, delong_ci, \
+    delong_test, describe, paired_frame
 from radbench.store import CellState
 
 DONE = CellState.DONE
@@ -48,6 +49,43 @@ def degenerate_pairs(scenarios: pd.DataFrame, comparisons: pd.DataFrame) -> list
         both = pd.concat({"a": left, "b": right}, axis=1, join="inner")
         counts.append(int((both["a"] | both["b"]).sum()))
     return counts
+
+
+def gain_by_setting(scenarios: pd.DataFrame, comparisons: pd.DataFrame,
+                    seed: int = 0) -> pd.DataFrame:
+    """Whether a source's gain over another changes with a training setting that takes two
+    values in this run (bn-check's BatchNorm, or normalization, image size...): per comparison
+    and setting, each scenario's gain under either value, paired on every other key; the
+    change of the gain tested with the paired Wilcoxon test (radbench.report.stats)."""
+    complete = scenarios[scenarios["complete"]]
+    rows = []
+    for setting in SCENARIO_SETTINGS:
+        values = complete[setting].drop_duplicates().tolist()
+        if len(values) != 2:
+            continue
+        first, second = sorted(values, key=str)
+        keys = [k for k in PAIR_KEYS if k != setting]
+        for comparison in comparisons.itertuples():
+            rows_of = complete[complete["task"] == comparison.task]
+            gains = {}
+            for value in (first, second):
+                at = rows_of[rows_of[setting] == value]
+                both, _, _ = paired_frame(at, comparison.a, comparison.b, keys)
+                gains[value] = both["a"] - both["b"]
+            matched = pd.concat({"a": gains[second], "b": gains[first]}, axis=1,
+                                join="inner").dropna()
+            if matched.empty:
+                continue
+            change = compare_pair(comparison.task, comparison.a, comparison.b, matched, 0, 0,
+                                  seed)
+            rows.append({"task": comparison.task, "a": comparison.a, "b": comparison.b,
+                         "setting": setting, "first": str(first), "second": str(second),
+                         "gain_first_points": 100 * float(matched["b"].mean()),
+                         "gain_second_points": 100 * float(matched["a"].mean()),
+                         "change_points": change.mean_gain_points,
+                         "n_pairs": change.n_pairs, "wilcoxon_p": change.wilcoxon_p,
+                         "note": change.note})
+    return pd.DataFrame(rows)
 
 
 def parse_compare(value: str | None, sources: list[str]) -> list[tuple[str, str]] | None:

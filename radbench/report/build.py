@@ -15,7 +15,7 @@ from typing import Callable
 import pandas as pd
 
 from radbench.report.analysis import PAIR_KEYS, cell_intervals, degenerate_pairs, \
-    localization_summary, paired_cells, parse_compare, summaries
+    gain_by_setting, localization_summary, paired_cells, parse_compare, summaries
 from radbench.report.collect import collect_cells, data_notes, scenario_table, source_label, \
     stored_predictions
 from radbench.errors import ConfigError
@@ -219,6 +219,21 @@ def _show_friedman(frame: pd.DataFrame) -> pd.DataFrame:
                          "matched scenarios": frame["n_blocks"], "p": frame["p"].map(fmt_p)})
 
 
+def _show_gain_by_setting(frame: pd.DataFrame) -> pd.DataFrame:
+    def points(value) -> str:
+        return "–" if value is None or pd.isna(value) else f"{value:+.1f}"
+
+    return pd.DataFrame({
+        "task": frame["task"], "A − B": [f"{a} − {b}" for a, b in zip(frame["a"], frame["b"])],
+        "setting": frame["setting"],
+        "gain at first value": [f"{points(g)} ({v})" for g, v in
+                                zip(frame["gain_first_points"], frame["first"])],
+        "gain at second value": [f"{points(g)} ({v})" for g, v in
+                                 zip(frame["gain_second_points"], frame["second"])],
+        "change (points)": frame["change_points"].map(points), "pairs": frame["n_pairs"],
+        "Wilcoxon p": frame["wilcoxon_p"].map(fmt_p), "note": frame["note"]})
+
+
 def _show_as_is(frame: pd.DataFrame) -> pd.DataFrame:
     return frame.astype(object).where(frame.notna(), "–")
 
@@ -303,6 +318,12 @@ def build_report(out: Path, compare: str | None = None, seed: int = 0,
                 "Wilcoxon signed-rank on the paired differences; Holm adjusts over every "
                 "Wilcoxon p of this report; paired t-test secondary; effect size: matched-pairs "
                 "rank-biserial correlation.", terminal=True),
+        Section("gain_by_setting", "Does the gain depend on a training setting?",
+                gain_by_setting(labelled_scenarios, comparisons, seed),
+                _show_gain_by_setting, "for each training setting with two values in this run "
+                "(e.g. bn-check's BatchNorm calibration): each comparison's gain per scenario "
+                "under either value, paired on every other key; Wilcoxon signed-rank on the "
+                "change of the gain", terminal=True),
         Section("friedman", "Friedman tests (three or more sources)", pd.DataFrame(friedman),
                 _show_friedman, "sources compared over the scenarios every one of them "
                 "completed; pairwise Wilcoxon tests above", terminal=True),

@@ -79,6 +79,12 @@ def fit_and_predict(cell: Cell, images: np.ndarray, split: pd.DataFrame, weights
                                               patience=cell.training.epochs + 1,
                                               restore_best_weights=True)
     callbacks = [keep_best, epoch_timer()]
+    if cell.training.batchnorm_calibration:  # before keep_best sees the validation loss
+        from radbench.train.batchnorm import calibration_callback
+
+        base = next(layer for layer in model.layers if isinstance(layer, keras.Model))
+        callbacks.insert(0, calibration_callback(
+            model, base, CachedBatches(images, train["row"], None, batch)))
     if on_epoch is not None:
         callbacks.append(_epoch_reporter(on_epoch, cell.training.epochs))
     # shuffle=False: CachedBatches draws each epoch's order from the cell's seed; Keras would

@@ -31,6 +31,7 @@ from radbench.errors import ConfigError, DataError
 from radbench.ids import file_sha256, stable_hash
 from radbench.models.backbones import get_backbone
 from radbench.store import atomic_write_json
+from radbench.train.batchnorm import calibrate_batchnorm
 
 WEIGHTS_SUFFIX = ".weights.h5"
 
@@ -163,27 +164,6 @@ def _batches(corpus: Corpus, split: str, batch_size: int, shuffle: bool, seed: i
                 self.rng.shuffle(self.order)
 
     return CorpusBatches()
-
-
-def calibrate_batchnorm(model, base, batches, n_batches: int) -> int:
-    """Re-estimate every BatchNorm layer's moving mean and variance of `base` as the plain
-    average over `n_batches` batches (no augmentation, weights unchanged). Returns the count."""
-    import keras
-
-    layers = [layer for layer in base._flatten_layers()
-              if isinstance(layer, keras.layers.BatchNormalization)]
-    normalization = model.get_layer("normalization")
-    momenta = [layer.momentum for layer in layers]
-    try:
-        for k in range(min(n_batches, len(batches))):
-            for layer in layers:
-                layer.momentum = k / (k + 1)  # 0 first: the batch's statistics; then the average
-            x, _ = batches[k]
-            base(normalization(keras.ops.convert_to_tensor(x)), training=True)
-    finally:
-        for layer, momentum in zip(layers, momenta):
-            layer.momentum = momentum
-    return len(layers)
 
 
 def _nested_base(model):

@@ -118,7 +118,7 @@ def test_an_axis_must_be_a_training_setting_a_grid_may_vary(tmp_path):
     message = error_of(load_grid, write(tmp_path, {**GRID, "axes": {"jit_compile": [True]}}))
     assert "key 'axes'" in message and "'jit_compile' is not a training setting a grid may " \
         "vary; expected one of image_size, batch_size, epochs, normalization, interpolation, " \
-        "augment, precision" in message
+        "augment, precision, batchnorm_momentum, batchnorm_calibration" in message
     message = error_of(load_grid, write(tmp_path, {**GRID, "axes": {"image_size": [16]}}))
     assert "greater than or equal to 32" in message
 
@@ -129,8 +129,9 @@ def test_the_training_settings_derive_from_one_declaration():
 
     assert SCENARIO_KEYS == ["task", "source", "backbone", "freeze", "lr", "seed", "image_size",
                              "batch_size", "epochs", "normalization", "interpolation", "augment",
-                             "precision"]
+                             "precision", "batchnorm_momentum", "batchnorm_calibration"]
     assert list(TrainingOverrides.model_fields) == [
         "image_size", "batch_size", "epochs", "normalization", "interpolation", "augment",
-        "precision", "jit_compile"]
-    assert LATER_SETTINGS == {"precision": "float32", "jit_compile": None}
+        "precision", "batchnorm_momentum", "batchnorm_calibration", "jit_compile"]
+    assert LATER_SETTINGS == {"precision": "float32", "batchnorm_momentum": None,
+                              "batchnorm_calibration": False, "jit_compile": None}

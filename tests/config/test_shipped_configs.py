@@ -15,7 +15,7 @@ PAPER_TASKS = {"thyroid", "breast", "acl", "meniscus", "pneumonia", "covid19", "
 
 def test_all_paper_tasks_and_grids_are_shipped():
     assert PAPER_TASKS | {"demo"} <= set(TASKS)
-    assert {"full", "smoke"} <= set(GRIDS)
+    assert {"full", "smoke", "bn-check"} <= set(GRIDS)
 
 
 @pytest.mark.parametrize("grid_name", GRIDS)
@@ -64,6 +64,7 @@ def test_smoke_grid_is_six_settings_one_small_backbone_64px_2_epochs_1_fold():
     assert {c.training.image_size for c in cells} == {64}
     assert {c.training.epochs for c in cells} == {2}
     assert {c.fold for c in cells} == {0}
+    assert {c.training.batchnorm_calibration for c in cells} == {True}
 
 
 def test_paper_counts_are_recorded():

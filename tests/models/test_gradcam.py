@@ -20,7 +20,7 @@ def test_closed_form_equals_autodiff_gradcam():
 
     keras.utils.set_random_seed(0)
     model, _ = build_classifier("MobileNetV3Small", Training(image_size=96), "unfreezeall", None, 0)
-    from radbench.train.pretrain import calibrate_batchnorm
+    from radbench.train.batchnorm import calibrate_batchnorm
 
     images = np.random.default_rng(0).integers(0, 255, (3, 96, 96, 3)).astype("float32")
     base = next(layer for layer in model.layers if isinstance(layer, keras.Model))

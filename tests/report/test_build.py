@@ -14,11 +14,12 @@ from radbench.report.formats import to_json, to_markdown, write_report
 from radbench.store import CellResult, RunDir
 
 
-def store(out, source, backbone, lr, fold, auc, done=True, distinct=5):
+def store(out, source, backbone, lr, fold, auc, done=True, distinct=5, **training):
     cell = Cell("breast", source, backbone, "freezeall", lr, 0, fold,
-                Training(image_size=64, epochs=2))
+                Training(image_size=64, epochs=2, **training))
+    suffix = "".join(f"-{k}={v}" for k, v in sorted(training.items()))
     directory = RunDir(out).cell(
-        f"{source}-{backbone}-{lr}-{fold}".replace(":", "_").replace("/", "_"))
+        f"{source}-{backbone}-{lr}-{fold}{suffix}".replace(":", "_").replace("/", "_"))
     directory.write_config({"cell": cell.to_dict()})
     if done:
         directory.write_result(CellResult(cell_id=directory.id, fold=fold, test_auc=auc,
@@ -180,6 +181,9 @@ def test_every_format_renders_every_section(tmp_path):
                 dice = float(rng.uniform(0.2, 0.8))
                 atomic_write_json(cell.localization_summary_file, {
                     "threshold": 0.5, "n": 10, "dice": dice, "iou": dice / 2, "pointing": 0.5})
+                # the same scenario with BatchNorm calibration: a setting with two values
+                store(tmp_path, source, backbone, lr, 0, roc_auc_score(y, scores) * 0.9,
+                      batchnorm_calibration=True)
     report = build_report(tmp_path)
     assert all(len(section.frame) for section in report.sections.values()), \
         [k for k, s in report.sections.items() if not len(s.frame)]
@@ -284,3 +288,33 @@ def test_a_degenerate_cell_is_flagged_in_every_format(tmp_path):
     assert csv.loc[(csv["source"] == "scratch") & (csv["backbone"] == "all"),
                    "degenerate_cells"].item() == 1
     assert pd.read_csv(tmp_path / "report_comparisons.csv")["degenerate_pairs"].item() == 1
+
+
+def test_whether_a_gain_depends_on_a_setting_is_tested_on_paired_gains(tmp_path):
+    """bn-check's question: radimagenet − imagenet per scenario with and without BatchNorm
+    calibration, paired on every other key; the change recomputed with scipy."""
+    from scipy import stats
+
+    rng = np.random.default_rng(11)
+    change = {}
+    for backbone in ("ResNet50", "DenseNet121", "InceptionV3"):
+        for lr in (1e-2, 1e-3):
+            base = rng.uniform(0.6, 0.8)
+            paper_gain, calibrated_gain = rng.normal(0.05, 0.01), rng.normal(0.01, 0.01)
+            change[(backbone, lr)] = calibrated_gain - paper_gain
+            for calibrated, gain in ((False, paper_gain), (True, calibrated_gain)):
+                store(tmp_path, "imagenet", backbone, lr, 0, base,
+                      batchnorm_calibration=calibrated)
+                store(tmp_path, "radimagenet", backbone, lr, 0, base + gain,
+                      batchnorm_calibration=calibrated)
+    report = build_report(tmp_path)
+    (row,) = report["gain_by_setting"].to_dict("records")
+    assert (row["a"], row["b"], row["setting"]) == ("radimagenet", "imagenet",
+                                                    "batchnorm_calibration")
+    assert (row["first"], row["second"], row["n_pairs"]) == ("False", "True", 6)
+    values = list(change.values())
+    assert row["change_points"] == pytest.approx(100 * np.mean(values))
+    assert row["wilcoxon_p"] == pytest.approx(stats.wilcoxon(values).pvalue)
+    assert row["gain_second_points"] - row["gain_first_points"] == pytest.approx(
+        row["change_points"])
+    assert "Does the gain depend on a training setting?" in to_markdown(report)

@@ -92,7 +92,7 @@ def test_calibration_sets_batchnorm_statistics_to_the_data():
 
     from radbench.config.schema import Training
     from radbench.models.build import build_classifier
-    from radbench.train.pretrain import calibrate_batchnorm
+    from radbench.train.batchnorm import calibrate_batchnorm
 
     model, base = build_classifier("MobileNetV3Small", Training(image_size=32), "unfreezeall",
                                    None, 0)
