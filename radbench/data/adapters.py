@@ -134,6 +134,8 @@ class Adapter:
     # finds the image a row of the authors' published split names (split scheme `published`);
     # None: the release image with that file name (radbench.data.published.by_file_name)
     published: Callable[[Path, DataSpec], Matcher] | None = None
+    # how the images differ from the paper's unless the published split is used (a data note)
+    deviation: str | None = None
 
 
 ADAPTERS: Registry[Adapter] = Registry("adapter")
@@ -161,7 +163,11 @@ for _entry in [
             "data.group_level), images or DICOM"),
     Adapter("mrnet", read_mrnet, "train|valid/sagittal/NNNN.npy with train-<target>.csv and "
             "valid-<target>.csv", "mrnet",
-            published=lambda root, spec: mrnet_key_slices(root)),  # the authors' key slices
+            published=lambda root, spec: mrnet_key_slices(root),  # the authors' key slices
+            deviation="the study used the authors' annotated key slices (ACL: 1,021 slices of "
+                      "498 exams); here every exam gives its data.slices central sagittal "
+                      "slices with the exam's label, a deviation from the paper; --split "
+                      "published takes the authors' slices"),
     Adapter("rsna_pneumonia", read_rsna_pneumonia, "stage_2_train_labels.csv and "
             "stage_2_train_images/<patientId>.dcm", "rsna_pneumonia"),
     Adapter("rsna_ich", read_rsna_ich, "stage_2_train.csv and stage_2_train/ID_<image>.dcm",

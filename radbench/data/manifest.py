@@ -144,6 +144,8 @@ def build_manifest(task: TaskConfig, root: Path, strict: bool = True,
         notes.append(f"left out {len(missing)} listed image(s) whose file does not exist "
                      f"({', '.join(wheres[:5])}{', ...' if len(wheres) > 5 else ''})")
         dropped["(missing file)"] = len(missing)
+    if published is None and adapter.deviation:
+        notes.append(f"not the paper's images: {adapter.deviation}")
     crops = sum(len(paths) for paths in names.values())
     if crops > len(names):
         notes.append(f"the {len(names)} published images are {crops} images of this release "

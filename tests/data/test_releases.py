@@ -59,6 +59,9 @@ def test_mrnet_central_sagittal_slices_grouped_by_exam(tmp_path):
     slice_3 = load_rgb(root / "train/sagittal/0000.npy::3", 16)
     assert slice_3.shape == (16, 16, 3) and slice_3[8, 8, 0] == 30
     assert central_slices(7, 3) == [2, 3, 4] and central_slices(2, 3) == [0, 1]
+    # the report names the central-slice rule as a deviation from the paper
+    assert any(n.startswith("not the paper's images: the study used the authors' annotated key "
+                            "slices") for n in manifest.notes)
     assert central_slices(24, 1) == [12]
 
 
