@@ -8,7 +8,9 @@ images, or from scratch? Three sources for the smoke backbone (MobileNetV3Small,
   natural    pretrained on the CIFAR-10 subset (configs/corpora/natural-mini.yaml, 10 classes)
   scratch    random initialisation
 each fine-tuned over the smoke grid (6 freeze x lr scenarios) on BUSI (the breast task), then
-compared by `radbench report`. Before any training the script checks that no BUSI image is in
+compared by `radbench report`. `--grid bn-check-smoke` runs those scenarios under the paper's
+BatchNorm and with BatchNorm statistics re-estimated on the training images, and the report
+tests whether each source's gain changes with it. Before any training the script checks that no BUSI image is in
 either corpus (same file, perceptual-hash twin, or near-equal 28 px thumbnail) and stops if one is.
 
     .venv/bin/python scripts/miniature_study.py --out runs/mini
@@ -35,7 +37,7 @@ from radbench.config.load import load_corpus, load_task  # noqa: E402
 from radbench.data.manifest import build_manifest  # noqa: E402
 from radbench.data.overlap import find_overlap  # noqa: E402
 from radbench.errors import RadbenchError  # noqa: E402
-from radbench.report.build import build_report
+from radbench.report.build import build_report  # noqa: E402
 from radbench.report.formats import print_report, write_report  # noqa: E402
 from radbench.runner import RunOptions, run_grid  # noqa: E402
 from radbench.train.pretrain import part_manifest, pretrain  # noqa: E402
@@ -59,6 +61,9 @@ def parse() -> argparse.Namespace:
                         help="a stratified subset of each corpus part")
     parser.add_argument("--max-images", type=int, default=None, help="a BUSI subset")
     parser.add_argument("--max-parallel", type=int, default=2)
+    parser.add_argument("--grid", default="smoke", help="smoke (default), or bn-check-smoke: "
+                        "the same under both BatchNorm settings (issue 14's question in "
+                        "miniature)")
     return parser.parse_args()
 
 
@@ -100,7 +105,7 @@ def main() -> int:
             pretrain(corpus, BACKBONE, weights, roots, epochs=args.epochs, verbose=0,
                      log=lambda line: console.print(line, highlight=False, markup=False))
         sources.append(f"file:{weights.resolve()}")
-    summary = run_grid(RunOptions(task="breast", grid="smoke", data=str(busi),
+    summary = run_grid(RunOptions(task="breast", grid=args.grid, data=str(busi),
                                   out=args.out / "run", sources=sources,
                                   max_images=args.max_images,
                                   max_parallel=args.max_parallel), console)
