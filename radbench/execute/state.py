@@ -68,15 +68,15 @@ def cell_state(cell: CellDir, now: float | None = None, queued: set[str] | None 
     """The state of one cell. `queued`: live Slurm job ids (None: unknown, trust submissions)."""
     now = time.time() if now is None else now
     stale_s = stale_after() if stale_s is None else stale_s
-    stored = cell.stored_state()
-    if stored == CellState.DONE:
-        result = cell.result()
+    result = cell.result()  # each file read once
+    if result is not None:
         if result.degenerate:
-            return CellStatus(cell, stored, result.degenerate_reason(), degenerate=True)
-        return CellStatus(cell, stored)
-    if stored == CellState.FAILED:
-        failure = cell.failure()
-        return CellStatus(cell, stored, f"{failure.kind}: {failure.reason} (log: {cell.log_file})")
+            return CellStatus(cell, CellState.DONE, result.degenerate_reason(), degenerate=True)
+        return CellStatus(cell, CellState.DONE)
+    failure = cell.failure()
+    if failure is not None:
+        return CellStatus(cell, CellState.FAILED,
+                          f"{failure.kind}: {failure.reason} (log: {cell.log_file})")
     beat = cell.heartbeat()
     locked = is_locked(cell.lock_file)
     if beat is not None:

@@ -88,6 +88,14 @@ def gain_by_setting(scenarios: pd.DataFrame, comparisons: pd.DataFrame,
     return pd.DataFrame(rows)
 
 
+def parse_baseline(value: str | None, sources: list[str]) -> str | None:
+    """`--baseline SOURCE` (a source label as the report prints it), or None: the default."""
+    if value is not None and value not in sources:
+        raise ConfigError(f"--baseline {value!r}: no such source in this run; sources: "
+                          f"{', '.join(sources)}")
+    return value
+
+
 def parse_compare(value: str | None, sources: list[str]) -> list[tuple[str, str]] | None:
     """`--compare A,B` (source labels as the report prints them)."""
     if not value:

@@ -15,10 +15,10 @@ from typing import Callable
 import pandas as pd
 
 from radbench.report.analysis import PAIR_KEYS, cell_intervals, degenerate_pairs, \
-    gain_by_setting, localization_summary, paired_cells, parse_compare, summaries
+    gain_by_setting, localization_summary, paired_cells, parse_baseline, parse_compare, \
+    summaries
 from radbench.report.collect import collect_cells, data_notes, scenario_table, source_label, \
     stored_predictions
-from radbench.errors import ConfigError
 from radbench.report.stats import choose_baseline, compare_sources
 from radbench.store import CellState
 
@@ -276,9 +276,7 @@ def build_report(out: Path, compare: str | None = None, seed: int = 0,
                        "incomplete": int((~scenarios["complete"]).sum())}
     sources = sorted(labelled_scenarios["source"].unique())
     pairs = parse_compare(compare, sources)
-    if baseline is not None and baseline not in sources:
-        raise ConfigError(f"--baseline {baseline!r}: no such source in this run; sources: "
-                          f"{', '.join(sources)}")
+    parse_baseline(baseline, sources)
     found, friedman = compare_sources(labelled_scenarios, PAIR_KEYS, pairs, seed,
                                       baseline=baseline)
     comparisons = pd.DataFrame([c.to_dict() for c in found])
