@@ -16,6 +16,7 @@ from radbench.config.schema import ExecutionSpec, SplitSpec, TaskConfig
 from radbench.data.adapters import get_adapter
 from radbench.data.cache import build_cache
 from radbench.data.prepare import PreparedData, data_root, prepare, windows_of
+from radbench.data.published import resolve_split
 from radbench.errors import ConfigError
 from radbench.execute.executor import ExecutorSettings
 from radbench.execute.lock import FileLock
@@ -118,6 +119,8 @@ def run_grid(options: RunOptions, console: Console | None = None) -> RunSummary:
     task, task_file = load_task(options.task)
     if options.split is not None:
         task = with_split_scheme(task, options.split)
+    as_configured = task  # prepare() resolves it again and notes a fallback
+    task, _ = resolve_split(task, options.splits)  # the published folds, or the fallback
     grid, _ = load_grid(options.grid)
     executor = make_executor(options.executor, ExecutorSettings(
         out=options.out, grid=grid, gpus=options.gpus, max_parallel=options.max_parallel,
@@ -127,7 +130,7 @@ def run_grid(options: RunOptions, console: Console | None = None) -> RunSummary:
         check_source(source, grid.backbones)
     cells = expand(grid, task, sources)
     get_adapter(task.data.adapter, task.key("data.adapter"))
-    prepared = prepare(task, data_root(task, task_file, options.data), options.max_images,
+    prepared = prepare(as_configured, data_root(task, task_file, options.data), options.max_images,
                        options.skip_bad, options.cache_dir, keep_inspection=not options.dry_run,
                        splits_dir=options.splits)
     counts = ", ".join(f"{k} {v}" for k, v in prepared.manifest.counts().items())

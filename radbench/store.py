@@ -131,6 +131,7 @@ class CellResult(_Record):
     test_score_range: float | None = None  # max - min of the test scores
     best_epoch: int | None = None
     best_val_loss: float | None = None
+    best_val_auc: float | None = None  # recorded when the best epoch is chosen on val AUC
     epochs_run: int | None = None
     batch_size_used: int | None = None
     overrides: dict[str, Any] | None = None

@@ -16,7 +16,9 @@ from pydantic import BaseModel, ConfigDict, Field, PrivateAttr, create_model, fi
     model_validator
 
 FreezeName = Literal["freezeall", "unfreezetop10", "unfreezeall"]
-Normalization = Literal["paper", "native"]
+Normalization = Literal["paper", "native", "caffe", "tf", "torch"]
+LrSchedule = Literal["constant", "step"]
+SelectOn = Literal["val_loss", "val_auc"]
 Interpolation = Literal["nearest", "bilinear", "bicubic"]
 Precision = Literal["float32", "mixed_bfloat16", "mixed_float16"]
 
@@ -173,13 +175,19 @@ class SplitSpec(Strict):
         (0.7, 0.1, 0.2), description="train, val, test; for kfold test must be 1/folds"
     )
     seed: int = 0
+    fallback: Optional[Literal["kfold", "holdout"]] = Field(
+        None, exclude=True, description="with scheme published: the scheme radbench uses when "
+        "the authors' CSVs are not found (said in the run's notes and the report); none: a "
+        "missing CSV stops the run")
 
     @model_validator(mode="after")
     def _fractions_add_up(self) -> "SplitSpec":
+        if self.fallback is not None and self.scheme != "published":
+            raise ValueError(f"fallback: {self.fallback} is only for scheme published")
         if any(f <= 0 for f in self.fractions) or not math.isclose(sum(self.fractions), 1.0,
                                                                      abs_tol=1e-6):
             raise ValueError(f"fractions {list(self.fractions)} must be positive and sum to 1")
-        if self.scheme == "kfold" and not math.isclose(self.fractions[2], 1 / self.folds,
+        if "kfold" in (self.scheme, self.fallback) and not math.isclose(self.fractions[2], 1 / self.folds,
                                                        abs_tol=0.011):
             raise ValueError(
                 f"kfold with {self.folds} folds tests on 1/{self.folds} of the data, "
@@ -210,10 +218,13 @@ def setting(default, *, key: str | None = None, scenario: bool = True, axis: boo
 class Training(Strict):
     """Everything about fitting one cell that a grid may override."""
 
-    image_size: int = setting(256, ge=32, le=1024)
+    image_size: int = setting(256, ge=16, le=1024)
     batch_size: int = setting(256, ge=1)
     epochs: int = setting(30, ge=1)
-    normalization: Normalization = setting("paper")
+    normalization: Normalization = setting("paper", description=(
+        "paper: caffe mode then x 1/255 for every source (the authors' scripts); native: what "
+        "each source's weights were trained with (radbench.models.sources); caffe / tf ([-1, 1]) "
+        "/ torch: that keras preprocess_input mode for every source"))
     interpolation: Interpolation = setting("nearest")
     augmentation: Augmentation = setting(Augmentation(), key="augment")
     precision: Precision = setting("float32", later=True, description=(
@@ -225,6 +236,14 @@ class Training(Strict):
     batchnorm_calibration: bool = setting(False, later=True, description=(
         "re-estimate the BatchNorm statistics on training images as training starts and before "
         "every validation (radbench.train.batchnorm); off: the paper"))
+    lr_schedule: LrSchedule = setting("constant", later=True, description=(
+        "constant: the paper; step: x 0.1 after 50 % and again after 75 % of the epochs "
+        "(MedMNIST v2's MultiStepLR)"))
+    select_on: SelectOn = setting("val_loss", later=True, description=(
+        "the epoch whose weights are kept: lowest val_loss (the paper) or highest val_auc "
+        "(MedMNIST v2)"))
+    head_dropout: float = setting(0.5, later=True, ge=0, lt=1, description=(
+        "dropout before the classification layer: 0.5 in the paper, 0 in MedMNIST v2"))
     jit_compile: bool | None = setting(None, scenario=False, axis=False, later=True, description=(
         "compiled training step; default: on under JAX, off under TensorFlow (XLA refuses the "
         "augmentation ops) and torch"))

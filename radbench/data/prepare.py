@@ -16,7 +16,8 @@ from radbench.data.check import CheckReport, evaluate
 from radbench.data.inspect import inspect_all, load_inspection, merge_duplicate_groups, \
     save_inspection
 from radbench.data.manifest import Manifest, build_manifest, subset
-from radbench.data.published import published_split, read_published, splits_root
+from radbench.data.published import published_split, read_published, resolve_split, \
+    splits_root
 from radbench.data.splits import make_splits, split_id, straddling_groups
 from radbench.errors import ConfigError, DataError
 from radbench.store import DataDir, RunDir
@@ -91,6 +92,7 @@ def prepare(task: TaskConfig, root: Path, max_images: int | None = None,
     The published split scheme reads the authors' CSVs from `splits_dir` (radbench.data.
     published.splits_root) and takes the images they name.
     """
+    task, split_notes = resolve_split(task, splits_dir)
     published = None
     if task.split.scheme == "published":
         published = read_published(task.name, splits_root(splits_dir))
@@ -129,11 +131,11 @@ def prepare(task: TaskConfig, root: Path, max_images: int | None = None,
     if published is not None:
         notes = _published_notes(task, splits, manifest, splits_root(splits_dir))
     else:
-        notes = [f"split: {task.split.scheme} made by radbench" + (
-            f" ({task.split.n_folds} fold(s), patient-grouped, label-stratified, seed "
-            f"{task.split.seed})" if task.split.scheme != "given" else
-            " (the release's own train/val/test parts)")]
-    manifest = replace(manifest, notes=manifest.notes + notes)
+        notes = [f"split: given, the release's own train/val/test parts"
+                 if task.split.scheme == "given" else
+                 f"split: {task.split.scheme} made by radbench ({task.split.n_folds} fold(s), "
+                 f"patient-grouped, label-stratified, seed {task.split.seed})"]
+    manifest = replace(manifest, notes=manifest.notes + split_notes + notes)
     return PreparedData(task, manifest, splits, split_id(splits), report, skipped)
 
 

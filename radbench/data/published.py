@@ -20,6 +20,7 @@ from typing import Callable
 
 import pandas as pd
 
+from radbench.config.schema import TaskConfig
 from radbench.data.arrays import volume_shape
 from radbench.data.fetch import default_dest, download
 from radbench.data.records import RawRecord, locator
@@ -130,6 +131,32 @@ def fetch_splits(dest: Path | None = None, tasks: list[str] | None = None,
             paths.append(download(entry.url(name), md5, root / entry.folder / "dataframe" / name,
                                   timeout))
     return paths
+
+
+def published_files_present(task: str, root: Path) -> bool:
+    """Whether any published CSV of `task` is under `root` (a partial or damaged copy is
+    refused on reading, with the way to fetch it again)."""
+    entry = published_split(task)
+    return any((root / entry.folder / "dataframe" / name).is_file() for name in entry.md5)
+
+
+def resolve_split(task: TaskConfig, splits_dir: str | Path | None = None
+                  ) -> tuple[TaskConfig, list[str]]:
+    """The split a run uses, and what to say of it. A task whose YAML says `scheme: published`
+    with a `fallback` uses the published folds when their CSVs are found (`splits_root`), else
+    its fallback scheme made by radbench, with a note saying so; any other task is returned as
+    it is. Only wholly absent CSVs fall back: a partial or damaged copy stops the run."""
+    split = task.split
+    if split.scheme != "published" or split.fallback is None:
+        return task, []
+    root = splits_root(splits_dir)
+    if published_files_present(task.name, root):
+        return task, []
+    made = split.model_copy(update={"scheme": split.fallback, "fallback": None})
+    note = (f"split: the authors' published folds are not under {root} (`radbench data fetch "
+            f"radimagenet-splits`, --splits DIR or $RADBENCH_SPLITS), so this run uses the "
+            f"task's fallback, radbench's own {split.fallback} split: not the paper's folds")
+    return task.model_copy(update={"split": made}), [note]
 
 
 def read_published(task: str, root: Path) -> pd.DataFrame:

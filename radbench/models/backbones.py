@@ -30,7 +30,7 @@ class Backbone:
     """What radbench needs to know about one `keras.applications` architecture."""
 
     name: str
-    constructor: str  # the keras.applications function
+    constructor: str  # the keras.applications function, or "module:function" for one of ours
     min_size: int  # smallest input side in pixels
     native_mode: str  # imagenet_utils.preprocess_input mode: caffe, tf or torch
     gradcam_layer: str | None  # None: the last layer with a 4-D output
@@ -50,7 +50,13 @@ class Backbone:
 
         if image_size < self.min_size:
             raise ValueError(f"{self.name} needs inputs of at least {self.min_size} px")
-        constructor = getattr(keras.applications, self.constructor)
+        if ":" in self.constructor:
+            import importlib
+
+            module, function = self.constructor.split(":")
+            constructor = getattr(importlib.import_module(module), function)
+        else:
+            constructor = getattr(keras.applications, self.constructor)
         keras_file = weights is not None and str(weights).endswith(".keras")
         model = constructor(
             include_top=False,
@@ -111,3 +117,7 @@ register_backbone(Backbone(
     _keras("mobilenet_v3", "weights_mobilenet_v3_small_224_1.0_float_no_top_v2.h5",
            "d3e8ec802a04aa4fc771ee12a9a9b836"),
     extra_kwargs={"include_preprocessing": False}))
+# MedMNIST v2's ResNet-50 at 28 px: the CIFAR-style stem (3x3 stride 1, no max pool). No
+# published ImageNet or RadImageNet weights; native mode tf = MedMNIST's [-1, 1] inputs.
+register_backbone(Backbone(
+    "ResNet50CIFAR", "radbench.models.cifar_resnet:ResNet50CIFAR", 16, "tf", "conv5_block3_out"))

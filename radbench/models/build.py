@@ -10,6 +10,7 @@ from radbench.config.schema import FreezeName, Training
 from radbench.models.augment import augmentation_layers
 from radbench.models.backbones import get_backbone
 from radbench.models.preprocess import ChannelNormalization
+from radbench.models.sources import input_mode
 
 FREEZE_SETTINGS: tuple[str, ...] = get_args(FreezeName)  # the config's names, one owner
 
@@ -26,16 +27,18 @@ def apply_freeze(base: keras.Model, freeze: str) -> None:
 
 
 def build_classifier(backbone: str, training: Training, freeze: str, weights: str | None,
-                     seed: int, classes: int = 2) -> tuple[keras.Model, keras.Model]:
+                     seed: int, classes: int = 2, source: str | None = None
+                     ) -> tuple[keras.Model, keras.Model]:
     """Return (model, base). The model takes float pixels in 0..255 and outputs `classes` softmax
-    columns; for a task (2 classes) column 1 is the positive class."""
+    columns; for a task (2 classes) column 1 is the positive class. `source` (the cell's
+    pretraining source) decides the input normalisation under `normalization: native`."""
     entry = get_backbone(backbone)
     size = training.image_size
     inputs = keras.Input((size, size, 3), name="pixels")
     x = inputs
     for layer in augmentation_layers(training.augmentation, seed):
         x = layer(x)
-    mode = "paper" if training.normalization == "paper" else entry.native_mode
+    mode = input_mode(source, backbone, training.normalization)
     x = ChannelNormalization(mode, name="normalization")(x)
     base = entry.build(size, weights=weights)
     apply_freeze(base, freeze)
@@ -44,7 +47,7 @@ def build_classifier(backbone: str, training: Training, freeze: str, weights: st
             if isinstance(layer, keras.layers.BatchNormalization):
                 layer.momentum = training.batchnorm_momentum
     features = base(x)
-    features = keras.layers.Dropout(0.5, seed=seed, name="head_dropout")(features)
+    features = keras.layers.Dropout(training.head_dropout, seed=seed, name="head_dropout")(features)
     # under mixed precision the softmax and the loss stay in float32
     outputs = keras.layers.Dense(classes, activation="softmax", name="head_dense",
                                  dtype="float32" if training.precision != "float32" else None

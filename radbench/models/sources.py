@@ -61,6 +61,48 @@ def normalize_source(source: str) -> str:
     return source
 
 
+def input_mode(source: str | None, backbone: str, normalization: str) -> str:
+    """The `ChannelNormalization` mode a cell of `backbone` starting from `source` uses.
+
+    paper: caffe, then x 1/255 (the authors' scripts, every source). caffe / tf / torch: that
+    mode for every source. native: what the source's weights were trained with:
+    - imagenet and scratch: the backbone's own Keras mode (`Backbone.native_mode`);
+    - radimagenet: paper mode, the preprocessing of the authors' published scripts (the only
+      record of what they fed their networks);
+    - file:PATH made by `radbench pretrain`: the corpus's normalization, read from the record
+      beside the file (PATH without .weights.h5, plus .json); any other file: the backbone's own.
+    """
+    from radbench.models.backbones import get_backbone
+
+    if normalization != "native":
+        return normalization
+    if source == "radimagenet":
+        return "paper"
+    native = get_backbone(backbone).native_mode
+    if source and source.startswith("file:"):
+        trained_with = _pretrain_normalization(Path(source[5:]).expanduser())
+        if trained_with == "paper":
+            return "paper"
+    return native
+
+
+def _pretrain_normalization(path: Path) -> str | None:
+    """The normalization a `radbench pretrain` record beside `path` names, if there is one."""
+    import json
+
+    name = path.name
+    for suffix in (".weights.h5", ".keras", ".h5"):
+        if name.endswith(suffix):
+            name = name[: -len(suffix)]
+            break
+    record = path.with_name(name + ".json")
+    try:
+        value = json.loads(record.read_text()).get("normalization")
+    except (OSError, ValueError, AttributeError):
+        return None
+    return value if isinstance(value, str) else None
+
+
 def resolve_source(source: str, backbone: str | None = None) -> ResolvedSource:
     """The weights file a cell of `backbone` starts from, with its sha256."""
     check_source(source, [backbone] if backbone else [])

@@ -114,7 +114,8 @@ def cam_plot(out: Path, cells: pd.DataFrame, per_source: int = 3) -> str | None:
         chosen = test[test["case_id"].isin(masks)].head(per_source)
         if chosen.empty:
             continue
-        model, _ = build_classifier(spec.backbone, spec.training, spec.freeze, None, spec.seed)
+        model, _ = build_classifier(spec.backbone, spec.training, spec.freeze, None, spec.seed,
+                                    source=spec.source)
         model.load_weights(directory.weights_file)
         maps = gradcam(model, spec.backbone, np.asarray(images[chosen["row"].to_numpy()]))
         for (case, row), cam in zip(chosen[["case_id", "row"]].itertuples(index=False), maps):

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import math
 import time
 from dataclasses import replace
 from pathlib import Path
@@ -46,11 +47,42 @@ def _epoch_reporter(on_epoch: Callable[[int, int], None], epochs: int):
     return EpochReporter()
 
 
+def step_lr(lr: float, epochs: int, epoch: int) -> float:
+    """MedMNIST v2's schedule: `lr` x 0.1 from epoch 0.5 * `epochs` and again from 0.75 *
+    `epochs` (0-based; PyTorch MultiStepLR, milestones rounded up to whole epochs)."""
+    milestones = (math.ceil(0.5 * epochs), math.ceil(0.75 * epochs))
+    return lr * 0.1 ** sum(epoch >= m for m in milestones)
+
+
+def _lr_scheduler(lr: float, epochs: int):
+    import keras
+
+    return keras.callbacks.LearningRateScheduler(lambda epoch, _: step_lr(lr, epochs, epoch))
+
+
+def _val_auc(batches, y: np.ndarray):
+    import keras
+    from sklearn.metrics import roc_auc_score
+
+    class ValAUC(keras.callbacks.Callback):
+        """Adds the validation AUC (positive-class column, inference mode) to each epoch's
+        logs as `val_auc`, before the callback that keeps the best epoch reads them."""
+
+        def on_epoch_end(self, epoch, logs=None):
+            if logs is not None:
+                scores = np.asarray(self.model.predict(batches, verbose=0))[:, 1]
+                logs["val_auc"] = float(roc_auc_score(y, scores)) if len(set(y)) == 2 \
+                    else float("nan")
+
+    return ValAUC()
+
+
 def fit_and_predict(cell: Cell, images: np.ndarray, split: pd.DataFrame, weights: str | None,
                     verbose: int = 2,
                     on_epoch: Callable[[int, int], None] | None = None,
                     reuse: ModelReuse | None = None) -> dict[str, Any]:
-    """Train `cell` on the train rows of `split`, keep the best-val-loss weights, predict test.
+    """Train `cell` on the train rows of `split`, keep the weights of the best epoch (lowest
+    val loss, or highest val AUC under `select_on: val_auc`), predict test.
 
     `split` has columns row (index into `images`), part, y. Returns history (DataFrame), the
     test scores (positive-class softmax column), best epoch, best val loss and timings.
@@ -75,10 +107,17 @@ def fit_and_predict(cell: Cell, images: np.ndarray, split: pd.DataFrame, weights
     train_batches = CachedBatches(images, train["row"], train["y"], batch, shuffle=True,
                                   seed=cell.seed)
     val_batches = CachedBatches(images, val["row"], val["y"], batch)
-    keep_best = keras.callbacks.EarlyStopping(monitor="val_loss", mode="min",
+    select_on = cell.training.select_on
+    keep_best = keras.callbacks.EarlyStopping(monitor=select_on,
+                                              mode="max" if select_on == "val_auc" else "min",
                                               patience=cell.training.epochs + 1,
                                               restore_best_weights=True)
     callbacks = [keep_best, epoch_timer()]
+    if select_on == "val_auc":
+        callbacks.insert(0, _val_auc(CachedBatches(images, val["row"], None, batch),
+                                     val["y"].to_numpy()))
+    if cell.training.lr_schedule == "step":
+        callbacks.insert(0, _lr_scheduler(cell.lr, cell.training.epochs))
     if cell.training.batchnorm_calibration:  # before keep_best sees the validation loss
         from radbench.train.batchnorm import calibration_callback
 
@@ -98,11 +137,13 @@ def fit_and_predict(cell: Cell, images: np.ndarray, split: pd.DataFrame, weights
     frame = pd.DataFrame(history.history)
     frame.insert(0, "epoch", np.arange(1, len(frame) + 1))
     epoch_seconds = frame["epoch_seconds"].tolist()
+    best = frame.iloc[int(keep_best.best_epoch)]
     return {
         "history": frame,
         "test_scores": np.asarray(probabilities)[:, 1].astype(float),
         "best_epoch": int(keep_best.best_epoch) + 1,
-        "best_val_loss": float(keep_best.best),
+        "best_val_loss": float(best["val_loss"]),
+        "best_val_auc": float(best["val_auc"]) if "val_auc" in frame else None,
         "timings": {
             "build_s": built - started,
             "fit_s": fitted - built,
@@ -181,6 +222,7 @@ def run_cell(directory: Path, verbose: int = 2, attempt: int | None = None,
         "test_score_range": float(np.ptp(predictions["y_score"].to_numpy())),
         "best_epoch": outcome["best_epoch"],
         "best_val_loss": outcome["best_val_loss"],
+        "best_val_auc": outcome["best_val_auc"],
         "epochs_run": len(outcome["history"]),
         "n_images": outcome["n"],
         "split_id": config["data"]["split_id"],

@@ -77,7 +77,8 @@ def run_cam(out: Path, threshold: float = 0.5, log: Callable[[str], None] = prin
             counts["no_weights"] += 1
             continue
         cell = Cell.from_dict(config["cell"])
-        model, _ = build_classifier(cell.backbone, cell.training, cell.freeze, None, cell.seed)
+        model, _ = build_classifier(cell.backbone, cell.training, cell.freeze, None, cell.seed,
+                                    source=cell.source)
         model.load_weights(cell_dir.weights_file)
         split = cell_dir.split()
         images = ImageCache(Path(config["data"]["cache_dir"])).images()

@@ -257,7 +257,8 @@ def pretrain(corpus_config: CorpusConfig, backbone: str, out: Path, roots: dict[
     record = {
         "weights": str(out.resolve()), "sha256": file_sha256(out), "backbone": backbone,
         "corpus": corpus_config.name, "corpus_id": corpus.corpus_id, "classes": corpus.classes,
-        "images": counts, "epochs": epochs, "heldout_accuracy": float(accuracy),
+        "images": counts, "epochs": epochs,
+        "normalization": corpus_config.normalization, "heldout_accuracy": float(accuracy),
         "heldout_loss": float(loss), "chance_accuracy": float(
             corpus.index.loc[corpus.index["split"] == "val", "y"].value_counts(normalize=True).max()),
         "batchnorm_layers_calibrated": calibrated, "history": state["history"],

@@ -85,7 +85,8 @@ def build_compiled(cell: Cell, weights: str | None):
 
     keras.mixed_precision.set_global_policy(cell.training.precision)
     keras.utils.set_random_seed(cell.seed)
-    model, _ = build_classifier(cell.backbone, cell.training, cell.freeze, weights, cell.seed)
+    model, _ = build_classifier(cell.backbone, cell.training, cell.freeze, weights, cell.seed,
+                                source=cell.source)
     model.compile(optimizer=keras.optimizers.Adam(learning_rate=cell.lr),
                   loss="binary_crossentropy", metrics=["accuracy"],
                   jit_compile=jit_setting(cell.training.jit_compile))

@@ -76,7 +76,7 @@ def test_unknown_source(tmp_path):
 
 
 def test_axis_values_are_validated(tmp_path):
-    message = error_of(load_grid, write(tmp_path, {**GRID, "axes": {"normalization": ["caffe"]}}))
+    message = error_of(load_grid, write(tmp_path, {**GRID, "axes": {"normalization": ["imagenet"]}}))
     assert "normalization" in message
 
 
@@ -118,9 +118,10 @@ def test_an_axis_must_be_a_training_setting_a_grid_may_vary(tmp_path):
     message = error_of(load_grid, write(tmp_path, {**GRID, "axes": {"jit_compile": [True]}}))
     assert "key 'axes'" in message and "'jit_compile' is not a training setting a grid may " \
         "vary; expected one of image_size, batch_size, epochs, normalization, interpolation, " \
-        "augment, precision, batchnorm_momentum, batchnorm_calibration" in message
-    message = error_of(load_grid, write(tmp_path, {**GRID, "axes": {"image_size": [16]}}))
-    assert "greater than or equal to 32" in message
+        "augment, precision, batchnorm_momentum, batchnorm_calibration, lr_schedule, select_on, " \
+        "head_dropout" in message
+    message = error_of(load_grid, write(tmp_path, {**GRID, "axes": {"image_size": [8]}}))
+    assert "greater than or equal to 16" in message
 
 
 def test_the_training_settings_derive_from_one_declaration():
@@ -129,9 +130,12 @@ def test_the_training_settings_derive_from_one_declaration():
 
     assert SCENARIO_KEYS == ["task", "source", "backbone", "freeze", "lr", "seed", "image_size",
                              "batch_size", "epochs", "normalization", "interpolation", "augment",
-                             "precision", "batchnorm_momentum", "batchnorm_calibration"]
+                             "precision", "batchnorm_momentum", "batchnorm_calibration",
+                             "lr_schedule", "select_on", "head_dropout"]
     assert list(TrainingOverrides.model_fields) == [
         "image_size", "batch_size", "epochs", "normalization", "interpolation", "augment",
-        "precision", "batchnorm_momentum", "batchnorm_calibration", "jit_compile"]
+        "precision", "batchnorm_momentum", "batchnorm_calibration", "lr_schedule", "select_on",
+        "head_dropout", "jit_compile"]
     assert LATER_SETTINGS == {"precision": "float32", "batchnorm_momentum": None,
-                              "batchnorm_calibration": False, "jit_compile": None}
+                              "batchnorm_calibration": False, "lr_schedule": "constant",
+                              "select_on": "val_loss", "head_dropout": 0.5, "jit_compile": None}

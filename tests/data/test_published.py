@@ -64,8 +64,9 @@ def fake_release(task: str, names: list[str], root: Path) -> Path:
                            "regionType": "freehand"}])
         for case, numbers in cases.items():
             marks = "".join(f"<mark><image>{n}</image><svg>{box}</svg></mark>" for n in numbers)
-            (root / f"{case}.xml").write_text(f"<case><number>{case}</number><tirads>3</tirads>"
-                                              f"{marks}</case>")
+            tirads = 5 if int(case) % 3 == 0 else 3  # both classes under radbench's own rule
+            (root / f"{case}.xml").write_text(f"<case><number>{case}</number><tirads>{tirads}"
+                                              f"</tirads>{marks}</case>")
     else:  # MRNet: train/sagittal/<exam>.npy volumes deep enough for every key slice
         deepest: dict[str, int] = {}
         for stem in stems:
@@ -187,3 +188,27 @@ def test_dry_run_lists_the_authors_folds(splits, tmp_path):
     assert len(listed) == 24 * 5 and {line.rsplit("fold=", 1)[1] for line in listed} == {
         "0", "1", "2", "3", "4"}
     assert not (tmp_path / "run").exists()
+
+
+def test_shipped_tasks_use_the_published_folds_when_found_else_their_fallback(splits, tmp_path):
+    """thyroid's YAML: published, fallback kfold. With the CSVs: the authors' folds. Without
+    them: radbench's kfold, said in a note, with the cell ids a kfold run had before the
+    fallback key existed. A partial copy is refused, not replaced by the fallback."""
+    rows = read_published("thyroid", splits)
+    root = fake_release("thyroid", sorted(rows["name"].unique()), tmp_path / "ddti")
+    task = load_task("thyroid")[0]
+    found = prepare(task, root, cache_dir=tmp_path / "cache", splits_dir=splits)
+    assert found.task.split.scheme == "published" and fold_counts(found) == COUNTS["thyroid"][0]
+    empty = tmp_path / "nothing"
+    fallen = prepare(task, root, cache_dir=tmp_path / "cache", splits_dir=empty)
+    assert fallen.task.split.scheme == "kfold"
+    assert any(f"not under {empty}" in n and "radbench's own kfold split: not the paper's "
+               "folds" in n for n in fallen.manifest.notes)
+    kfold = prepare(with_split_scheme(task, "kfold"), root, cache_dir=tmp_path / "cache")
+    assert fallen.split_id == kfold.split_id
+    assert fallen.task.model_dump() == kfold.task.model_dump()  # so the same cell ids
+    partial = tmp_path / "partial"
+    shutil.copytree(splits / "thyroid", partial / "thyroid")
+    (partial / "thyroid" / "dataframe" / "thyroid_val_fold3.csv").unlink()
+    with pytest.raises(DataError, match="lacks 1 file"):
+        prepare(task, root, cache_dir=tmp_path / "cache", splits_dir=partial)

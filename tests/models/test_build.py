@@ -93,4 +93,19 @@ def test_weights_file_source_loads_exactly(tmp_path):
 
 
 def test_every_registered_backbone_has_a_minimum_size():
-    assert {b.min_size for b in BACKBONES.values()} <= {32, 75}
+    assert {b.min_size for b in BACKBONES.values()} <= {16, 32, 75}
+    assert {name for name, b in BACKBONES.items() if b.min_size < 32} == {"ResNet50CIFAR"}
+
+
+def test_cifar_resnet50_is_medmnists_model():
+    """MedMNIST's 28-px ResNet-50 (kuangliu/pytorch-cifar) has 23,520,842 trainable parameters
+    with a 10-class linear layer (2048 x 10 + 10): the body is 23,500,352, as here; 28 px keep
+    a 4x4 map at the last stage (keras.applications.ResNet50 would be below 1x1)."""
+    import keras
+
+    base = get_backbone("ResNet50CIFAR").build(28)
+    trainable = sum(int(np.prod(w.shape)) for w in base.trainable_weights)
+    assert trainable == 23_520_842 - (2048 * 10 + 10)
+    assert base.get_layer("conv5_block3_out").output.shape[1:] == (4, 4, 2048)
+    assert base.output_shape == (None, 2048)
+    keras.backend.clear_session()
