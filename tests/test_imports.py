@@ -1,4 +1,4 @@
-"""Imports point one way (cli → demo → runner → execute/report → train → grid → models/data →
+"""Imports point one way (__main__ → cli → demo → runner → execute/report → train → grid → models/data →
 config → store/registry → ids/errors), function-local imports included, and no module imports
 itself in a circle."""
 
@@ -14,6 +14,7 @@ PACKAGE = Path(radbench.__file__).parent
 
 # top to bottom; a module may import its own package and the layers below its own
 LAYERS = [
+    {"__main__"},
     {"cli"},
     {"demo"},
     {"runner", "taskinit"},

@@ -170,7 +170,7 @@ class SplitSpec(Strict):
         "parts (MedMNIST); published: the RadImageNet authors' folds (their CSVs; `folds` "
         "must be their number of folds)"
     )
-    folds: int = Field(5, ge=2, le=20)
+    folds: int = Field(5, ge=1, le=20)
     fractions: tuple[float, float, float] = Field(
         (0.7, 0.1, 0.2), description="train, val, test; for kfold test must be 1/folds"
     )
@@ -182,6 +182,8 @@ class SplitSpec(Strict):
 
     @model_validator(mode="after")
     def _fractions_add_up(self) -> "SplitSpec":
+        if "kfold" in (self.scheme, self.fallback) and self.folds < 2:
+            raise ValueError(f"kfold needs at least 2 folds, got {self.folds}")
         if self.fallback is not None and self.scheme != "published":
             raise ValueError(f"fallback: {self.fallback} is only for scheme published")
         if any(f <= 0 for f in self.fractions) or not math.isclose(sum(self.fractions), 1.0,

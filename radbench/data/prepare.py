@@ -20,6 +20,7 @@ from radbench.data.published import published_split, read_published, resolve_spl
     splits_root
 from radbench.data.splits import make_splits, split_id, straddling_groups
 from radbench.errors import ConfigError, DataError
+from radbench.ids import file_md5, stable_hash
 from radbench.store import DataDir, RunDir
 
 
@@ -143,8 +144,15 @@ def _published_notes(task: TaskConfig, splits: pd.DataFrame, manifest: Manifest,
                      root: Path) -> list[str]:
     entry = published_split(task.name)
     notes = [f"split: the RadImageNet authors' published folds ({entry.folder}/dataframe at "
-             f"commit {entry.commit[:10]}, read from {root}); as published, a fold's val images "
-             f"are test images of other folds"]
+             f"commit {entry.commit[:10]}, read from {root})" + (
+                 "; as published, a fold's val images are test images of other folds"
+                 if entry.folds > 1 else "")]
+    if entry.unchecked:
+        folder = root / entry.folder / "dataframe"
+        digest = stable_hash({name: file_md5(folder / name) for name in entry.unchecked})
+        notes.append(f"split: {len(entry.unchecked)} published file(s) read without a recorded "
+                     f"MD5 (radbench has not checked a copy of them); their combined hash "
+                     f"{digest}")
     straddling = straddling_groups(splits, manifest)
     if straddling:
         notes.append(f"split: the published folds put {straddling} patient or near-duplicate "

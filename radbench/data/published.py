@@ -41,11 +41,28 @@ class PublishedSplit:
 
     folder: str  # <folder>/dataframe/ in the repository
     commit: str
-    md5: dict[str, str]  # file name -> MD5 (files of README's checked copy)
+    # file name -> MD5 of a checked copy; None: not checked here, the file is taken as the
+    # commit serves it (a raw URL at a commit does not change) and its MD5 goes into the notes
+    md5: dict[str, str | None]
     labels: dict[str, str] = field(default_factory=dict)  # CSV label -> class, where they differ
 
     def url(self, name: str) -> str:
         return f"{REPOSITORY}/{self.commit}/{self.folder}/dataframe/{name}"
+
+    @property
+    def folds(self) -> int:
+        """How many folds the files make (1 for one train/val/test split)."""
+        return len({int(_FILE.search(name).group(2) or 1) for name in self.md5})
+
+    @property
+    def unchecked(self) -> list[str]:
+        return [name for name, md5 in self.md5.items() if md5 is None]
+
+
+def _unchecked(prefix: str, folds: int = 0) -> dict[str, None]:
+    """File names of a split whose copy was not checked here: PREFIX{train,val,test}[_foldK].csv"""
+    return {f"{prefix}{part}{f'_fold{k}' if folds else ''}.csv": None
+            for part in PARTS for k in (range(1, folds + 1) if folds else [0])}
 
 
 def _md5s(text: str) -> dict[str, str]:
@@ -101,10 +118,29 @@ PUBLISHED: dict[str, PublishedSplit] = {  # radbench task name -> its published 
         04a23b41e8a63126973d064271b2c37e val_fold3.csv
         7201ca7e3fb5f8d811db872ec987ed92 val_fold4.csv
         4a601c65cd709469b82b5fb54c93237e val_fold5.csv"""), labels={"yes": "tear", "no": "no_tear"}),
+    # the larger files: names, columns and labels from the heads described in the test data's
+    # README (radimagenet_splits); their MD5s were not checked here
+    "meniscus": PublishedSplit("meniscus", "49a8889984ea29dcadbd8c199b2a8e8b8eebb1fa",
+                               _unchecked("meniscus_", folds=5),
+                               labels={"p": "tear", "n": "no_tear"}),
+    "pneumonia": PublishedSplit("pneumonia", "49a8889984ea29dcadbd8c199b2a8e8b8eebb1fa",
+                                _unchecked(""), labels={"yes": "pneumonia", "no": "no_pneumonia"}),
+    "covid19": PublishedSplit("covid19", "c5c10a0f6cee5db9766fafe603f5612174cf88ec",
+                              _unchecked("covid19_")),
+    "sarscov2": PublishedSplit("sarscovid2", "49a8889984ea29dcadbd8c199b2a8e8b8eebb1fa",
+                               _unchecked("sarscovid2_")),
+}
+# paper tasks whose split the authors did not publish in full
+NOT_PUBLISHED = {
+    "hemorrhage": "the authors' repository holds only hemorrhage_val.csv (no train or test "
+                  "part), so their split cannot be rebuilt",
 }
 
 
 def published_split(task: str) -> PublishedSplit:
+    if task in NOT_PUBLISHED:
+        raise DataError(f"task {task}: no published split: {NOT_PUBLISHED[task]}; use split "
+                        f"scheme holdout or kfold")
     if task not in PUBLISHED:
         raise DataError(f"task {task}: no published split known (known: "
                         f"{', '.join(PUBLISHED)}); use split scheme kfold or holdout")
@@ -147,11 +183,12 @@ def resolve_split(task: TaskConfig, splits_dir: str | Path | None = None
     its fallback scheme made by radbench, with a note saying so; any other task is returned as
     it is. Only wholly absent CSVs fall back: a partial or damaged copy stops the run."""
     split = task.split
-    if split.scheme != "published" or split.fallback is None:
+    if split.scheme != "published":
         return task, []
     root = splits_root(splits_dir)
-    if published_files_present(task.name, root):
-        return task, []
+    if split.fallback is None or published_files_present(task.name, root):
+        folds = published_split(task.name).folds  # an unknown task stops here
+        return task.model_copy(update={"split": split.model_copy(update={"folds": folds})}), []
     made = split.model_copy(update={"scheme": split.fallback, "fallback": None})
     note = (f"split: the authors' published folds are not under {root} (`radbench data fetch "
             f"radimagenet-splits`, --splits DIR or $RADBENCH_SPLITS), so this run uses the "
@@ -173,7 +210,7 @@ def read_published(task: str, root: Path) -> pd.DataFrame:
     rows = []
     for name, md5 in entry.md5.items():
         path = folder / name
-        if file_md5(path) != md5:
+        if md5 is not None and file_md5(path) != md5:
             raise DataError(f"{path}: MD5 {file_md5(path)}, the published file has {md5}; "
                             f"fetch it again")
         part, fold = _FILE.search(name).groups()
@@ -202,16 +239,22 @@ _CROP = re.compile(r"^(?P<image>.+)\(\d+\)$")  # DDTI crops: <case>_<image>(<nod
 
 
 def by_file_name(records: list[RawRecord]) -> Matcher:
-    """The release's images that a CSV row names: the file of that name (`images/benign (2).png`
-    → `benign/benign (2).png`, `images/314_1.jpg` → `314_1.jpg`), else the files of that name
+    """The release's images that a CSV row names: the file at that path below `images/`
+    (CC-CCII's `images/CP/3721/5654/0000.png` → `CP/3721/5654/0000.png`), else the file of
+    that name (`images/benign (2).png` → `benign/benign (2).png`, `images/314_1.jpg` →
+    `314_1.jpg`; RSNA's `images/<patientId>.png` → `<patientId>.dcm` by its stem), else the files of that name
     without suffix (the crops layout's `cropped/22_1.png`), else the crops of that image, one per
     nodule (`314_1(1).png`, `314_1(2).png`); [] when none."""
+    by_tail: dict[str, list[RawRecord]] = {}  # the last 2-4 path components
     by_name: dict[str, list[RawRecord]] = {}
     by_stem: dict[str, list[RawRecord]] = {}
     by_image: dict[str, list[RawRecord]] = {}
     for record in records:
         if "::" in str(record.path):
             continue
+        parts = PurePosixPath(str(record.path).replace("\\", "/")).parts
+        for depth in range(2, min(len(parts), 4) + 1):
+            by_tail.setdefault("/".join(parts[-depth:]), []).append(record)
         name = PurePosixPath(str(record.path)).name
         stem = PurePosixPath(name).stem
         by_name.setdefault(name, []).append(record)
@@ -223,10 +266,13 @@ def by_file_name(records: list[RawRecord]) -> Matcher:
     def match(image: str) -> list[RawRecord]:
         name = PurePosixPath(image).name
         stem = PurePosixPath(name).stem
-        for index, key in ((by_name, name), (by_stem, stem)):
+        # CC-CCII names a path (images/CP/3721/5654/0000.png): its part below images/
+        tail = "/".join(PurePosixPath(image).parts[1:][-4:])
+        for index, key, what in ((by_tail, tail if "/" in tail else None, "path"),
+                                 (by_name, name, "name"), (by_stem, stem, "name")):
             found = index.get(key, [])
             if len(found) > 1:
-                raise DataError(f"{image}: {len(found)} files of the release have that name "
+                raise DataError(f"{image}: {len(found)} files of the release have that {what} "
                                 f"({found[0].path}, {found[1].path}); cannot tell which is meant")
             if found:
                 return found
