@@ -233,3 +233,50 @@ def test_miniature_study_script_compares_three_sources(tmp_path, shared_data):
     table = pd.read_csv(out / "run" / "report.csv")
     per_source = table[table["backbone"] == "all"]
     assert len(per_source) == 3 and (per_source["n"] == 6).all()
+
+
+def test_reproduce_medmnist_summary_compares_with_published_and_bare():
+    """The summary's arithmetic: means, SDs, the gap to the published 28-px value, and the
+    radbench-vs-bare agreement rule (|difference| <= twice the larger seed SD)."""
+    import importlib.util
+
+    spec = importlib.util.spec_from_file_location("reproduce_medmnist",
+                                                  REPO / "scripts" / "reproduce_medmnist.py")
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    rows = [{"seed": s, "test_auc": a, "test_acc": 0.8} for s, a in enumerate((0.84, 0.86, 0.85))]
+    bare = [{"seed": s, "test_auc": a, "test_acc": 0.8} for s, a in enumerate((0.80, 0.83, 0.86))]
+    summary = module.summarise("breastmnist", 100, rows, bare, 0.03)
+    assert summary["radbench"]["auc"] == pytest.approx(0.85)
+    assert summary["radbench"]["auc_sd"] == pytest.approx(0.01)
+    assert summary["radbench"]["auc_gap_to_published_28"] == pytest.approx(0.85 - 0.857)
+    assert summary["radbench_minus_bare_auc"] == pytest.approx(0.02)
+    assert summary["agree_within_seed_spread"]  # 0.02 <= 2 x 0.03
+    assert summary["within_tolerance_of_published"]
+    far = [{**r, "test_auc": r["test_auc"] - 0.2} for r in bare]
+    assert not module.summarise("breastmnist", 100, rows, far, 0.03)["agree_within_seed_spread"]
+    assert "| breastmnist | 100 | radbench | 3 | 0.850 ± 0.010 |" in module.table([summary])
+
+
+@pytest.mark.slow
+def test_reproduce_medmnist_script_runs_both_implementations(tmp_path, shared_data):
+    """scripts/reproduce_medmnist.py in a tiny setting (1 epoch, 1 seed, BreastMNIST): radbench's
+    cell and the bare-Keras reference both run, and the summary holds what the cell stored."""
+    from sklearn.metrics import roc_auc_score
+
+    out = tmp_path / "medmnist"
+    done = subprocess.run([sys.executable, str(REPO / "scripts" / "reproduce_medmnist.py"),
+                           "--out", str(out), "--data", str(shared_data / "medmnist"),
+                           "--datasets", "breastmnist", "--seeds", "0", "--epochs", "1"],
+                          capture_output=True, text=True, timeout=1200)
+    assert done.returncode == 0, done.stderr[-3000:]
+    (summary,) = json.loads((out / "summary.json").read_text())
+    assert summary["radbench"]["seeds"] == [0] and summary["bare_keras"]["seeds"] == [0]
+    (cell,) = [d for d in (out / "radbench-breastmnist" / "cells").iterdir()]
+    predictions = pd.read_csv(cell / "predictions.csv")
+    assert len(predictions) == 156  # BreastMNIST's test part
+    assert summary["radbench"]["auc"] == pytest.approx(
+        roc_auc_score(predictions["y_true"], predictions["y_score"]))
+    result = json.loads((cell / "result.json").read_text())
+    assert result["backbone"] == "ResNet50CIFAR" and result["best_val_auc"] is not None
+    assert "radbench − bare Keras AUC" in done.stdout
