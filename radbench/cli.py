@@ -28,6 +28,21 @@ err = Console(stderr=True, soft_wrap=True)
 out = Console(soft_wrap=True)
 
 
+def _print_version(value: bool) -> None:
+    if value:
+        from radbench import __version__
+
+        out.print(f"radbench {__version__}", highlight=False)
+        raise typer.Exit()
+
+
+@app.callback()
+def main(version: bool = typer.Option(False, "--version", callback=_print_version,
+                                      is_eager=True, help="print radbench's version and exit")
+         ) -> None:
+    """Reproduce and re-test the RadImageNet transfer-learning benchmark."""
+
+
 def reports_errors(command: Callable) -> Callable:
     """Bad input becomes one line on stderr and exit code 2 (never a traceback)."""
 

@@ -31,12 +31,29 @@ from pydantic import BaseModel, ConfigDict, ValidationError
 
 
 
+def umask_mode(directory: bool = False) -> int:
+    """The mode a plain `open` or `mkdir` would give under the current umask (mkstemp and
+    mkdtemp use 0600 and 0700 whatever it is, so colleagues could not read the results)."""
+    mask = os.umask(0)
+    os.umask(mask)
+    return (0o777 if directory else 0o666) & ~mask
+
+
+def make_temporary_dir(prefix: str, parent: Path) -> Path:
+    """`tempfile.mkdtemp` in `parent`, with the mode `mkdir` would give (umask honoured)."""
+    folder = Path(tempfile.mkdtemp(prefix=prefix, dir=parent))
+    folder.chmod(umask_mode(directory=True))
+    return folder
+
+
 def atomic_write_text(path: Path, text: str) -> None:
-    """Write `text` to `path` so that readers see the old file or the whole new one."""
+    """Write `text` to `path` so that readers see the old file or the whole new one; the file
+    gets the mode a plain `open` would give (the umask honoured)."""
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
     handle, temporary = tempfile.mkstemp(prefix=f".{path.name}.", dir=path.parent)
     try:
+        os.fchmod(handle, umask_mode())
         with os.fdopen(handle, "w") as stream:
             stream.write(text)
             stream.flush()

@@ -6,6 +6,7 @@ from __future__ import annotations
 import itertools
 import json
 import os
+import re
 import signal
 import subprocess
 import sys
@@ -41,15 +42,30 @@ def results(out: Path) -> list[dict]:
     return [json.loads(p.read_text()) for p in sorted((out / "cells").glob("*/result.json"))]
 
 
+# TensorFlow's native start-up lines (absl, oneDNN, CPU features): kept off the terminal
+TF_LOG_LINE = re.compile(r"absl::|oneDNN|cpu_feature_guard|TF_ENABLE_ONEDNN_OPTS|^[IWE]\d{4} ",
+                         re.MULTILINE)
+
+
 def test_busi_smoke_grid_two_sources_report_and_rerun(tmp_path, busi_root, smoke_weights):
     out = tmp_path / "runs" / "b"
     args = ["run", "breast", "--grid", "smoke", "--data", str(busi_root), "--out", str(out),
             "--sources", f"scratch,file:{smoke_weights}", "--max-images", "60",
             "--max-parallel", "2"]
-    first = run_cli(*args)
+    mask = os.umask(0o022)  # files as any tool writes them, whatever radbench does inside
+    try:
+        first = run_cli(*args)
+    finally:
+        os.umask(mask)
     assert first.returncode == 0, first.stderr[-3000:]
+    assert not TF_LOG_LINE.search(first.stderr), first.stderr[:2000]
     stored = results(out)
     assert len(stored) == 12
+    modes = {p.relative_to(out).parts[0]: oct(p.stat().st_mode & 0o777)
+             for p in sorted(out.rglob("*"))}
+    assert {oct(p.stat().st_mode & 0o777) for p in out.rglob("*") if p.is_file()} == {"0o644"}
+    assert {oct(p.stat().st_mode & 0o777) for p in out.rglob("*") if p.is_dir()} == {"0o755"}
+    assert set(modes) >= {"cells", "data", "run.json"}
     for result in stored:  # every number traces back to the stored predictions
         cell = out / "cells" / result["cell_id"]
         predictions = pd.read_csv(cell / "predictions.csv")
@@ -74,6 +90,7 @@ def test_busi_smoke_grid_two_sources_report_and_rerun(tmp_path, busi_root, smoke
 
     report = run_cli("report", str(out), "--json")
     assert report.returncode == 0, report.stderr
+    assert not TF_LOG_LINE.search(report.stderr), report.stderr[:2000]  # Grad-CAM loaded Keras
     data = json.loads(report.stdout)
     overall = [r for r in data["table"] if r["backbone"] == "all"]
     assert {r["source"] for r in overall} == {"scratch", "file:mnv3-notop.weights.h5"}

@@ -24,7 +24,7 @@ LAYERS = [
     {"models", "data"},
     {"config"},
     {"store", "registry", "provenance"},
-    {"ids", "errors"},
+    {"ids", "errors", "quiet"},
 ]
 LAYER = {name: depth for depth, names in enumerate(LAYERS) for name in names}
 

@@ -1,8 +1,10 @@
 """The run directory's contract: literal file names, atomic writes, typed records, states."""
 
 import json
+import os
 
 import pandas as pd
+import pytest
 
 from radbench.store import CellDir, CellFailure, CellResult, CellState, RunDir, \
     atomic_write_json, atomic_write_text
@@ -101,3 +103,19 @@ def test_data_dir_is_whole_only_once_data_json_is_written(tmp_path):
     assert data.exists() and not data.skipped_file.exists()
     assert RunDir(tmp_path).data_dirs() == [data] and data.info() == {"task": "t"}
     assert data.manifest()["case_id"].tolist() == ["a"]
+
+
+@pytest.mark.parametrize("umask,file_mode,dir_mode", [(0o022, 0o644, 0o755),
+                                                       (0o077, 0o600, 0o700),
+                                                       (0o002, 0o664, 0o775)])
+def test_atomic_writes_and_scratch_folders_honour_the_umask(tmp_path, umask, file_mode, dir_mode):
+    from radbench.store import atomic_write_json, make_temporary_dir
+
+    previous = os.umask(umask)
+    try:
+        atomic_write_json(tmp_path / "result.json", {"a": 1})
+        folder = make_temporary_dir(".building-", tmp_path)
+    finally:
+        os.umask(previous)
+    assert (tmp_path / "result.json").stat().st_mode & 0o777 == file_mode
+    assert folder.stat().st_mode & 0o777 == dir_mode

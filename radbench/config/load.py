@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import importlib.resources
 import os
 from pathlib import Path
 from typing import Any, TypeVar
@@ -16,9 +17,13 @@ Model = TypeVar("Model", bound=BaseModel)
 
 
 def config_root() -> Path:
-    """The folder of shipped configs: $RADBENCH_CONFIGS or the repository's configs/."""
+    """The folder of shipped configs: $RADBENCH_CONFIGS, else the package's own `configs/`
+    (package data, so an installed wheel finds them; `configs/` at the top of a checkout is a
+    link to it)."""
     env = os.environ.get("RADBENCH_CONFIGS")
-    return Path(env) if env else Path(__file__).resolve().parents[2] / "configs"
+    if env:
+        return Path(env)
+    return Path(str(importlib.resources.files("radbench") / "configs"))
 
 
 def shipped_names(kind: str) -> list[str]:

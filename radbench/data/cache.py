@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import os
 import shutil
-import tempfile
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from pathlib import Path
@@ -16,6 +15,7 @@ import pandas as pd
 from radbench.data.decode import load_rgb
 from radbench.data.manifest import Manifest
 from radbench.ids import stable_hash
+from radbench.store import make_temporary_dir
 
 CACHE_FORMAT = 2
 
@@ -79,7 +79,7 @@ def build_cache(manifest: Manifest, size: int, interpolation: str, root: Path | 
     if (target / "index.csv").is_file():
         return ImageCache(target)
     root.mkdir(parents=True, exist_ok=True)
-    scratch = Path(tempfile.mkdtemp(prefix=".building-", dir=root))
+    scratch = make_temporary_dir(".building-", root)
     try:
         paths = [manifest.absolute(p) for p in manifest.frame["path"]]
         images = np.lib.format.open_memmap(scratch / "images.npy", mode="w+", dtype=np.uint8,

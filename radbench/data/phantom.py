@@ -9,13 +9,14 @@ tissue. Several images per patient (the same lesion, moved and re-speckled), wit
 from __future__ import annotations
 
 import shutil
-import tempfile
 from pathlib import Path
 
 import numpy as np
 import pandas as pd
 from PIL import Image
 from scipy.ndimage import gaussian_filter
+
+from radbench.store import make_temporary_dir
 
 
 def _tissue(rng: np.random.Generator, size: int) -> np.ndarray:
@@ -102,7 +103,7 @@ def _write_whole(folder: Path, marker: str, fill) -> Path:
     if (folder / marker).is_file():
         return folder
     folder.parent.mkdir(parents=True, exist_ok=True)
-    scratch = Path(tempfile.mkdtemp(prefix=f".{folder.name}-", dir=folder.parent))
+    scratch = make_temporary_dir(f".{folder.name}-", folder.parent)
     try:
         fill(scratch)
         shutil.rmtree(folder, ignore_errors=True)

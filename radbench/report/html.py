@@ -94,6 +94,12 @@ def cam_plot(out: Path, cells: pd.DataFrame, per_source: int = 3) -> str | None:
     """Grad-CAM overlays on test lesions of each source's best cell (cells that kept weights)."""
     import matplotlib.pyplot as plt
 
+    from radbench.quiet import import_backend_quietly
+
+    if not any(RunDir(out).cell(c).weights_file.is_file() for c in cells["cell_id"]):
+        return None
+    import_backend_quietly()
+
     from radbench.data.cache import ImageCache
     from radbench.grid import Cell
     from radbench.models.build import build_classifier
