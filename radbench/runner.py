@@ -13,6 +13,7 @@ from rich.console import Console
 
 from radbench.config.load import load_grid, load_task
 from radbench.config.schema import ExecutionSpec, SplitSpec, TaskConfig
+from radbench.cost import estimate
 from radbench.data.adapters import get_adapter
 from radbench.data.cache import build_cache
 from radbench.data.prepare import PreparedData, data_root, prepare, windows_of
@@ -127,7 +128,12 @@ def run_grid(options: RunOptions, console: Console | None = None) -> RunSummary:
         reuse_models=options.reuse_models, slurm=options.slurm, dry_run=options.dry_run))
     sources = [normalize_source(s) for s in (options.sources or grid.sources)]
     for source in sources:
-        check_source(source, grid.backbones)
+        try:
+            check_source(source, grid.backbones)
+        except ConfigError as exc:
+            if not options.dry_run:
+                raise
+            console.print(f"warning: {exc}", highlight=False)  # a plan may precede the weights
     cells = expand(grid, task, sources)
     get_adapter(task.data.adapter, task.key("data.adapter"))
     prepared = prepare(as_configured, data_root(task, task_file, options.data), options.max_images,
@@ -146,10 +152,16 @@ def run_grid(options: RunOptions, console: Console | None = None) -> RunSummary:
                       f"the run's data/ folder (skipped.csv)", highlight=False)
     if options.dry_run:
         summary = RunSummary(total=len(cells))
+        to_do = []
         for cell in cells:
             existing = RunDir(options.out).cell(cell_id(cell, task, prepared.data_id))
             state = cell_state(existing).state if existing.config() else "new"
             console.print(f"  {state:8s} {cell.label()}", highlight=False)
+            if state != CellState.DONE:
+                to_do.append(cell)
+        train = {fold: int((prepared.splits.query("fold == @fold")["part"] == "train").sum())
+                 for fold in {c.fold for c in cells}}
+        console.print(estimate(to_do, train, options.out).line(), highlight=False)
         return summary
     cache_dirs = {}
     for key in sorted({(c.training.image_size, c.training.interpolation) for c in cells}):

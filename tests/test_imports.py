@@ -18,6 +18,7 @@ LAYERS = [
     {"cli"},
     {"demo"},
     {"runner", "taskinit"},
+    {"cost"},
     {"execute", "report"},
     {"train"},
     {"grid"},

@@ -38,6 +38,9 @@ class Backbone:
     radimagenet_arch: str | None = None  # the Arch in RadImageNet-<Arch>_notop.h5
     paper: bool = False  # one of the four backbones of Mei et al. 2022
     extra_kwargs: dict[str, Any] = field(default_factory=dict)
+    # training time per image pixel relative to ResNet50 (radbench.cost's estimates): from
+    # FLOPs and wall time; ResNet50CIFAR keeps 4x the resolution through its body
+    relative_cost: float = 1.0
 
     @property
     def radimagenet_file(self) -> str | None:
@@ -96,7 +99,7 @@ def _keras(folder: str, file: str, md5: str) -> WeightFile:
 register_backbone(Backbone(
     "InceptionV3", "InceptionV3", 75, "tf", "mixed10",
     _keras("inception_v3", "inception_v3_weights_tf_dim_ordering_tf_kernels_notop.h5",
-           "bcbd6486424b2319ff4ef7d526e38f63"), "InceptionV3", paper=True))
+           "bcbd6486424b2319ff4ef7d526e38f63"), "InceptionV3", paper=True, relative_cost=0.8))
 register_backbone(Backbone(
     "ResNet50", "ResNet50", 32, "caffe", "conv5_block3_out",
     _keras("resnet", "resnet50_weights_tf_dim_ordering_tf_kernels_notop.h5",
@@ -109,15 +112,16 @@ register_backbone(Backbone(
     "InceptionResNetV2", "InceptionResNetV2", 75, "tf", "conv_7b_ac",
     _keras("inception_resnet_v2",
            "inception_resnet_v2_weights_tf_dim_ordering_tf_kernels_notop.h5",
-           "d19885ff4a710c122648d3b5c3b684e4"), "IRV2", paper=True))
+           "d19885ff4a710c122648d3b5c3b684e4"), "IRV2", paper=True, relative_cost=1.9))
 # The smoke backbone. Keras' MobileNetV3 rescales inside the model by default; radbench
 # normalises outside (paper or native mode), so the built-in rescaling is turned off.
 register_backbone(Backbone(
     "MobileNetV3Small", "MobileNetV3Small", 32, "tf", None,
     _keras("mobilenet_v3", "weights_mobilenet_v3_small_224_1.0_float_no_top_v2.h5",
            "d3e8ec802a04aa4fc771ee12a9a9b836"),
-    extra_kwargs={"include_preprocessing": False}))
+    extra_kwargs={"include_preprocessing": False}, relative_cost=0.15))
 # MedMNIST v2's ResNet-50 at 28 px: the CIFAR-style stem (3x3 stride 1, no max pool). No
 # published ImageNet or RadImageNet weights; native mode tf = MedMNIST's [-1, 1] inputs.
 register_backbone(Backbone(
-    "ResNet50CIFAR", "radbench.models.cifar_resnet:ResNet50CIFAR", 16, "tf", "conv5_block3_out"))
+    "ResNet50CIFAR", "radbench.models.cifar_resnet:ResNet50CIFAR", 16, "tf", "conv5_block3_out",
+    relative_cost=10.0))

@@ -89,3 +89,13 @@ def test_every_shipped_corpus_validates(corpus_name):
 
 def test_corpora_are_shipped():
     assert {"phantom", "radiology-mini", "natural-mini"} <= set(shipped_names("corpora"))
+
+
+def test_quick_grid_screens_radimagenet_against_imagenet_in_24_cells():
+    task, _ = load_task("breast")
+    grid, _ = load_grid("quick")
+    cells = expand(grid, task)
+    assert len(cells) == 24 and {c.source for c in cells} == {"imagenet", "radimagenet"}
+    assert {c.backbone for c in cells} == {"ResNet50", "DenseNet121"}
+    assert {(c.training.image_size, c.training.epochs, c.fold) for c in cells} == {(128, 10, 0)}
+    assert "not the paper's protocol" in grid.description

@@ -186,6 +186,7 @@ def test_dry_run_lists_the_authors_folds(splits, tmp_path):
     listed = [line for line in done.stderr.splitlines() if line.startswith("  new")]
     assert len(listed) == 24 * 5 and {line.rsplit("fold=", 1)[1] for line in listed} == {
         "0", "1", "2", "3", "4"}
+    assert "cost: 120 cell(s) to run" in done.stderr and "on one GPU" in done.stderr
     assert not (tmp_path / "run").exists()
 
 
