@@ -371,7 +371,13 @@ def weights_import(
     folder: Path = typer.Argument(..., help="folder holding RadImageNet-<Arch>_notop.h5 files"),
 ) -> None:
     """Check that each released Keras 2 file loads into the matching Keras 3 backbone, then store
-    it with its sha256 where the `radimagenet` source finds it."""
+    it with its sha256 where the `radimagenet` source finds it.
+
+    The files: RadImageNet-InceptionV3_notop.h5, RadImageNet-ResNet50_notop.h5,
+    RadImageNet-DenseNet121_notop.h5 and RadImageNet-IRV2_notop.h5, released by the authors
+    through the download link in the README of https://github.com/BMEII-AI/RadImageNet.
+
+    Example: radbench weights import radimagenet ~/Downloads/RadImageNet_models"""
     from radbench.errors import ConfigError
     from radbench.models.weights import import_radimagenet
 
@@ -394,6 +400,12 @@ def weights_status(as_json: bool = typer.Option(False, "--json")) -> None:
     for row in rows:
         out.print(f"{row['source']:12s} {row['backbone']:18s} {row['state']:22s} {row['path']}  "
                   f"{row['hash']}", highlight=False, markup=False)
+    from radbench.models.weights import IMAGENET_WHERE, RADIMAGENET_WHERE
+
+    if any(r["state"] != "ok" for r in rows if r["source"] == "radimagenet"):
+        out.print(RADIMAGENET_WHERE, highlight=False, markup=False)
+    if any(r["state"] != "ok" for r in rows if r["source"] == "imagenet"):
+        out.print(IMAGENET_WHERE, highlight=False, markup=False)
 
 
 @app.command()

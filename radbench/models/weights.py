@@ -174,6 +174,19 @@ def import_radimagenet(folder: Path) -> list[dict]:
     return stored
 
 
+RADIMAGENET_WHERE = (
+    "RadImageNet's weights are the authors' Keras 2 files RadImageNet-InceptionV3_notop.h5, "
+    "-ResNet50_notop.h5, -DenseNet121_notop.h5 and -IRV2_notop.h5, released through the "
+    "download link in the README of https://github.com/BMEII-AI/RadImageNet (Mei et al., "
+    "Radiology: AI 2022; the authors may ask you to fill in a request form first). Put them in "
+    "one folder and run `radbench weights import radimagenet FOLDER`.")
+IMAGENET_WHERE = (
+    "ImageNet weights are Keras' published notop files: `radbench weights fetch imagenet` "
+    "downloads them into Keras' cache (~/.keras/models, or $KERAS_HOME/models); on a machine "
+    "without network, run it on one with network and copy that folder over, or put each file "
+    "named above into it by hand (the MD5 is checked).")
+
+
 def weights_status() -> list[dict]:
     """Per source and backbone: present or not, where, and its hash."""
     rows = []
