@@ -93,6 +93,18 @@ def init_task(name: str, layout: str, data: Path, positive: str | None,
         header += ("# No --group-pattern: each image is its own group. If several images come "
                    "from one patient, set data.group_pattern so they stay in one part.\n")
     atomic_write_text(out_file, header + yaml.safe_dump(config, sort_keys=False))
-    summary = (f"{name}: {len(records)} images, classes {negative} / {chosen} (positive), "
-               f"{'kfold' if small else 'holdout'} split; wrote {out_file}")
-    return out_file, summary
+    frame = manifest.frame
+    per_class = ", ".join(
+        f"{label} {int((frame['label'] == label).sum())} images in "
+        f"{frame.loc[frame['label'] == label, 'group'].nunique()} groups"
+        for label in (negative, chosen))
+    lines = [f"{name}: {len(frame)} images, classes {negative} / {chosen} (positive): "
+             f"{per_class}; {'kfold' if small else 'holdout'} split; wrote {out_file}"]
+    if len(others) > 1:
+        lines.append(f"note: {', '.join(others)} merged into {negative} (data.class_map)")
+    if manifest.per_image_groups:
+        lines.append("warning: no --group-pattern, so every image is its own group: images of "
+                     "one patient may land in train and test. If file names carry a patient id, "
+                     "run again with --group-pattern REGEX (group 1 = patient), e.g. "
+                     "--group-pattern '^(\\w+?)_' for names like P012_slice3.png")
+    return out_file, "\n".join(lines)

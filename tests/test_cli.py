@@ -89,3 +89,25 @@ def test_a_real_process_prints_no_traceback(tmp_path):
     assert done.returncode == 2
     assert done.stderr.startswith("error: task breast: no dataset folder")
     assert "Traceback" not in done.stderr
+
+
+def test_task_init_prints_counts_groups_and_the_grouping_warning(tmp_path):
+    from PIL import Image
+
+    for cls, patients in (("normal", ("a1", "a2", "a3")), ("covid", ("b1", "b2"))):
+        for patient in patients:
+            for k in range(2):
+                path = tmp_path / "d" / cls / f"{patient}_s{k}.png"
+                path.parent.mkdir(parents=True, exist_ok=True)
+                Image.new("L", (8, 8), 40 * k).save(path)
+    code, output = invoke("task", "init", "ct", "--layout", "folders", "--data",
+                          str(tmp_path / "d"), "--positive", "covid", "--out",
+                          str(tmp_path / "ct.yaml"))
+    assert code == 0, output
+    assert "normal 6 images in 6 groups, covid 4 images in 4 groups" in output
+    assert "warning: no --group-pattern" in output
+    code, output = invoke("task", "init", "ct", "--layout", "folders", "--data",
+                          str(tmp_path / "d"), "--positive", "covid", "--group-pattern",
+                          r"^(\w+?)_", "--out", str(tmp_path / "ct.yaml"), "--force")
+    assert code == 0 and "normal 6 images in 3 groups, covid 4 images in 2 groups" in output
+    assert "warning" not in output
