@@ -138,7 +138,7 @@ def run_grid(options: RunOptions, console: Console | None = None) -> RunSummary:
     get_adapter(task.data.adapter, task.key("data.adapter"))
     prepared = prepare(as_configured, data_root(task, task_file, options.data), options.max_images,
                        options.skip_bad, options.cache_dir, keep_inspection=not options.dry_run,
-                       splits_dir=options.splits)
+                       splits_dir=options.splits, task_ref=options.task)
     counts = ", ".join(f"{k} {v}" for k, v in prepared.manifest.counts().items())
     console.print(f"task {task.name}: {len(prepared.manifest.frame)} images ({counts}); "
                   f"split {prepared.split_id}; {len(cells)} cells", highlight=False)
@@ -146,7 +146,9 @@ def run_grid(options: RunOptions, console: Console | None = None) -> RunSummary:
         console.print(f"note: {note}", highlight=False)
     if prepared.check is not None and prepared.check.warnings:
         console.print(f"note: the integrity check gave {len(prepared.check.warnings)} warning(s); "
-                      f"`radbench data check {task.name}` lists them", highlight=False)
+                      f"`radbench data check {options.task}"
+                      f"{' --data ' + str(options.data) if options.data else ''}` lists them",
+                      highlight=False)
     if prepared.skipped:
         console.print(f"note: --skip-bad left out {len(prepared.skipped)} image(s); listed in "
                       f"the run's data/ folder (skipped.csv)", highlight=False)

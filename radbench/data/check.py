@@ -147,6 +147,27 @@ def check_dataset(task: TaskConfig, root: Path) -> CheckReport:
     return evaluate(task, manifest, inspect_all(manifest, windows))
 
 
+# what to do about each kind of finding (the last lines of `radbench data check`)
+FIXES = {
+    "missing_file": "missing files: restore them, or set data.missing_files: drop in the task "
+                    "YAML to leave those rows out",
+    "unreadable": "unreadable images: replace them, or run with --skip-bad to leave them out "
+                  "(counted in the run's data/skipped.csv)",
+    "group_in_two_classes": "a patient in both classes: check data.group_pattern (group 1 must "
+                            "be the patient id) or the labels; --skip-bad leaves those images out",
+    "duplicate_across_classes": "near-duplicates across classes: look at the listed images; if "
+                                "they are one lesion, fix its label; data.near_duplicates: group "
+                                "keeps every near-duplicate set in one part of each fold",
+    "blank": "blank images: remove them from the dataset folder if they carry no image",
+    "converted": "converted images: nothing to do unless the conversion is wrong for your data",
+    "counts": "counts differ from the study's: expected when your release differs; data.class_map "
+              "merges or renames classes",
+}
+PER_IMAGE_GROUPS_FIX = ("no patient ids: every image is its own group; if file names carry a "
+                        "patient id, set data.group_pattern (regex, group 1 = patient) or rerun "
+                        "`radbench task init` with --group-pattern")
+
+
 def report_lines(report: CheckReport, limit: int = 20) -> list[str]:
     """The report as plain lines for a terminal."""
     lines = [f"task {report.task}: {report.images} images in {report.root} "
@@ -184,4 +205,9 @@ def report_lines(report: CheckReport, limit: int = 20) -> list[str]:
         if len(findings) > limit:
             lines.append(f"... and {len(findings) - limit} more {level}s (--json lists all)")
     lines.append(f"{len(report.errors)} error(s), {len(report.warnings)} warning(s)")
+    kinds = dict.fromkeys(f.kind for f in report.findings)
+    fixes = [FIXES[kind] for kind in kinds if kind in FIXES]
+    if any("own group" in note for note in report.notes):
+        fixes.append(PER_IMAGE_GROUPS_FIX)
+    lines.extend(f"fix: {fix}" for fix in fixes)
     return lines

@@ -83,7 +83,8 @@ def windows_of(task: TaskConfig) -> list[tuple[float, float]]:
 
 def prepare(task: TaskConfig, root: Path, max_images: int | None = None,
             skip_bad: bool = False, cache_dir: Path | None = None,
-            keep_inspection: bool = True, splits_dir: str | Path | None = None) -> PreparedData:
+            keep_inspection: bool = True, splits_dir: str | Path | None = None,
+            task_ref: str | None = None) -> PreparedData:
     """Manifest (optionally a stratified subset), the integrity check of every image, near-
     duplicates merged into one group when the task asks, then checked patient-grouped splits.
 
@@ -91,7 +92,8 @@ def prepare(task: TaskConfig, root: Path, max_images: int | None = None,
     images out and returns them in `skipped`. The inspection of a dataset without errors is kept
     in the cache folder (unless `keep_inspection` is false) and reused while no file changes.
     The published split scheme reads the authors' CSVs from `splits_dir` (radbench.data.
-    published.splits_root) and takes the images they name.
+    published.splits_root) and takes the images they name. `task_ref` is the task as the user
+    named it (a shipped name or a YAML path), for the hints.
     """
     task, split_notes = resolve_split(task, splits_dir)
     published = None
@@ -110,7 +112,8 @@ def prepare(task: TaskConfig, root: Path, max_images: int | None = None,
         first = report.errors[0].message
         raise DataError(
             f"{root}: the dataset fails the integrity check with {len(report.errors)} error(s), "
-            f"first: {first}; `radbench data check {task.name} --data {root}` lists them all, "
+            f"first: {first}; `radbench data check {task_ref or task.name} --data {root}` "
+            f"lists them all, "
             f"--skip-bad leaves those images out"
         )
     if kept is None and keep_inspection:

@@ -10,7 +10,7 @@ import pytest
 from PIL import Image
 
 from radbench.config.schema import TaskConfig
-from radbench.data.check import check_dataset
+from radbench.data.check import FIXES, PER_IMAGE_GROUPS_FIX, check_dataset, report_lines
 from radbench.data.prepare import prepare
 from radbench.errors import DataError
 from tests.conftest import run_cli
@@ -92,6 +92,8 @@ def test_all_problems_listed_at_once(tmp_path):
     kinds = sorted(f.kind for f in report.errors)
     assert kinds == ["missing_file", "missing_file", "unreadable", "unreadable"]
     assert any("list.csv row 18: image" in f.message for f in report.errors)
+    fixes = [line for line in report_lines(report) if line.startswith("fix: ")]
+    assert fixes == ["fix: " + FIXES["missing_file"], "fix: " + FIXES["unreadable"]]
 
 
 def test_missing_file_named_in_csv(tmp_path):
@@ -204,6 +206,8 @@ def test_check_real_busi_counts_merge_and_duplicates(busi_root):
     assert ["benign/benign (1).png", "benign/benign (318).png"] in report["duplicates"]
     text = run_cli("data", "check", "breast", "--data", str(busi_root)).stdout
     assert "class map: normal -> benign (133 images)" in text and "near-duplicates: " in text
+    assert text.rstrip().endswith(PER_IMAGE_GROUPS_FIX)  # each finding ends with its fix
+    assert "fix: " + FIXES["duplicate_across_classes"] in text
 
 
 def test_busi_twins_never_straddle_train_and_test(busi_root):
