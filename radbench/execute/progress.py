@@ -29,6 +29,7 @@ class GridProgress:
         self.started_at = time.monotonic()
         self.running: dict[str, tuple[CellDir, float]] = {}
         self._epochs: dict[str, str] = {}
+        self._progress: dict[str, tuple[int, int]] = {}  # cell id -> (epoch under way, epochs)
         self._epochs_read = 0.0
         self._plain_totals = time.monotonic()
         use_live = self.console.is_terminal if live is None else live
@@ -42,11 +43,21 @@ class GridProgress:
         return (f"done {self.done}{degenerate}  failed {self.failed}  running "
                 f"{len(self.running)}  left {left}")
 
+    def work_done(self) -> float:
+        """Cells finished, plus the finished epochs of the running cells as fractions of a cell
+        (from their heartbeats), so the ETA moves from the first epoch on."""
+        partial = 0.0
+        for cell, _ in self.running.values():
+            epoch, epochs = self._progress.get(cell.id, (0, 0))
+            if epochs:
+                partial += max(epoch - 1, 0) / epochs  # the heartbeat names the epoch under way
+        return self.done + self.failed + partial
+
     def eta(self) -> str:
-        finished = self.done + self.failed
-        if not finished:
+        work = self.work_done()
+        if work <= 0:
             return "ETA ?"
-        seconds = (time.monotonic() - self.started_at) / finished * (self.total - finished)
+        seconds = (time.monotonic() - self.started_at) / work * (self.total - work)
         return f"ETA {_duration(seconds)}"
 
     # -- live view --------------------------------------------------------------------------
@@ -124,6 +135,7 @@ class GridProgress:
                 beat = cell.heartbeat() or {}
                 if beat.get("epoch"):
                     self._epochs[cell.id] = f"{beat['epoch']}/{beat['epochs']}"
+                    self._progress[cell.id] = (int(beat["epoch"]), int(beat["epochs"] or 0))
         if not self._live and now - self._plain_totals >= PLAIN_TOTALS_EVERY_S:
             self._plain_totals = now
             self._print(f"progress: {self.counts()}; {self.eta()}")

@@ -69,3 +69,24 @@ def test_a_degenerate_cell_is_marked_as_it_finishes(tmp_path):
                for line in lines)
     assert any("cell G: AUC 0.810 (3 s)" in line for line in lines)
     assert "done 2 (1 DEGENERATE)" in stream.getvalue()
+
+
+def test_eta_moves_from_the_first_epoch_on(tmp_path, monkeypatch):
+    """Before any cell ends, the running cells' finished epochs give the ETA; it no longer
+    grows while a last cell runs."""
+    import radbench.execute.progress as progress_module
+
+    clock = [1000.0]
+    monkeypatch.setattr(progress_module.time, "monotonic", lambda: clock[0])
+    slots = make_slots("cpu", max_parallel=1)
+    cell = write_cell(tmp_path, "a")
+    progress = GridProgress(2, slots, {"a": "cell A"}, Console(file=io.StringIO()), live=False)
+    progress.started(cell, slots[0], 1)
+    assert progress.eta() == "ETA ?"
+    heartbeat = Heartbeat(cell, interval=60).start()
+    heartbeat.update(epoch=3, epochs=4)  # 2 of 4 epochs done: half a cell of 2
+    clock[0] += 100.0
+    progress.refresh(progress.running)
+    heartbeat.stop()
+    assert progress.work_done() == 0.5
+    assert progress.eta() == "ETA 5:00"  # 100 s for 0.5 cell, 1.5 cells left
