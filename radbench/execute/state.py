@@ -31,6 +31,7 @@ class CellStatus:
     detail: str = ""
     epoch: str = ""
     degenerate: bool = False  # done, but every test case got the same score
+    test_auc: float | None = None  # done cells
 
     def label(self) -> str:
         config = self.cell.config() or {}
@@ -39,9 +40,21 @@ class CellStatus:
         except (KeyError, TypeError, ValueError):
             return self.cell.id
 
+    def sort_key(self) -> tuple:
+        """Scenario order: task, source, backbone, freeze (the paper's order), lr, seed, fold."""
+        from radbench.models.build import FREEZE_SETTINGS
+
+        try:
+            cell = Cell.from_dict((self.cell.config() or {})["cell"])
+        except (KeyError, TypeError, ValueError):
+            return (self.cell.id,)
+        freeze = FREEZE_SETTINGS.index(cell.freeze) if cell.freeze in FREEZE_SETTINGS else 9
+        return (cell.task, cell.source, cell.backbone, freeze, cell.lr, cell.seed, cell.fold)
+
     def to_dict(self) -> dict[str, Any]:
         return {"cell_id": self.cell.id, "state": self.state.value, "label": self.label(),
-                "detail": self.detail, "epoch": self.epoch, "degenerate": self.degenerate}
+                "detail": self.detail, "epoch": self.epoch, "degenerate": self.degenerate,
+                "test_auc": self.test_auc}
 
 
 def queued_slurm_jobs() -> set[str] | None:
@@ -59,6 +72,11 @@ def queued_slurm_jobs() -> set[str] | None:
     return {line.strip() for line in listed.stdout.splitlines() if line.strip()}
 
 
+def _took(seconds: float) -> str:
+    minutes, rest = divmod(int(seconds), 60)
+    return f"{minutes} min {rest} s" if minutes else f"{rest} s"
+
+
 def _ago(seconds: float) -> str:
     return f"{seconds:.0f} s ago" if seconds < 120 else f"{seconds / 60:.0f} min ago"
 
@@ -70,9 +88,13 @@ def cell_state(cell: CellDir, now: float | None = None, queued: set[str] | None 
     stale_s = stale_after() if stale_s is None else stale_s
     result = cell.result()  # each file read once
     if result is not None:
+        took = (result.timings or {}).get("total_s")
+        done = f"AUC {result.test_auc:.3f}" + (f" in {_took(took)}" if took else "")
         if result.degenerate:
-            return CellStatus(cell, CellState.DONE, result.degenerate_reason(), degenerate=True)
-        return CellStatus(cell, CellState.DONE)
+            return CellStatus(cell, CellState.DONE, f"{result.degenerate_reason()}"
+                              + (f"; took {_took(took)}" if took else ""),
+                              degenerate=True, test_auc=result.test_auc)
+        return CellStatus(cell, CellState.DONE, done, test_auc=result.test_auc)
     failure = cell.failure()
     if failure is not None:
         return CellStatus(cell, CellState.FAILED,

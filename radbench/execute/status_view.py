@@ -47,7 +47,9 @@ def status_table(states: list[CellStatus], show_all: bool = False) -> Table:
     table = Table(show_edge=False, box=None, header_style="bold")
     for column in ("state", "cell", "epoch", "detail"):
         table.add_column(column, overflow="fold")
-    for state in sorted(states, key=lambda s: (RANK[s.state], not s.degenerate)):
+    # what needs attention first, then by scenario (task, source, backbone, freeze, lr, seed,
+    # fold: the label's order)
+    for state in sorted(states, key=lambda s: (RANK[s.state], not s.degenerate, s.sort_key())):
         if state.state == CellState.DONE and not show_all and not state.degenerate:
             continue
         shown = Text(state.state.value + (" DEGENERATE" if state.degenerate else ""),

@@ -110,3 +110,25 @@ def test_status_command_counts_and_lists_cells(tmp_path):
     not_a_run = run_cli("resume", str(tmp_path))
     assert not_a_run.returncode == 2 and "run.json" in not_a_run.stderr
     assert not_a_run.stderr.count("\n") == 1
+
+
+def test_status_all_lists_done_cells_in_scenario_order_with_auc_and_time(tmp_path):
+    import io
+
+    from rich.console import Console
+
+    from radbench.execute.status_view import print_status
+    from radbench.store import CellResult
+    from tests.execute.conftest import write_cell
+
+    for name, lr, auc in (("z", 1e-2, 0.81), ("a", 1e-4, 0.62), ("m", 1e-3, 0.7)):
+        cell = write_cell(tmp_path, name, lr=lr)
+        cell.write_result(CellResult(cell_id=name, fold=0, test_auc=auc,
+                                     distinct_test_scores=5, test_score_range=0.3,
+                                     timings={"total_s": 75.0}))
+    console = Console(file=io.StringIO(), width=200)
+    print_status(tmp_path, console, show_all=True)
+    text = console.file.getvalue()
+    rows = [line for line in text.splitlines() if line.lstrip().startswith("done")]
+    assert [r.split("lr=")[1].split()[0] for r in rows] == ["0.0001", "0.001", "0.01"]
+    assert "AUC 0.620 in 1 min 15 s" in rows[0]
