@@ -1,6 +1,6 @@
 """`python -m radbench`: the same command-line interface as the `radbench` script."""
 
-from radbench.cli import app
+from radbench.cli import main_entry
 
 if __name__ == "__main__":
-    app(prog_name="radbench")
+    main_entry()

@@ -13,7 +13,8 @@ from rich.console import Console
 from radbench.errors import RadbenchError
 
 app = typer.Typer(help="Reproduce and re-test the RadImageNet transfer-learning benchmark.",
-                  no_args_is_help=True, pretty_exceptions_enable=False, add_completion=False)
+                  no_args_is_help=True, pretty_exceptions_enable=False, add_completion=True,
+                  rich_markup_mode=None)
 grid_app = typer.Typer(help="Inspect grids.", no_args_is_help=True)
 task_app = typer.Typer(help="Create task configs.", no_args_is_help=True)
 app.add_typer(grid_app, name="grid")
@@ -118,7 +119,7 @@ def _print_summary(summary, out_dir: Path) -> None:
                   f"same command to go on", highlight=False, markup=False)
 
 
-@app.command()
+@app.command(epilog="Example: radbench run breast --grid quick --data ~/BUSI --out runs/busi")
 @reports_errors
 def run(
     task: str = typer.Argument(..., help="a shipped task name (e.g. breast) or a task YAML path"),
@@ -159,7 +160,7 @@ def run(
         raise typer.Exit(1)
 
 
-@app.command()
+@app.command(epilog="Example: radbench resume runs/busi --max-parallel 2")
 @reports_errors
 def resume(
     run_dir: Path = typer.Argument(..., help="a run directory written by `radbench run`"),
@@ -184,7 +185,7 @@ def resume(
         raise typer.Exit(1)
 
 
-@app.command()
+@app.command(epilog="Example: radbench status runs/busi --all")
 @reports_errors
 def status(
     run_dir: Path = typer.Argument(..., help="a run directory written by `radbench run`"),
@@ -203,7 +204,7 @@ def status(
         print_status(run_dir, out, show_all, as_json)
 
 
-@app.command()
+@app.command(epilog="Example: radbench report runs/busi --baseline imagenet --format md,html")
 @reports_errors
 def report(
     run_dir: Path = typer.Argument(..., help="a run directory written by `radbench run`"),
@@ -230,7 +231,7 @@ def report(
         err.print("wrote " + ", ".join(str(p) for p in written), highlight=False)
 
 
-@app.command()
+@app.command(epilog="Example: radbench cam runs/busi --threshold 0.5")
 @reports_errors
 def cam(
     run_dir: Path = typer.Argument(..., help="a run directory written by `radbench run`"),
@@ -246,7 +247,7 @@ def cam(
               f"{counts['no_weights']} without stored weights", highlight=False)
 
 
-@grid_app.command("show")
+@grid_app.command("show", epilog="Example: radbench grid show quick --task thyroid")
 @reports_errors
 def grid_show(
     grid: str = typer.Argument(..., help="a shipped grid name or a YAML path"),
@@ -272,7 +273,8 @@ def grid_show(
               highlight=False)
 
 
-@task_app.command("init")
+@task_app.command("init",
+    epilog="Example: radbench task init covidct --layout folders --data scans --positive covid")
 @reports_errors
 def task_init(
     name: str = typer.Argument(..., help="name of the new task"),
@@ -292,7 +294,7 @@ def task_init(
     out.print(str(written))
 
 
-@data_app.command("check")
+@data_app.command("check", epilog="Example: radbench data check breast --data ~/data/BUSI")
 @reports_errors
 def data_check(
     task: str = typer.Argument(..., help="a shipped task name or a task YAML path"),
@@ -316,7 +318,7 @@ def data_check(
         raise typer.Exit(2)
 
 
-@data_app.command("fetch")
+@data_app.command("fetch", epilog="Example: radbench data fetch radimagenet-splits")
 @reports_errors
 def data_fetch(
     name: str = typer.Argument(..., help="e.g. breastmnist, pneumoniamnist_64, "
@@ -344,7 +346,8 @@ def data_fetch(
     out.print(str(path), highlight=False)
 
 
-@weights_app.command("fetch")
+@weights_app.command("fetch",
+    epilog="Example: radbench weights fetch imagenet --backbones ResNet50,DenseNet121")
 @reports_errors
 def weights_fetch(
     source: str = typer.Argument(..., help="imagenet"),
@@ -364,7 +367,8 @@ def weights_fetch(
         out.print(str(path), highlight=False)
 
 
-@weights_app.command("import")
+@weights_app.command("import",
+    epilog="Example: radbench weights import radimagenet ~/Downloads/RadImageNet_models")
 @reports_errors
 def weights_import(
     source: str = typer.Argument(..., help="radimagenet"),
@@ -375,9 +379,7 @@ def weights_import(
 
     The files: RadImageNet-InceptionV3_notop.h5, RadImageNet-ResNet50_notop.h5,
     RadImageNet-DenseNet121_notop.h5 and RadImageNet-IRV2_notop.h5, released by the authors
-    through the download link in the README of https://github.com/BMEII-AI/RadImageNet.
-
-    Example: radbench weights import radimagenet ~/Downloads/RadImageNet_models"""
+    through the download link in the README of https://github.com/BMEII-AI/RadImageNet."""
     from radbench.errors import ConfigError
     from radbench.models.weights import import_radimagenet
 
@@ -387,7 +389,7 @@ def weights_import(
         out.print(f"{entry['backbone']}: {entry['file']} sha256 {entry['sha256']}", highlight=False)
 
 
-@weights_app.command("status")
+@weights_app.command("status", epilog="Example: radbench weights status")
 @reports_errors
 def weights_status(as_json: bool = typer.Option(False, "--json")) -> None:
     """Per source and backbone: present or not, where, and its hash."""
@@ -408,7 +410,8 @@ def weights_status(as_json: bool = typer.Option(False, "--json")) -> None:
         out.print(IMAGENET_WHERE, highlight=False, markup=False)
 
 
-@app.command()
+@app.command(
+    epilog="Example: radbench pretrain phantom --backbone MobileNetV3Small --out w.weights.h5")
 @reports_errors
 def pretrain(
     corpus: str = typer.Argument(..., help="a shipped corpus (configs/corpora) or a YAML path"),
@@ -432,7 +435,7 @@ def pretrain(
                  cache_dir, log=lambda line: err.print(line, highlight=False, markup=False))
 
 
-@app.command()
+@app.command(epilog="Example: radbench demo --out runs/demo")
 @reports_errors
 def demo(
     out_dir: Path = typer.Option(Path("runs/demo"), "--out", help="run directory"),
@@ -445,7 +448,7 @@ def demo(
         raise typer.Exit(1)
 
 
-@app.command()
+@app.command(epilog="Example: radbench version")
 def version() -> None:
     """Print radbench's version."""
     from radbench import __version__
@@ -453,5 +456,47 @@ def version() -> None:
     out.print(__version__)
 
 
+# what each value stands for in the help (`--grid GRID`, `--layout folders|csv`), by parameter
+METAVARS = {
+    "grid": "GRID", "data": "PATH", "out_dir": "DIR", "out_file": "FILE", "sources": "A,B,...",
+    "max_images": "N", "cache_dir": "DIR", "split": "published|kfold|holdout", "splits": "DIR",
+    "executor": "local|slurm", "gpus": "auto|cpu|0,1,...", "max_parallel": "N", "retries": "N",
+    "max_failures": "N", "partition": "NAME", "gpus_per_task": "N",
+    "slurm_time": "MINUTES", "parallelism": "N", "watch": "SECONDS", "compare": "A,B",
+    "baseline": "SOURCE", "formats": "md,csv,json,tex,html", "threshold": "X", "task": "TASK",
+    "layout": "folders|csv", "positive": "CLASS", "group_pattern": "REGEX", "dest": "DIR",
+    "mirror": "URL", "timeout": "SECONDS", "backbones": "A,B,...", "backbone": "NAME",
+    "epochs": "N", "work": "DIR",
+}
+
+
+def command():
+    """The click command of `app`, with readable metavars: an option takes METAVARS' name (or
+    its own, upper-cased), an argument its name upper-cased; flags take none."""
+    from typer.core import TyperOption
+
+    root = typer.main.get_command(app)
+
+    def visit(command) -> None:
+        for param in command.params:
+            option = isinstance(param, TyperOption)
+            if option and (getattr(param, "is_flag", False) or param.name == "help"):
+                continue
+            param.metavar = METAVARS.get(param.name, param.name.upper()) if option \
+                else param.name.upper()
+            if not option:  # the name says it; Typer would add the Python type (<str>)
+                param.display_type_rich = lambda ctx: ""
+        for sub in getattr(command, "commands", {}).values():
+            visit(sub)
+
+    visit(root)
+    return root
+
+
+def main_entry() -> None:
+    """The `radbench` console script."""
+    command()(prog_name="radbench")
+
+
 if __name__ == "__main__":
-    app()
+    main_entry()
