@@ -8,7 +8,6 @@ from pathlib import Path
 
 import numpy as np
 import pandas as pd
-from sklearn.model_selection import StratifiedGroupKFold
 
 from radbench.config.schema import TaskConfig
 from radbench.data.adapters import get_adapter
@@ -186,16 +185,36 @@ def _published_records(adapter, root: Path, task: TaskConfig, rows: pd.DataFrame
 
 
 def subset(manifest: Manifest, max_images: int, seed: int) -> Manifest:
-    """A stratified subset of about `max_images` images that keeps every group whole."""
+    """A stratified subset of `max_images` images that keeps every group whole.
+
+    Each class gets its share of `max_images` (largest remainders); groups are taken in a
+    seeded random order while they fit their class's quota, so the subset holds exactly
+    `max_images` images unless whole groups cannot add up to it, which the note then says.
+    """
     frame = manifest.frame
     if max_images >= len(frame):
         return manifest
     if max_images < 8:
         raise DataError(f"--max-images {max_images}: too few to split, use at least 8")
-    n_splits = max(2, int(round(len(frame) / max_images)))
-    splitter = StratifiedGroupKFold(n_splits=n_splits, shuffle=True, random_state=seed)
-    _, chosen = next(splitter.split(np.zeros(len(frame)), frame["y"], frame["group"]))
-    notes = manifest.notes + [f"subset: {len(chosen)} of {len(frame)} images (--max-images "
-                              f"{max_images}, whole groups, stratified)"]
-    return replace(manifest, frame=frame.iloc[np.sort(chosen)].reset_index(drop=True),
-                   notes=notes)
+    share = frame["y"].value_counts(normalize=True).sort_index() * max_images
+    quota = np.floor(share).astype(int)
+    for label in (share - quota).sort_values(ascending=False).index[: max_images - quota.sum()]:
+        quota[label] += 1
+    groups = frame.groupby("group", sort=True)
+    names = list(groups.groups)
+    left = {int(k): int(v) for k, v in quota.items()}
+    chosen: list[np.ndarray] = []
+    for index in np.random.default_rng(seed).permutation(len(names)):
+        members = groups.indices[names[index]]
+        label = int(frame["y"].iloc[members].mode().iloc[0])  # a group's class: its majority
+        if len(members) <= left[label]:
+            chosen.append(members)
+            left[label] -= len(members)
+        if not any(left.values()):
+            break
+    rows = np.sort(np.concatenate(chosen))
+    why = "" if len(rows) == max_images else (
+        f"; whole patient groups could not add up to {max_images} exactly")
+    notes = manifest.notes + [f"subset: {len(rows)} of {len(frame)} images (--max-images "
+                              f"{max_images}, whole groups, stratified{why})"]
+    return replace(manifest, frame=frame.iloc[rows].reset_index(drop=True), notes=notes)

@@ -151,3 +151,27 @@ def test_subset_is_stratified_and_keeps_groups_whole(busi_root):
     share = small.frame["y"].mean()
     assert abs(share - full.frame["y"].mean()) < 0.06
     assert subset(full, 100, seed=0).frame.equals(small.frame)  # deterministic
+
+
+def test_subset_takes_exactly_n_or_says_why(tmp_path):
+    """--max-images N gives N images when whole groups allow it; when they cannot add up
+    to N, the note says so."""
+    import pandas as pd
+
+    from radbench.data.manifest import Manifest
+
+    def manifest(group_sizes: list[int]) -> Manifest:
+        rows = []
+        for g, size in enumerate(group_sizes):
+            rows += [{"case_id": f"g{g}_{k}", "path": f"g{g}_{k}.png", "group": f"g{g}",
+                      "y": g % 2, "label": "b" if g % 2 else "a"} for k in range(size)]
+        return Manifest(tmp_path, pd.DataFrame(rows), notes=[])
+
+    exact = subset(manifest([1] * 300), 200, seed=0)
+    assert len(exact.frame) == 200 and exact.frame["y"].sum() == 100
+    assert exact.notes[-1] == ("subset: 200 of 300 images (--max-images 200, whole groups, "
+                               "stratified)")
+    lumpy = subset(manifest([4] * 50), 30, seed=0)  # groups of 4 cannot make 15 per class
+    assert len(lumpy.frame) == 24 and lumpy.frame.groupby("group").size().eq(4).all()
+    assert "could not add up to 30 exactly" in lumpy.notes[-1]
+    assert subset(manifest([4] * 50), 30, seed=0).frame.equals(lumpy.frame)  # seeded
