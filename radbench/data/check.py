@@ -82,12 +82,35 @@ def _group_findings(manifest: Manifest) -> list[Finding]:
     return findings
 
 
-def _duplicate_findings(manifest: Manifest, duplicates: list[list[str]]) -> list[Finding]:
+def strict_distance(max_distance: int) -> int:
+    """The hash distance a cross-class pair must be within to be reported: half the grouping
+    threshold, because a set linked through same-class neighbours (adjacent CT slices) can
+    join images of two classes that are not alike."""
+    return max_distance // 2
+
+
+def _cross_class_distance(members: list[str], label: dict, hashes: dict) -> int | None:
+    """The smallest perceptual-hash distance between two members of different classes."""
+    best = None
+    for i, a in enumerate(members):
+        for b in members[i + 1:]:
+            if label[a] != label[b] and a in hashes and b in hashes:
+                distance = bin(hashes[a] ^ hashes[b]).count("1")
+                best = distance if best is None else min(best, distance)
+    return best
+
+
+def _duplicate_findings(manifest: Manifest, duplicates: list[list[str]],
+                        infos: list[ImageInfo], max_distance: int) -> list[Finding]:
+    """A warning for each near-duplicate set whose images of different classes are alike
+    directly (within `strict_distance`), not only through a chain of neighbours."""
     label = dict(zip(manifest.frame["case_id"], manifest.frame["label"]))
+    hashes = {i.case_id: int(i.phash, 16) for i in infos if i.phash}
     findings = []
     for members in duplicates:
         classes = sorted({label[m] for m in members})
-        if len(classes) > 1:
+        distance = _cross_class_distance(members, label, hashes) if len(classes) > 1 else None
+        if distance is not None and distance <= strict_distance(max_distance):
             shown = ", ".join(members[:6]) + (f", ... ({len(members)} in all)"
                                               if len(members) > 6 else "")
             findings.append(Finding(WARNING, "duplicate_across_classes",
@@ -112,7 +135,8 @@ def evaluate(task: TaskConfig, manifest: Manifest, infos: list[ImageInfo]) -> Ch
     findings.extend(_group_findings(manifest))
     readable = [i for i in infos if i.error is None]
     duplicates = duplicate_groups(infos, task.data.duplicate_distance)
-    findings.extend(_duplicate_findings(manifest, duplicates))
+    findings.extend(_duplicate_findings(manifest, duplicates, infos,
+                                        task.data.duplicate_distance))
     counts = manifest.counts()
     if task.paper_counts and task.paper_counts != counts:
         findings.append(Finding(WARNING, "counts", "class counts differ from the study's: " + ", ".join(

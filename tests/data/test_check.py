@@ -255,3 +255,26 @@ def test_skipped_images_are_recorded_in_the_run_directory(tmp_path):
     record = folder.info()
     assert record["skipped_bad"] == 1 and record["dropped"]["(bad file)"] == 1
     assert json.loads(folder.check_file.read_text())["ok"] is False
+
+
+def test_cross_class_sets_are_reported_only_when_alike_directly(tmp_path):
+    """Adjacent slices chain into one near-duplicate set (each 4 bits from the next); a set
+    whose images of two classes are 4 bits apart directly is a false positive (as COVID-CT's
+    slices were) and is not reported; 1 bit apart is."""
+    import pandas as pd
+
+    from radbench.data.check import _duplicate_findings, strict_distance
+    from radbench.data.inspect import ImageInfo, duplicate_groups
+    from radbench.data.manifest import Manifest
+
+    frame = pd.DataFrame({"case_id": ["a", "b", "c", "d"], "label": ["x", "x", "y", "y"]})
+    chain = {"a": 0b0, "b": 0b1111, "c": 0b11111111, "d": 0b11111110}  # a-b 4, b-c 4, c-d 1
+    infos = [ImageInfo(k, width=100, height=100, std=10.0, phash=f"{v:016x}")
+             for k, v in chain.items()]
+    (members,) = duplicate_groups(infos, 4)
+    assert members == ["a", "b", "c", "d"] and strict_distance(4) == 2
+    manifest = Manifest(tmp_path, frame)
+    assert _duplicate_findings(manifest, [members], infos, 4) == []
+    infos[2] = ImageInfo("c", width=100, height=100, std=10.0, phash=f"{0b1110:016x}")  # b-c 1
+    (finding,) = _duplicate_findings(manifest, duplicate_groups(infos, 4), infos, 4)
+    assert finding.kind == "duplicate_across_classes" and "classes x and y" in finding.message
