@@ -49,4 +49,8 @@ YAML
 "$rb" report run > report.txt
 head -5 report.txt
 test -f run/report.html
+# the [jax] extra installs and its backend reads the shipped grids too
+"$work/venv/bin/python" -m pip install --quiet "$wheel[jax]"
+KERAS_BACKEND=jax "$rb" grid show smoke > /dev/null
+KERAS_BACKEND=jax "$work/venv/bin/python" -c "import keras; assert keras.backend.backend() == 'jax'"
 echo "wheel check passed: $wheel"
