@@ -174,6 +174,8 @@ def run_grid(options: RunOptions, console: Console | None = None) -> RunSummary:
     _record_invocation(run, options)
     prepared.write_to(run)
     directories = [_write_cell(run, c, prepared, grid.name, cache_dirs) for c in cells]
+    with FileLock(run.run_lock_file):
+        run.write_cells_index()
     labels = {d.id: c.label() for d, c in zip(directories, cells)}
     summary = RunSummary(total=len(cells))
     to_run = _select(directories, options, summary, console)

@@ -2,6 +2,7 @@
 
 DIR/                            RunDir
   run.json                      the commands that wrote to DIR (.run.lock guards it)
+  cells.csv                     index of the cell folders: cell_id beside its scenario
   data/<task>-<data_id>/        DataDir: manifest.csv, splits.csv, data.json (notes, counts,
                                 split id), check.json, skipped.csv
   cells/<cell_id>/              CellDir: cell.json, split.csv, log.txt (every attempt, appended),
@@ -371,6 +372,7 @@ class RunDir:
 
     run_file = property(lambda self: self.path / "run.json")
     run_lock_file = property(lambda self: self.path / ".run.lock")
+    cells_index_file = property(lambda self: self.path / "cells.csv")
     cells_root = property(lambda self: self.path / "cells")
     data_root = property(lambda self: self.path / "data")
     slurm_dir = property(lambda self: self.path / "slurm")
@@ -387,6 +389,21 @@ class RunDir:
             cell = CellDir(path)
             if path.is_dir() and cell.config() is not None:
                 yield cell
+
+    INDEX_COLUMNS = ("task", "source", "backbone", "freeze", "lr", "seed", "fold")
+
+    def write_cells_index(self) -> Path:
+        """cells.csv: every cell folder's id beside its scenario (task, source, backbone,
+        freeze, lr, seed, fold) and any training settings it sets, so a person can find a
+        cell's folder by what it ran."""
+        rows = []
+        for cell in self.cells():
+            spec = (cell.config() or {}).get("cell", {})
+            rows.append({"cell_id": cell.id, **{k: spec.get(k) for k in self.INDEX_COLUMNS},
+                         "folder": f"cells/{cell.id}"})
+        frame = pd.DataFrame(rows, columns=["cell_id", *self.INDEX_COLUMNS, "folder"])
+        atomic_write_csv(self.cells_index_file, frame)
+        return self.cells_index_file
 
     def data_dir(self, task: str, data_id: str) -> DataDir:
         return DataDir(self.data_root / f"{task}-{data_id}")

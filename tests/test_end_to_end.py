@@ -65,7 +65,9 @@ def test_busi_smoke_grid_two_sources_report_and_rerun(tmp_path, busi_root, smoke
              for p in sorted(out.rglob("*"))}
     assert {oct(p.stat().st_mode & 0o777) for p in out.rglob("*") if p.is_file()} == {"0o644"}
     assert {oct(p.stat().st_mode & 0o777) for p in out.rglob("*") if p.is_dir()} == {"0o755"}
-    assert set(modes) >= {"cells", "data", "run.json"}
+    assert set(modes) >= {"cells", "data", "run.json", "cells.csv"}
+    index = pd.read_csv(out / "cells.csv")  # the hash folders, by what they ran
+    assert sorted(index["cell_id"]) == sorted(r["cell_id"] for r in stored)
     for result in stored:  # every number traces back to the stored predictions
         cell = out / "cells" / result["cell_id"]
         predictions = pd.read_csv(cell / "predictions.csv")

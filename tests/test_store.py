@@ -24,7 +24,7 @@ def test_the_layout_is_pinned(tmp_path):
     data = run.data_dir("breast", "d1")
     relative = {name: str(getattr(owner, name).relative_to(tmp_path)) for owner, names in (
         (run, ["run_file", "run_lock_file", "cells_root", "data_root", "slurm_dir",
-               "submissions_file"]),
+               "submissions_file", "cells_index_file"]),
         (cell, ["config_file", "split_file", "log_file", "attempts_file", "heartbeat_file",
                 "overrides_file", "submitted_file", "history_file", "predictions_file",
                 "weights_file", "localization_file", "localization_summary_file", "result_file",
@@ -33,6 +33,7 @@ def test_the_layout_is_pinned(tmp_path):
     ) for name in names}
     assert relative == {
         "run_file": "run.json", "run_lock_file": ".run.lock", "cells_root": "cells",
+        "cells_index_file": "cells.csv",
         "data_root": "data", "slurm_dir": "slurm", "submissions_file": "slurm/submissions.jsonl",
         "config_file": "cells/abc/cell.json", "split_file": "cells/abc/split.csv",
         "log_file": "cells/abc/log.txt", "attempts_file": "cells/abc/attempts.jsonl",
@@ -119,3 +120,17 @@ def test_atomic_writes_and_scratch_folders_honour_the_umask(tmp_path, umask, fil
         os.umask(previous)
     assert (tmp_path / "result.json").stat().st_mode & 0o777 == file_mode
     assert folder.stat().st_mode & 0o777 == dir_mode
+
+
+def test_cells_index_names_each_folder_by_its_scenario(tmp_path):
+    run = RunDir(tmp_path)
+    for cell_id, lr in (("b2", 1e-3), ("a1", 1e-2)):
+        run.cell(cell_id).write_config({"cell": {
+            "task": "breast", "source": "imagenet", "backbone": "ResNet50",
+            "freeze": "freezeall", "lr": lr, "seed": 0, "fold": 2, "training": {}}})
+    index = pd.read_csv(run.write_cells_index())
+    assert index.to_dict("records") == [
+        {"cell_id": "a1", "task": "breast", "source": "imagenet", "backbone": "ResNet50",
+         "freeze": "freezeall", "lr": 0.01, "seed": 0, "fold": 2, "folder": "cells/a1"},
+        {"cell_id": "b2", "task": "breast", "source": "imagenet", "backbone": "ResNet50",
+         "freeze": "freezeall", "lr": 0.001, "seed": 0, "fold": 2, "folder": "cells/b2"}]
