@@ -214,6 +214,7 @@ def test_class_folder_dataset_from_task_init(tmp_path, shared_data):
 def test_demo_runs_offline(tmp_path):
     done = run_cli("demo", "--out", str(tmp_path / "demo"))
     assert done.returncode == 0, done.stderr[-3000:]
+    assert not TF_LOG_LINE.search(done.stdout + done.stderr), done.stderr[:2000]
     assert "demo" in done.stdout and "scratch" in done.stdout
     assert (tmp_path / "demo" / "report.md").is_file()
     found = results(tmp_path / "demo")
@@ -231,6 +232,7 @@ def test_demo_runs_offline(tmp_path):
     assert "## Lesion localization (Grad-CAM)" in text and "Wilcoxon p (primary)" in text
     again = run_cli("cam", str(tmp_path / "demo"), "--threshold", "0.3")
     assert again.returncode == 0 and "12 cell(s) localized now" in again.stderr
+    assert not TF_LOG_LINE.search(again.stderr), again.stderr[:2000]
     assert "12 already done" in run_cli("cam", str(tmp_path / "demo"), "--threshold", "0.3").stderr
 
 

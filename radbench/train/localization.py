@@ -56,6 +56,9 @@ def localize(cell_dir: CellDir, model, images: np.ndarray, split: pd.DataFrame,
 
 def run_cam(out: Path, threshold: float = 0.5, log: Callable[[str], None] = print) -> dict:
     """Localization for every finished cell of a task with masks that lacks it (resumable)."""
+    from radbench.quiet import import_backend_quietly
+
+    import_backend_quietly()
     import keras
 
     from radbench.data.cache import ImageCache

@@ -185,6 +185,9 @@ def pretrain(corpus_config: CorpusConfig, backbone: str, out: Path, roots: dict[
     if corpus_config.image_size < minimum:
         raise ConfigError(f"{corpus_config.key('image_size')}: {backbone} needs images of at "
                           f"least {minimum} px, got {corpus_config.image_size}")
+    from radbench.quiet import import_backend_quietly
+
+    import_backend_quietly()  # pretraining runs in radbench's own process: keep its terminal clean
     import keras
 
     from radbench.models.build import build_classifier
