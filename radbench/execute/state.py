@@ -42,8 +42,11 @@ class CellStatus:
 
     def sort_key(self) -> tuple:
         """Scenario order: task, source, backbone, freeze (the paper's order), lr, seed, fold."""
-        from radbench.models.build import FREEZE_SETTINGS
+        from typing import get_args
 
+        from radbench.config.schema import FreezeName  # not models.build: that imports Keras
+
+        FREEZE_SETTINGS = get_args(FreezeName)
         try:
             cell = Cell.from_dict((self.cell.config() or {})["cell"])
         except (KeyError, TypeError, ValueError):

@@ -132,3 +132,20 @@ def test_status_all_lists_done_cells_in_scenario_order_with_auc_and_time(tmp_pat
     rows = [line for line in text.splitlines() if line.lstrip().startswith("done")]
     assert [r.split("lr=")[1].split()[0] for r in rows] == ["0.0001", "0.001", "0.01"]
     assert "AUC 0.620 in 1 min 15 s" in rows[0]
+
+
+def test_status_never_imports_keras(tmp_path):
+    """`radbench status` reads files only: no Keras or TensorFlow start-up (time, log lines)."""
+    import subprocess
+    import sys
+
+    from tests.execute.conftest import write_cell
+
+    write_cell(tmp_path, "a")
+    code = ("import io, sys; from pathlib import Path; from rich.console import Console; "
+            "from radbench.execute.status_view import print_status; "
+            f"print_status(Path({str(tmp_path)!r}), Console(file=io.StringIO()), True); "
+            "print(sorted(m for m in sys.modules if m.split('.')[0] in ('keras', 'tensorflow')))")
+    done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True)
+    assert done.returncode == 0, done.stderr
+    assert done.stdout.strip() == "[]"
