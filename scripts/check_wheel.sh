@@ -53,4 +53,12 @@ test -f run/report.html
 "$work/venv/bin/python" -m pip install --quiet "$wheel[jax]"
 KERAS_BACKEND=jax "$rb" grid show smoke > /dev/null
 KERAS_BACKEND=jax "$work/venv/bin/python" -c "import keras; assert keras.backend.backend() == 'jax'"
+# [tensorflow] (the GPU build) and [torch] (with CUDA wheels, several GB) are resolved by pip,
+# not downloaded: their requirements must be satisfiable beside radbench's
+for extra in tensorflow torch; do
+  "$work/venv/bin/python" -m pip install --dry-run --quiet --report "$work/$extra.json" \
+      "$wheel[$extra]"
+  "$work/venv/bin/python" -c "import json, sys; names = {i['metadata']['name'].lower() for i in \
+json.load(open(sys.argv[1]))['install']}; assert sys.argv[2] in names, names" "$work/$extra.json" "$extra"
+done
 echo "wheel check passed: $wheel"
