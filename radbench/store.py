@@ -32,12 +32,24 @@ from pydantic import BaseModel, ConfigDict, ValidationError
 
 
 
+def _current_umask() -> int:
+    """The process umask, read without changing it where Linux shows it (setting it to read
+    it back would open a window in which other threads create files with mode 0666)."""
+    try:
+        for line in Path("/proc/self/status").read_text().splitlines():
+            if line.startswith("Umask:"):
+                return int(line.split()[1], 8)
+    except (OSError, ValueError, IndexError):
+        pass
+    mask = os.umask(0o077)  # elsewhere: the briefly set value is the restrictive one
+    os.umask(mask)
+    return mask
+
+
 def umask_mode(directory: bool = False) -> int:
     """The mode a plain `open` or `mkdir` would give under the current umask (mkstemp and
     mkdtemp use 0600 and 0700 whatever it is, so colleagues could not read the results)."""
-    mask = os.umask(0)
-    os.umask(mask)
-    return (0o777 if directory else 0o666) & ~mask
+    return (0o777 if directory else 0o666) & ~_current_umask()
 
 
 def make_temporary_dir(prefix: str, parent: Path) -> Path:
