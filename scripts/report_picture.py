@@ -16,6 +16,25 @@ import sys
 from pathlib import Path
 
 
+def chromium_driver(*flags: str):
+    """A headless Chromium WebDriver (also what tests/report/test_html.py opens reports in);
+    RuntimeError with the way to install it when chromium or chromedriver is missing."""
+    binary, driver = shutil.which("chromium"), shutil.which("chromedriver")
+    if not binary or not driver:
+        raise RuntimeError("chromium and chromedriver not installed (Debian: apt-get install "
+                           "chromium chromium-driver; .ci/run installs them)")
+    from selenium import webdriver
+    from selenium.webdriver.chrome.service import Service
+
+    options = webdriver.ChromeOptions()
+    options.binary_location = binary
+    for flag in ("--headless=new", "--no-sandbox", "--disable-gpu", "--disable-dev-shm-usage",
+                 *flags):
+        options.add_argument(flag)
+    options.set_capability("goog:loggingPrefs", {"browser": "ALL"})
+    return webdriver.Chrome(service=Service(driver), options=options)
+
+
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("run", type=Path, help="a run directory holding report.html")
@@ -26,19 +45,11 @@ def main() -> int:
     report = args.run / "report.html"
     if not report.is_file():
         parser.error(f"{report}: not found; run `radbench report {args.run}` first")
-    binary, driver = shutil.which("chromium"), shutil.which("chromedriver")
-    if not binary or not driver:
-        parser.error("chromium and chromedriver are needed (apt-get install chromium "
-                     "chromium-driver)")
-    from selenium import webdriver
-    from selenium.webdriver.chrome.service import Service
-
-    options = webdriver.ChromeOptions()
-    options.binary_location = binary
-    for flag in ("--headless=new", "--no-sandbox", "--disable-gpu", "--disable-dev-shm-usage",
-                 f"--window-size={args.width},{args.height}", "--hide-scrollbars"):
-        options.add_argument(flag)
-    browser = webdriver.Chrome(service=Service(driver), options=options)
+    try:
+        browser = chromium_driver(f"--window-size={args.width},{args.height}",
+                                  "--hide-scrollbars")
+    except RuntimeError as exc:
+        parser.error(str(exc))
     try:
         browser.get(report.resolve().as_uri())
         args.out.parent.mkdir(parents=True, exist_ok=True)
