@@ -6,20 +6,23 @@ submission), so `radbench status` works from any machine that sees the run direc
 
 from __future__ import annotations
 
+import functools
 import shutil
 import subprocess
 import time
 from collections import Counter
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import Any, get_args
 
+from radbench.config.schema import FreezeName
 from radbench.execute.heartbeat import stale_after
 from radbench.execute.lock import is_locked
 from radbench.grid import Cell
 from radbench.store import CellDir, CellState, RunDir
 
 ORDER = tuple(CellState)
+FREEZE_ORDER = get_args(FreezeName)  # the paper's order (not models.build: that imports Keras)
 
 
 @dataclass
@@ -33,25 +36,23 @@ class CellStatus:
     degenerate: bool = False  # done, but every test case got the same score
     test_auc: float | None = None  # done cells
 
-    def label(self) -> str:
-        config = self.cell.config() or {}
+    @functools.cached_property
+    def spec(self) -> Cell | None:
+        """The cell's parameters from cell.json, read once (None when unreadable)."""
         try:
-            return Cell.from_dict(config["cell"]).label()
+            return Cell.from_dict((self.cell.config() or {})["cell"])
         except (KeyError, TypeError, ValueError):
-            return self.cell.id
+            return None
+
+    def label(self) -> str:
+        return self.spec.label() if self.spec else self.cell.id
 
     def sort_key(self) -> tuple:
         """Scenario order: task, source, backbone, freeze (the paper's order), lr, seed, fold."""
-        from typing import get_args
-
-        from radbench.config.schema import FreezeName  # not models.build: that imports Keras
-
-        FREEZE_SETTINGS = get_args(FreezeName)
-        try:
-            cell = Cell.from_dict((self.cell.config() or {})["cell"])
-        except (KeyError, TypeError, ValueError):
+        cell = self.spec
+        if cell is None:
             return (self.cell.id,)
-        freeze = FREEZE_SETTINGS.index(cell.freeze) if cell.freeze in FREEZE_SETTINGS else 9
+        freeze = FREEZE_ORDER.index(cell.freeze) if cell.freeze in FREEZE_ORDER else 9
         return (cell.task, cell.source, cell.backbone, freeze, cell.lr, cell.seed, cell.fold)
 
     def to_dict(self) -> dict[str, Any]:
