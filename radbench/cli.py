@@ -83,6 +83,10 @@ PARALLELISM = typer.Option(None, "--array-parallelism", min=1, help="array tasks
 REUSE = typer.Option(True, "--reuse-models/--no-reuse-models", help="local: cells that differ "
                      "only in learning rate or fold run in one process on one built, traced "
                      "model (same results, less start-up); off: one process per cell")
+KEEP_WEIGHTS = typer.Option(False, "--keep-weights", help="keep each cell's trained model (its "
+                            "kept epoch) as model.keras in its folder, for `radbench predict`")
+TENSORBOARD = typer.Option(False, "--tensorboard", help="write TensorBoard event files per cell "
+                           "(CELL/tensorboard; `tensorboard --logdir DIR/cells`)")
 
 
 def _execution(executor: str, gpus: str, max_parallel: Optional[int], retries: Optional[int],
@@ -142,7 +146,7 @@ def run(
     retries: Optional[int] = RETRIES, max_failures: Optional[int] = MAX_FAILURES,
     partition: Optional[str] = PARTITION, gpus_per_task: Optional[int] = GPUS_PER_TASK,
     slurm_time: Optional[int] = SLURM_TIME, parallelism: Optional[int] = PARALLELISM,
-    reuse: bool = REUSE,
+    reuse: bool = REUSE, keep_weights: bool = KEEP_WEIGHTS, tensorboard: bool = TENSORBOARD,
 ) -> None:
     """Run every cell of GRID on TASK that is not done yet; finished cells are skipped,
     interrupted ones start again."""
@@ -151,7 +155,7 @@ def run(
     summary = run_grid(RunOptions(
         task, grid, data, out_dir, _split_list(sources), max_images, dry_run, retry_failed,
         cache_dir=cache_dir, skip_bad=skip_bad, split=split, splits=splits,
-        **_execution(executor, gpus, max_parallel, retries, max_failures, partition,
+        keep_model=keep_weights, tensorboard=tensorboard, **_execution(executor, gpus, max_parallel, retries, max_failures, partition,
                      gpus_per_task, slurm_time, parallelism, reuse)), err)
     if dry_run:
         return
@@ -169,13 +173,14 @@ def resume(
     retries: Optional[int] = RETRIES, max_failures: Optional[int] = MAX_FAILURES,
     partition: Optional[str] = PARTITION, gpus_per_task: Optional[int] = GPUS_PER_TASK,
     slurm_time: Optional[int] = SLURM_TIME, parallelism: Optional[int] = PARALLELISM,
-    reuse: bool = REUSE,
+    reuse: bool = REUSE, keep_weights: bool = KEEP_WEIGHTS, tensorboard: bool = TENSORBOARD,
 ) -> None:
     """Go on with a run: the `radbench run` commands recorded in DIR/run.json run again;
     interrupted and pending cells run, finished cells are kept."""
     from radbench.runner import RunOptions, resume_run
 
-    template = RunOptions("", "", retry_failed=retry_failed, **_execution(
+    template = RunOptions("", "", retry_failed=retry_failed, keep_model=keep_weights,
+                          tensorboard=tensorboard, **_execution(
         executor, gpus, max_parallel, retries, max_failures, partition, gpus_per_task,
         slurm_time, parallelism, reuse))
     summaries = resume_run(run_dir, template, err)

@@ -52,6 +52,8 @@ class RunOptions:
     reuse_models: bool = True  # cells differing only in lr or fold share one built model
     split: str | None = None  # overrides the task's split scheme (e.g. published)
     splits: str | None = None  # folder of the authors' published split CSVs
+    keep_model: bool = False  # every cell run now keeps its trained model (model.keras)
+    tensorboard: bool = False  # every cell run now writes TensorBoard event files
 
     def cells_part(self) -> dict[str, Any]:
         """The options that decide the cells (recorded in run.json for `radbench resume`)."""
@@ -123,6 +125,8 @@ def run_grid(options: RunOptions, console: Console | None = None) -> RunSummary:
     as_configured = task  # prepare() resolves it again and notes a fallback
     task, _ = resolve_split(task, options.splits)  # the published folds, or the fallback
     grid, _ = load_grid(options.grid)
+    if options.tensorboard:
+        check_tensorboard()
     executor = make_executor(options.executor, ExecutorSettings(
         out=options.out, grid=grid, gpus=options.gpus, max_parallel=options.max_parallel,
         reuse_models=options.reuse_models, slurm=options.slurm, dry_run=options.dry_run))
@@ -179,6 +183,8 @@ def run_grid(options: RunOptions, console: Console | None = None) -> RunSummary:
     labels = {d.id: c.label() for d, c in zip(directories, cells)}
     summary = RunSummary(total=len(cells))
     to_run = _select(directories, options, summary, console)
+    for directory in to_run:
+        directory.write_keep(model=options.keep_model, tensorboard=options.tensorboard)
     executed = executor.execute(to_run, labels, _policy(grid.execution, options), console)
     summary.ran = len(executed.done) + len(executed.failed)
     summary.done = len(executed.done)
@@ -193,6 +199,17 @@ def run_grid(options: RunOptions, console: Console | None = None) -> RunSummary:
         if result is not None and result.degenerate:
             summary.degenerate.append(labels[directory.id])
     return summary
+
+
+def check_tensorboard() -> None:
+    """`--tensorboard` needs TensorFlow's summary writer (Keras' TensorBoard callback uses it
+    under every backend): a ConfigError before anything is written when it is missing."""
+    import importlib.util
+
+    if importlib.util.find_spec("tensorflow") is None:
+        raise ConfigError("--tensorboard: writing TensorBoard event files needs TensorFlow "
+                          "(Keras' TensorBoard callback uses tf.summary under every backend); "
+                          "pip install 'radbench[tensorboard]' or drop --tensorboard")
 
 
 def _select(directories: list[CellDir], options: RunOptions, summary: RunSummary,

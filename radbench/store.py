@@ -8,8 +8,11 @@ DIR/                            RunDir
   cells/<cell_id>/              CellDir: cell.json, split.csv, log.txt (every attempt, appended),
                                 attempts.jsonl (one line per start), heartbeat.json (while it
                                 runs), overrides.json (batch size lowered after out of memory),
-                                submitted.json (Slurm), history.csv, predictions.csv,
+                                submitted.json (Slurm), keep.json (what a run asked it to
+                                keep: model, TensorBoard events), history.csv,
+                                predictions.csv (test), val_predictions.csv (validation),
                                 model.weights.h5 and localization.{csv,json} (tasks with masks),
+                                model.keras (kept model), tensorboard/ (event files),
                                 result.json (done: CellResult) or failure.json (failed:
                                 CellFailure), .lock
   slurm/                        submitit's job files and submissions.jsonl
@@ -21,6 +24,7 @@ from __future__ import annotations
 
 import json
 import os
+import shutil
 import tempfile
 from dataclasses import dataclass
 from enum import Enum
@@ -171,6 +175,7 @@ class CellResult(_Record):
     data_id: str | None = None
     source_sha256: str | None = None
     localization: dict[str, Any] | None = None
+    metrics: dict[str, float | None] | None = None  # radbench.metrics, at the val threshold
     timings: dict[str, Any] = {}
     versions: dict[str, Any] = {}
     device: Any = None
@@ -226,6 +231,10 @@ class CellDir:
     submitted_file = property(lambda self: self.path / "submitted.json")
     history_file = property(lambda self: self.path / "history.csv")
     predictions_file = property(lambda self: self.path / "predictions.csv")
+    val_predictions_file = property(lambda self: self.path / "val_predictions.csv")
+    keep_file = property(lambda self: self.path / "keep.json")
+    model_file = property(lambda self: self.path / "model.keras")
+    tensorboard_dir = property(lambda self: self.path / "tensorboard")
     weights_file = property(lambda self: self.path / "model.weights.h5")
     localization_file = property(lambda self: self.path / "localization.csv")
     localization_summary_file = property(lambda self: self.path / "localization.json")
@@ -234,8 +243,8 @@ class CellDir:
     lock_file = property(lambda self: self.path / ".lock")
 
     # what an attempt writes; removed before the next attempt (never result.json)
-    _OUTPUTS = ("failure.json", "history.csv", "predictions.csv", "model.weights.h5",
-                "localization.csv")
+    _OUTPUTS = ("failure.json", "history.csv", "predictions.csv", "val_predictions.csv",
+                "model.weights.h5", "model.keras", "localization.csv")
 
     def config(self) -> dict[str, Any] | None:
         """cell.json: the resolved cell, its grid, task and data (None if absent)."""
@@ -262,6 +271,25 @@ class CellDir:
 
     def write_predictions(self, frame: pd.DataFrame) -> None:
         atomic_write_csv(self.predictions_file, frame)
+
+    def val_predictions(self) -> pd.DataFrame | None:
+        """val_predictions.csv (case_id, fold, y_true, y_score of each validation case, scored
+        by the kept epoch's model), or None for cells stored without it."""
+        if not self.val_predictions_file.is_file():
+            return None
+        return pd.read_csv(self.val_predictions_file, dtype={"case_id": str})
+
+    def write_val_predictions(self, frame: pd.DataFrame) -> None:
+        atomic_write_csv(self.val_predictions_file, frame)
+
+    def keep(self) -> dict[str, bool]:
+        """keep.json: what the latest run asked this cell to keep beyond its results
+        ({"model": bool, "tensorboard": bool}); nothing when absent."""
+        stored = read_json(self.keep_file) or {}
+        return {"model": bool(stored.get("model")), "tensorboard": bool(stored.get("tensorboard"))}
+
+    def write_keep(self, model: bool, tensorboard: bool) -> None:
+        atomic_write_json(self.keep_file, {"model": model, "tensorboard": tensorboard})
 
     def write_history(self, frame: pd.DataFrame) -> None:
         atomic_write_csv(self.history_file, frame)
@@ -333,6 +361,7 @@ class CellDir:
         including the temporary files of a write that a kill cut short."""
         for name in self._OUTPUTS:
             (self.path / name).unlink(missing_ok=True)
+        shutil.rmtree(self.tensorboard_dir, ignore_errors=True)
         for leftover in self.path.glob(".*.*"):
             if leftover.name != self.lock_file.name and leftover.is_file():
                 leftover.unlink(missing_ok=True)

@@ -21,15 +21,15 @@ DONE = CellState.DONE
 PAIR_KEYS = [k for k in SCENARIO_KEYS if k not in ("task", "source")]
 
 
-def summaries(scenarios: pd.DataFrame, cells: pd.DataFrame) -> pd.DataFrame:
+def summaries(scenarios: pd.DataFrame, cells: pd.DataFrame, value: str = "auc") -> pd.DataFrame:
     """Per task x source: n, mean, SD, median, IQR of complete scenarios, and beside them the
     spread of repeated folds (mean SD across folds within a scenario) and of seeds."""
     rows = []
     complete = scenarios[scenarios["complete"]]
     for (task, source), group in complete.groupby(["task", "source"]):
-        row = {"task": task, "source": source, **describe(group["auc"])}
+        row = {"task": task, "source": source, **describe(group[value])}
         row["fold_sd"] = float(group["fold_sd"].mean()) if group["fold_sd"].notna().any() else None
-        by_seed = group.groupby([k for k in PAIR_KEYS if k != "seed"])["auc"]
+        by_seed = group.groupby([k for k in PAIR_KEYS if k != "seed"])[value]
         seed_sd = by_seed.std(ddof=1).dropna()
         row["seeds"] = int(group["seed"].nunique())
         row["seed_sd"] = float(seed_sd.mean()) if len(seed_sd) else None
@@ -52,7 +52,7 @@ def degenerate_pairs(scenarios: pd.DataFrame, comparisons: pd.DataFrame) -> list
 
 
 def gain_by_setting(scenarios: pd.DataFrame, comparisons: pd.DataFrame,
-                    seed: int = 0) -> pd.DataFrame:
+                    seed: int = 0, value: str = "auc") -> pd.DataFrame:
     """Whether a source's gain over another changes with a training setting that takes two
     values in this run (bn-check's BatchNorm, or normalization, image size...): per comparison
     and setting, each scenario's gain under either value, paired on every other key; the
@@ -68,10 +68,10 @@ def gain_by_setting(scenarios: pd.DataFrame, comparisons: pd.DataFrame,
         for comparison in comparisons.itertuples():
             rows_of = complete[complete["task"] == comparison.task]
             gains = {}
-            for value in (first, second):
-                at = rows_of[rows_of[setting] == value]
-                both, _, _ = paired_frame(at, comparison.a, comparison.b, keys)
-                gains[value] = both["a"] - both["b"]
+            for level in (first, second):
+                at = rows_of[rows_of[setting] == level]
+                both, _, _ = paired_frame(at, comparison.a, comparison.b, keys, value)
+                gains[level] = both["a"] - both["b"]
             matched = pd.concat({"a": gains[second], "b": gains[first]}, axis=1,
                                 join="inner").dropna()
             if matched.empty:
@@ -150,10 +150,12 @@ def paired_cells(cells: pd.DataFrame, predictions: dict[str, pd.DataFrame],
                 continue  # not the same test cases: no paired test
             difference, z, p = delong_test(merged["y_true_a"], merged["y_score_a"],
                                            merged["y_score_b"])
+            half = 1.959964 * abs(difference / z) if z else 0.0  # z = difference / SE
             rows.append({**dict(zip(keys, key)), "task": done.loc[done["cell_id"] == left[key],
                                                                   "task"].iloc[0],
                          "a": a, "b": b, "n_test": len(merged), "auc_difference": difference,
-                         "delong_z": z, "delong_p": p})
+                         "delong_z": z, "delong_p": p, "ci_low": difference - half,
+                         "ci_high": difference + half})
     return pd.DataFrame(rows)
 
 

@@ -36,17 +36,42 @@ def collect_cells(out: Path) -> pd.DataFrame:
     return pd.DataFrame(rows)
 
 
-def scenario_table(cells: pd.DataFrame) -> pd.DataFrame:
-    """One row per scenario: the mean test AUC over its folds, complete only if all folds are done."""
+def metric_column(metric: str) -> str:
+    """The cell table's column of a metric of radbench.metrics.METRICS."""
+    return f"test_{metric}"
+
+
+def add_metrics(out: Path, cells: pd.DataFrame,
+                predictions: dict[str, pd.DataFrame]) -> pd.DataFrame:
+    """The cell table with every metric of radbench.metrics (test_<name>, and the threshold
+    chosen on validation), computed from each finished cell's stored predictions and validation
+    predictions; NaN where a cell has none (its AUC then stays the one result.json holds)."""
+    from radbench.metrics import METRICS, cell_metrics
+
+    run, rows = RunDir(out), []
+    for cell_id in cells["cell_id"]:
+        test = predictions.get(cell_id)
+        values = cell_metrics(test, run.cell(cell_id).val_predictions()) \
+            if test is not None and len(test) else {}
+        rows.append({metric_column(m): values.get(m, float("nan")) for m in METRICS
+                     if m != "auc"} | {"threshold": values.get("threshold", float("nan"))})
+    return pd.concat([cells.reset_index(drop=True), pd.DataFrame(rows)], axis=1)
+
+
+def scenario_table(cells: pd.DataFrame, metric: str = "auc") -> pd.DataFrame:
+    """One row per scenario: the mean of `metric` over its folds (column named after it),
+    complete only if all folds are done and each has the metric."""
+    column = metric_column(metric)
     grouped = cells.groupby(SCENARIO_KEYS, dropna=False)
-    table = grouped.agg(
-        auc=("test_auc", "mean"),
-        fold_sd=("test_auc", "std"),
-        folds_done=("status", lambda s: int((s == CellState.DONE).sum())),
-        folds=("status", "size"),
-        degenerate=("degenerate", "any"),
-    ).reset_index()
-    table["complete"] = table["folds_done"] == table["folds"]
+    table = grouped.agg(**{
+        metric: (column, "mean"),
+        "fold_sd": (column, "std"),
+        "folds_done": ("status", lambda s: int((s == CellState.DONE).sum())),
+        "folds_measured": (column, "count"),
+        "folds": ("status", "size"),
+        "degenerate": ("degenerate", "any")}).reset_index()
+    table["complete"] = (table["folds_done"] == table["folds"]) & \
+        (table["folds_measured"] == table["folds"])
     return table
 
 

@@ -31,8 +31,10 @@ class PairedComparison:
     unmatched_b: int
     mean_difference: float | None = None  # a - b, AUC (the paper's "gain", x 100 = points)
     median_difference: float | None = None  # a - b
-    ci_low: float | None = None
+    ci_low: float | None = None  # the median difference's
     ci_high: float | None = None
+    mean_ci_low: float | None = None  # the mean difference's (bootstrap percentile)
+    mean_ci_high: float | None = None
     wilcoxon_p: float | None = None
     holm_p: float | None = None
     t_p: float | None = None
@@ -97,11 +99,14 @@ def compare_pair(task: str, a: str, b: str, both: pd.DataFrame, unmatched_a: int
     result.mean_difference = float(np.mean(d))
     result.median_difference = float(np.median(d))
     if np.all(d == d[0]):
-        result.ci_low = result.ci_high = float(d[0])
+        result.ci_low = result.ci_high = result.mean_ci_low = result.mean_ci_high = float(d[0])
     else:
         ci = stats.bootstrap((d,), np.median, confidence_level=0.95, n_resamples=9999,
                              method="percentile", random_state=seed).confidence_interval
         result.ci_low, result.ci_high = float(ci.low), float(ci.high)
+        ci = stats.bootstrap((d,), np.mean, confidence_level=0.95, n_resamples=9999,
+                             method="percentile", random_state=seed).confidence_interval
+        result.mean_ci_low, result.mean_ci_high = float(ci.low), float(ci.high)
     if np.any(d != 0):
         result.wilcoxon_p = float(stats.wilcoxon(d, alternative="two-sided").pvalue)
         result.t_p = float(stats.ttest_rel(both["a"], both["b"]).pvalue) if np.std(d) > 0 else None

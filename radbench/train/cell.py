@@ -80,12 +80,14 @@ def _val_auc(batches, y: np.ndarray):
 def fit_and_predict(cell: Cell, images: np.ndarray, split: pd.DataFrame, weights: str | None,
                     verbose: int = 2,
                     on_epoch: Callable[[int, int], None] | None = None,
-                    reuse: ModelReuse | None = None) -> dict[str, Any]:
+                    reuse: ModelReuse | None = None,
+                    tensorboard: Path | None = None) -> dict[str, Any]:
     """Train `cell` on the train rows of `split`, keep the weights of the best epoch (lowest
-    val loss, or highest val AUC under `select_on: val_auc`), predict test.
+    val loss, or highest val AUC under `select_on: val_auc`), predict validation and test.
 
     `split` has columns row (index into `images`), part, y. Returns history (DataFrame), the
-    test scores (positive-class softmax column), best epoch, best val loss and timings.
+    validation and test scores (positive-class softmax column), best epoch, best val loss and
+    timings. `tensorboard`: a folder for TensorBoard event files of the training.
     """
     import keras
 
@@ -126,6 +128,9 @@ def fit_and_predict(cell: Cell, images: np.ndarray, split: pd.DataFrame, weights
             model, base, CachedBatches(images, train["row"], None, batch)))
     if on_epoch is not None:
         callbacks.append(_epoch_reporter(on_epoch, cell.training.epochs))
+    if tensorboard is not None:
+        callbacks.append(keras.callbacks.TensorBoard(log_dir=str(tensorboard), write_graph=False,
+                                                     update_freq="epoch"))
     # shuffle=False: CachedBatches draws each epoch's order from the cell's seed; Keras would
     # also shuffle the batch order with Python's global `random`, which a model shared between
     # cells (radbench.train.reuse) could not reproduce
@@ -134,6 +139,8 @@ def fit_and_predict(cell: Cell, images: np.ndarray, split: pd.DataFrame, weights
     fitted = time.perf_counter()
     probabilities = model.predict(CachedBatches(images, test["row"], None, batch), verbose=0)
     predicted = time.perf_counter()
+    val_probabilities = model.predict(CachedBatches(images, val["row"], None, batch), verbose=0) \
+        if len(val) else np.zeros((0, 2))
     frame = pd.DataFrame(history.history)
     frame.insert(0, "epoch", np.arange(1, len(frame) + 1))
     epoch_seconds = frame["epoch_seconds"].tolist()
@@ -141,6 +148,7 @@ def fit_and_predict(cell: Cell, images: np.ndarray, split: pd.DataFrame, weights
     return {
         "history": frame,
         "test_scores": np.asarray(probabilities)[:, 1].astype(float),
+        "val_scores": np.asarray(val_probabilities)[:, 1].astype(float),
         "best_epoch": int(keep_best.best_epoch) + 1,
         "best_val_loss": float(best["val_loss"]),
         "best_val_auc": float(best["val_auc"]) if "val_auc" in frame else None,
@@ -158,6 +166,23 @@ def fit_and_predict(cell: Cell, images: np.ndarray, split: pd.DataFrame, weights
     }
 
 
+def save_model(model, path: Path) -> None:
+    """The trained model as a `.keras` file: architecture and the kept epoch's weights, without
+    the optimizer's state (an uncompiled copy is saved; a third of the size under Adam). Written
+    beside and renamed, so a kill never leaves half a file under its name."""
+    import keras
+
+    from radbench.store import umask_mode
+
+    path = Path(path)
+    partial = path.with_name(f".{path.stem}.partial.keras")
+    copy = keras.models.clone_model(model)
+    copy.set_weights(model.get_weights())
+    copy.save(partial)
+    partial.chmod(umask_mode())
+    partial.replace(path)
+
+
 def run_cell(directory: Path, verbose: int = 2, attempt: int | None = None,
              on_epoch: Callable[[int, int], None] | None = None,
              reuse: ModelReuse | None = None) -> CellResult:
@@ -168,6 +193,7 @@ def run_cell(directory: Path, verbose: int = 2, attempt: int | None = None,
     from sklearn.metrics import roc_auc_score
 
     from radbench.data.cache import ImageCache
+    from radbench.metrics import cell_metrics
     from radbench.models.sources import resolve_source
     from radbench.provenance import device, versions
 
@@ -192,17 +218,23 @@ def run_cell(directory: Path, verbose: int = 2, attempt: int | None = None,
         raise ValueError(f"image cache {cache.directory} does not hold this cell's images in the "
                          f"order of split.csv; run `radbench run` again to rebuild it")
     images = cache.images()
+    keep = cell_dir.keep()
     outcome = fit_and_predict(cell, images, split, source.weights, verbose=verbose,
-                              on_epoch=on_epoch, reuse=reuse)
+                              on_epoch=on_epoch, reuse=reuse,
+                              tensorboard=cell_dir.tensorboard_dir if keep["tensorboard"] else None)
     cell_dir.write_history(outcome["history"])
-    test = split[split["part"] == "test"]
-    predictions = pd.DataFrame({
-        "case_id": test["case_id"].to_numpy(),
-        "fold": cell.fold,
-        "y_true": test["y"].to_numpy(),
-        "y_score": outcome["test_scores"],
-    })
+
+    def scored(part: str, scores: np.ndarray) -> pd.DataFrame:
+        rows = split[split["part"] == part]
+        return pd.DataFrame({"case_id": rows["case_id"].to_numpy(), "fold": cell.fold,
+                             "y_true": rows["y"].to_numpy(), "y_score": scores})
+
+    predictions = scored("test", outcome["test_scores"])
+    val_predictions = scored("val", outcome["val_scores"])
     cell_dir.write_predictions(predictions)
+    cell_dir.write_val_predictions(val_predictions)
+    if keep["model"]:
+        save_model(outcome["model"], cell_dir.model_file)
     localization = None
     if task.has_masks and cell_dir.data().manifest_file.is_file():
         from radbench.train.localization import localize
@@ -217,6 +249,8 @@ def run_cell(directory: Path, verbose: int = 2, attempt: int | None = None,
         "overrides": overrides or None,
         "attempt": attempt,
         "test_auc": float(roc_auc_score(predictions["y_true"], predictions["y_score"])),
+        "metrics": {k: (None if math.isnan(v) else v)
+                    for k, v in cell_metrics(predictions, val_predictions).items()},
         "positive_class": task.classes.positive,
         "distinct_test_scores": int(predictions["y_score"].round(6).nunique()),
         "test_score_range": float(np.ptp(predictions["y_score"].to_numpy())),

@@ -49,7 +49,7 @@ def test_mean_sd_over_scenarios_of_fold_means(tmp_path):
         assert per["mean"] == pytest.approx(np.mean([v for k, v in aucs.items()
                                                      if k[0] == source and k[1] == "ResNet50"]))
     assert report.cells == {"total": 24, "done": 24, "failed": 0, "pending": 0,
-                               "degenerate": 0}
+                            "degenerate": 0, "without_metric": 0}
     text = to_markdown(report)
     assert "| breast | scratch | all | 4 |" in text
     data = json.loads(to_json(report))
@@ -148,7 +148,7 @@ def test_paper_style_table_breakdowns_and_latex(tmp_path):
     assert row["scratch"] == f"{scratch['mean']:.3f} ± {scratch['sd']:.3f}"
     assert (row["scenarios"], row["left out"]) == (6, 0)
     # six positive differences of 0.02: exact p = 2/64
-    assert row["file:pre_1.h5 − scratch"] == "+2.0 points, p 0.031 (n 6)"
+    assert row["file:pre_1.h5 − scratch"] == "+2.0 [+2.0, +2.0] points, p 0.031 (n 6)"
     assert set(report["by_lr"]["lr"]) == {1e-2, 1e-3}
     assert (report["by_freeze"]["n"] == 6).all()
     latex = to_latex(report)
@@ -232,12 +232,19 @@ def test_sources_are_compared_with_imagenet_in_points_over_matched_scenarios(tmp
     assert (paper["scenarios"], paper["left out"]) == (5, 2)  # imagenet's and scratch's
     values = [imagenet[k] for k in matched]
     assert paper["imagenet"] == f"{np.mean(values):.3f} ± {np.std(values, ddof=1):.3f}"
-    assert paper["radimagenet − imagenet"].startswith(f"{rad['mean_gain_points']:+.1f} points")
+    from scipy import stats
+
+    differences = np.array([diffs[k] for k in matched])
+    ci = stats.bootstrap((differences,), np.mean, n_resamples=9999, method="percentile",
+                         random_state=0).confidence_interval
+    assert (rad["mean_ci_low"], rad["mean_ci_high"]) == pytest.approx((ci.low, ci.high))
+    assert paper["radimagenet − imagenet"].startswith(
+        f"{rad['mean_gain_points']:+.1f} [{100 * ci.low:+.1f}, {100 * ci.high:+.1f}] points")
     headline = report["table"].query("source == 'imagenet' and backbone == 'all'").iloc[0]
     assert headline["n"] == 6  # the headline keeps each source's own complete scenarios
     text = to_markdown(report)
     assert "| breast | radimagenet − imagenet | 5 | " \
-        f"{rad['mean_gain_points']:+.1f} |" in text
+        f"{rad['mean_gain_points']:+.1f} [" in text
     on_scratch = build_report(tmp_path, baseline="scratch")["comparisons"]
     assert set(zip(on_scratch["a"], on_scratch["b"])) == {("imagenet", "scratch"),
                                                           ("radimagenet", "scratch")}
