@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import functools
 import json
+import sys
 from pathlib import Path
 from typing import Callable, Optional
 
@@ -21,6 +22,8 @@ app.add_typer(grid_app, name="grid")
 data_app = typer.Typer(help="Check and fetch datasets.", no_args_is_help=True)
 app.add_typer(task_app, name="task")
 app.add_typer(data_app, name="data")
+export_app = typer.Typer(help="Export a run to experiment trackers.", no_args_is_help=True)
+app.add_typer(export_app, name="export")
 weights_app = typer.Typer(help="Pretrained weight files: fetch, import, status.",
                           no_args_is_help=True)
 app.add_typer(weights_app, name="weights")
@@ -220,6 +223,10 @@ def report(
                                            "(default: imagenet when present, else scratch)"),
     formats: str = typer.Option("md,csv,json,html", "--format",
                                 help="files to write: md,csv,json,tex,html"),
+    metric: str = typer.Option("auc", "--metric", help="the metric of the headline, the paper "
+                               "table and the paired tests: auc, accuracy, balanced_accuracy, "
+                               "sensitivity, specificity (at the validation Youden threshold), "
+                               "brier, ece"),
 ) -> None:
     """Mean ± SD of the scenario test AUC per task × source (and per backbone), paired
     Wilcoxon comparisons between sources, per-cell bootstrap and DeLong CIs."""
@@ -227,13 +234,57 @@ def report(
     from radbench.report.formats import parse_formats, print_report, to_json, write_report
 
     chosen = parse_formats(formats)
-    result = build_report(run_dir, compare, baseline=baseline)
+    result = build_report(run_dir, compare, baseline=baseline, metric=metric,
+                          command=sys.argv[1:])
     written = write_report(run_dir, result, chosen)
     if as_json:
         print(to_json(result))
     else:
         print_report(result, out)
         err.print("wrote " + ", ".join(str(p) for p in written), highlight=False)
+
+
+@app.command(epilog="Example: radbench predict runs/busi --data ~/new_cases --out scores.csv")
+@reports_errors
+def predict(
+    target: Path = typer.Argument(..., help="a cell directory (RUN/cells/<id>) or a run "
+                                  "directory (the best kept cell of each source, on validation)"),
+    data: Path = typer.Option(..., "--data", help="an image file or a folder of them"),
+    out_file: Optional[Path] = typer.Option(None, "--out", help="CSV file to write (default: "
+                                            "print the CSV)"),
+) -> None:
+    """Score new images with models kept by `radbench run --keep-weights`, each decoded as its
+    cell's own images were (size, interpolation, windows)."""
+    from radbench.predict import predict as predict_images, write_predictions
+
+    frame = predict_images(target, data)
+    if out_file is None:
+        print(frame.to_csv(index=False), end="")
+    else:
+        written = write_predictions(frame, out_file)
+        err.print(f"{len(frame)} prediction(s) by {frame['cell_id'].nunique()} cell(s) "
+                  f"written to {written}", highlight=False)
+
+
+@export_app.command("mlflow", epilog="Example: radbench export mlflow runs/busi "
+                    "--tracking-uri http://localhost:5000")
+@reports_errors
+def export_mlflow(
+    run_dir: Path = typer.Argument(..., help="a run directory written by `radbench run`"),
+    uri: Optional[str] = typer.Option(None, "--tracking-uri", help="an MLflow tracking URI or a "
+                                      "local folder (default: $MLFLOW_TRACKING_URI, else "
+                                      "DIR/mlruns)"),
+    experiment: Optional[str] = typer.Option(None, help="experiment name (default: "
+                                             "radbench-<DIR's name>)"),
+) -> None:
+    """Log every finished cell as one MLflow run (params: its resolved config; metrics: history
+    and test metrics; artifacts: its files). Cells already logged are skipped."""
+    from radbench.export_mlflow import export_mlflow as export
+
+    summary = export(run_dir, uri, experiment, log=lambda line: err.print(line, highlight=False))
+    err.print(f"{len(summary.logged)} cell(s) logged now, {len(summary.skipped)} already "
+              f"logged, {summary.not_finished} not finished; experiment {summary.experiment!r} "
+              f"at {summary.tracking_uri}", highlight=False)
 
 
 @app.command(epilog="Example: radbench cam runs/busi --threshold 0.5")

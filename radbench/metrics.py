@@ -54,13 +54,14 @@ def youden_threshold(y: np.ndarray, scores: np.ndarray) -> float:
 def expected_calibration_error(y: np.ndarray, scores: np.ndarray, bins: int = ECE_BINS) -> float:
     """Binary ECE: over `bins` equal-width bins of the positive-class probability, the
     case-weighted mean |observed positive rate - mean predicted probability| (scikit-learn's
-    calibration_curve per bin; the definition of torchmetrics' BinaryCalibrationError, l1)."""
+    calibration_curve per bin, so a score on a bin edge belongs to the lower bin; otherwise the
+    quantity torchmetrics' BinaryCalibrationError computes with norm 'l1')."""
     from sklearn.calibration import calibration_curve
 
     y, scores = np.asarray(y), np.clip(np.asarray(scores, dtype=float), 0.0, 1.0)
     observed, predicted = calibration_curve(y, scores, n_bins=bins, strategy="uniform")
     edges = np.linspace(0.0, 1.0, bins + 1)
-    counts = np.bincount(np.clip(np.searchsorted(edges[1:-1], scores, side="right"), 0, bins - 1),
+    counts = np.bincount(np.searchsorted(edges[1:-1], scores),  # calibration_curve's binning
                          minlength=bins)
     counts = counts[counts > 0]  # calibration_curve returns the non-empty bins, in order
     return float(np.sum(counts / len(y) * np.abs(observed - predicted)))

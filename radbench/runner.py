@@ -206,10 +206,12 @@ def check_tensorboard() -> None:
     under every backend): a ConfigError before anything is written when it is missing."""
     import importlib.util
 
-    if importlib.util.find_spec("tensorflow") is None:
-        raise ConfigError("--tensorboard: writing TensorBoard event files needs TensorFlow "
-                          "(Keras' TensorBoard callback uses tf.summary under every backend); "
-                          "pip install 'radbench[tensorboard]' or drop --tensorboard")
+    missing = [p for p in ("tensorflow", "tensorboard") if importlib.util.find_spec(p) is None]
+    if missing:
+        raise ConfigError(f"--tensorboard: writing TensorBoard event files needs "
+                          f"{' and '.join(missing)} (Keras' TensorBoard callback uses tf.summary "
+                          f"under every backend); pip install 'radbench[tensorboard]' (and "
+                          f"tensorflow-cpu) or drop --tensorboard")
 
 
 def _select(directories: list[CellDir], options: RunOptions, summary: RunSummary,

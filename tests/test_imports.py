@@ -17,7 +17,7 @@ LAYERS = [
     {"__main__"},
     {"cli"},
     {"demo"},
-    {"runner", "taskinit"},
+    {"runner", "taskinit", "predict", "export_mlflow"},
     {"cost"},
     {"execute", "report"},
     {"train"},
@@ -25,7 +25,7 @@ LAYERS = [
     {"models", "data"},
     {"config"},
     {"store", "registry", "provenance"},
-    {"ids", "errors", "quiet"},
+    {"ids", "errors", "quiet", "metrics"},
 ]
 LAYER = {name: depth for depth, names in enumerate(LAYERS) for name in names}
 

@@ -28,7 +28,8 @@ def test_the_layout_is_pinned(tmp_path):
         (cell, ["config_file", "split_file", "log_file", "attempts_file", "heartbeat_file",
                 "overrides_file", "submitted_file", "history_file", "predictions_file",
                 "weights_file", "localization_file", "localization_summary_file", "result_file",
-                "failure_file", "lock_file"]),
+                "failure_file", "lock_file", "val_predictions_file", "keep_file", "model_file",
+                "tensorboard_dir"]),
         (data, ["manifest_file", "splits_file", "info_file", "check_file", "skipped_file"]),
     ) for name in names}
     assert relative == {
@@ -45,6 +46,8 @@ def test_the_layout_is_pinned(tmp_path):
         "localization_summary_file": "cells/abc/localization.json",
         "result_file": "cells/abc/result.json", "failure_file": "cells/abc/failure.json",
         "lock_file": "cells/abc/.lock",
+        "val_predictions_file": "cells/abc/val_predictions.csv", "keep_file": "cells/abc/keep.json",
+        "model_file": "cells/abc/model.keras", "tensorboard_dir": "cells/abc/tensorboard",
         "manifest_file": "data/breast-d1/manifest.csv", "splits_file": "data/breast-d1/splits.csv",
         "info_file": "data/breast-d1/data.json", "check_file": "data/breast-d1/check.json",
         "skipped_file": "data/breast-d1/skipped.csv"}

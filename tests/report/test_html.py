@@ -29,40 +29,67 @@ def chromium_driver():
         pytest.skip(str(exc))
 
 
+FIGURES = ("scores", "forest", "roc", "training", "calibration")
+
+
 @pytest.fixture
 def run_with_predictions(tmp_path):
+    """Two sources x 3 backbones x 2 lrs, one fold: test and validation predictions and a
+    three-epoch history per cell, as `radbench run` stores them."""
+    from sklearn.metrics import roc_auc_score
+
     rng = np.random.default_rng(0)
     y = np.r_[np.ones(10), np.zeros(14)].astype(int)
     for source, strength in (("scratch", 0.3), ("file:/w/pre.h5", 1.2)):
         for backbone in ("ResNet50", "DenseNet121", "InceptionV3"):
             for lr in (1e-2, 1e-3):
-                scores = y * strength + rng.random(24)
-                from sklearn.metrics import roc_auc_score
-
+                scores = np.clip(y * strength / 2 + rng.random(24) * 0.6, 0, 1)
                 store(tmp_path, source, backbone, lr, 0, roc_auc_score(y, scores))
                 name = f"{source}-{backbone}-{lr}-0".replace(":", "_").replace("/", "_")
-                atomic_write_csv(tmp_path / "cells" / name / "predictions.csv", pd.DataFrame(
-                    {"case_id": [f"c{i}" for i in range(24)], "fold": 0, "y_true": y,
-                     "y_score": scores}))
+                folder = tmp_path / "cells" / name
+                for file, values in (("predictions.csv", scores),
+                                     ("val_predictions.csv", np.clip(
+                                         y * strength / 2 + rng.random(24) * 0.6, 0, 1))):
+                    atomic_write_csv(folder / file, pd.DataFrame(
+                        {"case_id": [f"c{i}" for i in range(24)], "fold": 0, "y_true": y,
+                         "y_score": values}))
+                loss = 0.7 - strength * 0.1 * np.arange(3)
+                atomic_write_csv(folder / "history.csv", pd.DataFrame(
+                    {"epoch": [1, 2, 3], "loss": loss, "val_loss": loss + 0.05}))
     return tmp_path
 
 
 def test_html_report_renders_without_console_errors(run_with_predictions):
     out = run_with_predictions
-    paths = write_report(out, build_report(out), ("html",))
+    paths = write_report(out, build_report(out, command=["report", str(out)]), ("html",))
     page = out / "report.html"
     assert paths == [page]
     text = page.read_text()
-    assert "<script" not in text and text.count("data:image/png;base64,") == 2
+    assert "<script" not in text and text.count("data:image/svg+xml;base64,") == len(FIGURES)
+    for name in FIGURES:
+        assert (out / "figures" / f"{name}.pdf").read_bytes().startswith(b"%PDF")
+        assert "<svg" in (out / "figures" / f"{name}.svg").read_text()
+    assert "false positive rate" in (out / "figures" / "roc.svg").read_text()  # text stays text
     driver = chromium_driver()
     try:
         driver.get(page.as_uri())
         assert driver.title == "radbench report"
+        body = driver.find_element("tag name", "body").text
+        assert "Provenance" in body and f"radbench report {out}" in body
         tables = driver.find_elements("tag name", "table")
-        assert len(tables) >= 3
-        assert "file:pre.h5 − scratch" in driver.find_element("tag name", "body").text
+        assert len(tables) >= 5
+        # the paper table: the gain over the baseline with its CI and p
+        assert "file:pre.h5 − scratch" in body
+        paper = driver.find_element("id", "paper_table").find_element(
+            "xpath", "following-sibling::table").text
+        assert "points, p" in paper and "[+" in paper
+        assert "Empty: no task has three or more sources." in body
+        captions = [e.text for e in driver.find_elements("tag name", "figcaption")]
+        for start in ("Forest plot", "ROC curves pooled over cells", "Training curves",
+                      "Reliability diagram"):
+            assert any(c.startswith(start) for c in captions), (start, captions)
         images = driver.find_elements("tag name", "img")
-        assert len(images) == 2
+        assert len(images) == len(FIGURES)
         for image in images:
             assert driver.execute_script(
                 "return arguments[0].complete && arguments[0].naturalWidth > 100", image)

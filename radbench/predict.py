@@ -1,0 +1,176 @@
+"""`radbench predict`: score new images with a kept model (`radbench run --keep-weights`).
+
+Given a cell directory, its model.keras scores every image under `--data` with the cell's own
+decoding (size, interpolation, CT windows), exactly as its image cache was built, so a cell's own
+test images get its stored test scores back. Given a run directory, the kept cell with the best
+validation AUC of each task and source scores them (chosen on validation, never on test).
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+
+from radbench.errors import ConfigError, DataError
+from radbench.store import CellDir, CellState, RunDir, atomic_write_csv
+
+BATCH = 32
+
+
+@dataclass(frozen=True)
+class KeptCell:
+    """A finished cell with a kept model, and what predicting with it needs."""
+
+    directory: CellDir
+    task: str
+    source: str
+    size: int
+    interpolation: str
+    windows: list[tuple[float, float]]
+    threshold: float  # the validation Youden threshold (NaN when it has none)
+    positive: str
+    negative: str
+    val_auc: float
+
+
+def kept_cell(directory: CellDir) -> KeptCell:
+    """The cell in `directory` as a KeptCell; a ConfigError says what is missing."""
+    from radbench.metrics import youden_threshold
+
+    config = directory.config()
+    if config is None:
+        raise ConfigError(f"{directory.config_file}: not found or not valid JSON; expected a "
+                          f"cell directory (RUN/cells/<id>) or a run directory")
+    if directory.stored_state() != CellState.DONE:
+        raise ConfigError(f"{directory.path}: the cell is not finished (no result.json)")
+    if not directory.model_file.is_file():
+        raise ConfigError(f"{directory.path}: no kept model ({directory.model_file.name}); run "
+                          f"its grid again with `radbench run ... --keep-weights --retry-failed` "
+                          f"in a new run directory, or keep models from the start")
+    from radbench.config.schema import TaskConfig
+    from radbench.data.prepare import windows_of
+    from radbench.grid import Cell
+
+    spec = Cell.from_dict(config["cell"])
+    task = TaskConfig.model_validate(config["task"])
+    val = directory.val_predictions()
+    threshold, val_auc = float("nan"), float("nan")
+    if val is not None and val["y_true"].nunique() == 2:
+        from sklearn.metrics import roc_auc_score
+
+        threshold = youden_threshold(val["y_true"], val["y_score"])
+        val_auc = float(roc_auc_score(val["y_true"], val["y_score"]))
+    return KeptCell(directory, task.name, spec.source, spec.training.image_size,
+                    spec.training.interpolation, windows_of(task), threshold,
+                    task.classes.positive, task.classes.negative, val_auc)
+
+
+def kept_cells(target: Path) -> list[KeptCell]:
+    """A cell directory: that cell. A run directory: per task and source, the kept cell with
+    the highest validation AUC."""
+    target = Path(target)
+    if not target.is_dir():
+        raise ConfigError(f"{target}: not found; expected a cell directory or a run directory")
+    if CellDir(target).config_file.is_file():
+        return [kept_cell(CellDir(target))]
+    run = RunDir(target)
+    if not run.cells_root.is_dir():
+        raise ConfigError(f"{target}: neither a cell directory (cell.json) nor a run directory "
+                          f"(cells/)")
+    candidates = [kept_cell(c) for c in run.cells()
+                  if c.model_file.is_file() and c.stored_state() == CellState.DONE]
+    if not candidates:
+        raise ConfigError(f"{target}: no finished cell kept its model; run the grid with "
+                          f"`radbench run ... --keep-weights`")
+    best: dict[tuple[str, str], KeptCell] = {}
+    for cell in sorted(candidates, key=lambda c: c.directory.id):
+        key = (cell.task, cell.source)
+        score = -1.0 if np.isnan(cell.val_auc) else cell.val_auc
+        if key not in best or score > (-1.0 if np.isnan(best[key].val_auc) else best[key].val_auc):
+            best[key] = cell
+    return [best[k] for k in sorted(best)]
+
+
+def image_paths(data: Path) -> list[Path]:
+    """`data` itself when it is an image file, else every image file below it (sorted)."""
+    from radbench.data.images import DICOM_SUFFIXES, IMAGE_SUFFIXES
+    from radbench.data.records import image_files
+
+    data = Path(data).expanduser()
+    suffixes = IMAGE_SUFFIXES | DICOM_SUFFIXES
+    if data.is_file():
+        if data.suffix.lower() not in suffixes:
+            raise DataError(f"{data}: not an image file (expected one of "
+                            f"{', '.join(sorted(suffixes))})")
+        return [data]
+    if not data.is_dir():
+        raise DataError(f"--data {data}: not found")
+    found = [p for p in image_files(data, [], suffixes) if "mask" not in p.stem.lower()]
+    if not found:
+        raise DataError(f"--data {data}: no image files found below it (expected "
+                        f"{', '.join(sorted(suffixes))}; files named *mask* are left out)")
+    return found
+
+
+def _decoded(paths: list[Path], cell: KeptCell) -> np.ndarray:
+    from radbench.data.decode import load_rgb
+
+    images = np.empty((len(paths), cell.size, cell.size, 3), dtype=np.uint8)
+    for index, path in enumerate(paths):
+        try:
+            images[index] = load_rgb(path, cell.size, cell.interpolation, cell.windows)
+        except DataError:
+            raise
+        except Exception as exc:  # noqa: BLE001 - PIL, pydicom, numpy raise many kinds
+            raise DataError(f"{path}: cannot be decoded as an image "
+                            f"({type(exc).__name__}: {str(exc).splitlines()[0][:120] if str(exc) else ''})"
+                            ) from None
+    return images
+
+
+def load_kept_model(cell: KeptCell):
+    """The cell's model.keras, opened in Keras' safe mode (radbench's own layers registered)."""
+    from radbench.quiet import import_backend_quietly
+
+    import_backend_quietly()
+    import keras
+
+    import radbench.models.augment  # noqa: F401 - registers RandomAffine
+    import radbench.models.preprocess  # noqa: F401 - registers ChannelNormalization
+
+    try:
+        return keras.saving.load_model(cell.directory.model_file, compile=False, safe_mode=True)
+    except Exception as exc:  # noqa: BLE001 - Keras raises ValueError, OSError, zipfile errors
+        first = (str(exc).splitlines() or [type(exc).__name__])[0][:200]
+        raise ConfigError(f"{cell.directory.model_file}: cannot be loaded: {first}") from None
+
+
+def predict(target: Path, data: Path) -> pd.DataFrame:
+    """Scores of every image under `data` by the kept model(s) of `target`: one row per image
+    and cell, with the positive-class probability and the call at the cell's validation
+    threshold."""
+    cells = kept_cells(target)
+    paths = image_paths(data)
+    root = Path(data).expanduser()
+    frames = []
+    for cell in cells:
+        model = load_kept_model(cell)
+        scores = np.concatenate([  # decoded a batch at a time: a large folder fits in memory
+            np.asarray(model.predict(_decoded(paths[i:i + BATCH], cell), verbose=0))[:, 1]
+            for i in range(0, len(paths), BATCH)]).astype(float)
+        called = np.where(scores >= cell.threshold, cell.positive, cell.negative) \
+            if not np.isnan(cell.threshold) else np.full(len(scores), "")
+        frames.append(pd.DataFrame({
+            "image": [str(p.relative_to(root)) if root.is_dir() else p.name for p in paths],
+            "task": cell.task, "source": cell.source, "cell_id": cell.directory.id,
+            "y_score": scores, "threshold": cell.threshold, "predicted": called}))
+    return pd.concat(frames, ignore_index=True)
+
+
+def write_predictions(frame: pd.DataFrame, out: Path) -> Path:
+    """The predictions as CSV at `out` (written whole or not at all)."""
+    atomic_write_csv(Path(out), frame)
+    return Path(out)
