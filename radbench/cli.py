@@ -300,7 +300,9 @@ def cam(
 
     counts = run_cam(run_dir, threshold, log=lambda line: err.print(line, highlight=False))
     err.print(f"{counts['done_now']} cell(s) localized now, {counts['already']} already done, "
-              f"{counts['no_weights']} without stored weights", highlight=False)
+              f"{counts['no_weights']} without stored weights"
+              + (f", {counts['no_gradcam']} of backbones without Grad-CAM (ConvNeXt)"
+                 if counts["no_gradcam"] else ""), highlight=False)
 
 
 @grid_app.command("show", epilog="Example: radbench grid show quick --task thyroid")

@@ -91,16 +91,26 @@ def youden(y, scores) -> float:
     return min(thresholds[int(np.argmax(tpr - fpr))], 1.0)
 
 
+def balanced_accuracies(out: Path, scratch: bool | None = None) -> list[float]:
+    """Each finished cell's test balanced accuracy at its validation Youden threshold, from its
+    stored files and scikit-learn alone (optionally only the scratch, or only the other, cells)."""
+    values = []
+    for cell in cells_of(out):
+        source = json.loads((cell / "result.json").read_text())["source"]
+        if scratch is not None and (source == "scratch") != scratch:
+            continue
+        val = pd.read_csv(cell / "val_predictions.csv")
+        test = pd.read_csv(cell / "predictions.csv")
+        threshold = youden(val["y_true"], val["y_score"])
+        values.append(balanced_accuracy_score(test["y_true"], test["y_score"] >= threshold))
+    return values
+
+
 def test_report_metric_balanced_accuracy_changes_headline_and_tests(kept_run):
     done = run_cli("report", str(kept_run), "--json", "--metric", "balanced_accuracy")
     assert done.returncode == 0, done.stderr[-3000:]
     report = json.loads(done.stdout)
-    expected = []
-    for cell in cells_of(kept_run):
-        val = pd.read_csv(cell / "val_predictions.csv")
-        test = pd.read_csv(cell / "predictions.csv")
-        threshold = youden(val["y_true"], val["y_score"])
-        expected.append(balanced_accuracy_score(test["y_true"], test["y_score"] >= threshold))
+    expected = balanced_accuracies(kept_run)
     (headline,) = [r for r in report["table"] if r["backbone"] == "all"]
     assert headline["mean"] == pytest.approx(np.mean(expected))
     assert headline["sd"] == pytest.approx(np.std(expected, ddof=1))

@@ -18,11 +18,17 @@ KERAS_APPLICATIONS = "https://storage.googleapis.com/tensorflow/keras-applicatio
 
 @dataclass(frozen=True)
 class WeightFile:
-    """A published weights file: its name, the folder URL it is served from, its MD5."""
+    """A published weights file: its name, the folder URL it is served from, and the hash
+    Keras publishes for it (`md5`: an MD5, or a SHA-256 for the newer applications)."""
 
     file: str
     url: str
     md5: str
+
+    @property
+    def hash_kind(self) -> str:
+        """'md5' or 'sha256', from the published hash's length (as keras.utils.get_file)."""
+        return "sha256" if len(self.md5) == 64 else "md5"
 
 
 @dataclass(frozen=True)
@@ -41,6 +47,10 @@ class Backbone:
     # training time per image pixel relative to ResNet50 (radbench.cost's estimates): from
     # FLOPs and wall time; ResNet50CIFAR keeps 4x the resolution through its body
     relative_cost: float = 1.0
+    # Grad-CAM's closed form needs the target layer followed by global average pooling alone
+    # (ConvNeXt normalises the pooled features): False leaves such cells without localization
+    gradcam: bool = True
+    modern: bool = False  # one of the backbones beyond the paper (issue 17)
 
     @property
     def radimagenet_file(self) -> str | None:
@@ -125,3 +135,31 @@ register_backbone(Backbone(
 register_backbone(Backbone(
     "ResNet50CIFAR", "radbench.models.cifar_resnet:ResNet50CIFAR", 16, "tf", "conv5_block3_out",
     relative_cost=10.0))
+
+# Backbones beyond the paper's four, with Keras' published ImageNet weights. Each one's own
+# input scaling (built into EfficientNetV2 and ConvNeXt, turned off here) is its native mode,
+# applied outside the model like every other backbone's. The paper's freeze settings apply as
+# they are: freezeall trains the head, unfreezetop10 the last ten layers as Keras lists them.
+register_backbone(Backbone(
+    "ResNet50V2", "ResNet50V2", 32, "tf", "post_relu",
+    _keras("resnet", "resnet50v2_weights_tf_dim_ordering_tf_kernels_notop.h5",
+           "fac2f116257151a9d068a22e544a4917"), modern=True))
+register_backbone(Backbone(
+    "DenseNet169", "DenseNet169", 32, "torch", "relu",
+    _keras("densenet", "densenet169_weights_tf_dim_ordering_tf_kernels_notop.h5",
+           "b8c4d4c20dd625c148057b9ff1c1176b"), modern=True, relative_cost=0.85))
+register_backbone(Backbone(
+    "MobileNetV3Large", "MobileNetV3Large", 32, "tf", None,
+    _keras("mobilenet_v3", "weights_mobilenet_v3_large_224_1.0_float_no_top_v2.h5",
+           "07fb09a5933dd0c8eaafa16978110389"),
+    extra_kwargs={"include_preprocessing": False}, modern=True, relative_cost=0.06))
+register_backbone(Backbone(
+    "EfficientNetV2B0", "EfficientNetV2B0", 32, "torch", "top_activation",
+    _keras("efficientnet_v2", "efficientnetv2-b0_notop.h5", "893217f2bb855e2983157299931e43ff"),
+    extra_kwargs={"include_preprocessing": False}, modern=True, relative_cost=0.18))
+register_backbone(Backbone(
+    "ConvNeXtTiny", "ConvNeXtTiny", 32, "torch", None,
+    _keras("convnext", "convnext_tiny_notop.h5",
+           "d547c096cabd03329d7be5562c5e14798aa39ed24b474157cef5e85ab9e49ef1"),
+    extra_kwargs={"include_preprocessing": False}, gradcam=False, modern=True,
+    relative_cost=1.1))

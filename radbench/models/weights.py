@@ -43,6 +43,11 @@ def _imagenet_entry(backbone: str) -> WeightFile:
     return entry
 
 
+def _published_digest(path: Path, entry) -> str:
+    """The file's digest of the kind Keras publishes for it (MD5 or SHA-256)."""
+    return file_sha256(path) if entry.hash_kind == "sha256" else file_md5(path)
+
+
 def imagenet_file(backbone: str, verify: bool = True) -> Path:
     """The ImageNet notop file of `backbone`, present and intact; else ConfigError with the fix."""
     entry = _imagenet_entry(backbone)
@@ -51,10 +56,10 @@ def imagenet_file(backbone: str, verify: bool = True) -> Path:
            f"network, or copy the file there from {entry.url}{entry.file}")
     if not path.is_file():
         raise ConfigError(f"source 'imagenet': {backbone} weights {path} not found; {fix}")
-    digest = file_md5(path) if verify else entry.md5
+    digest = _published_digest(path, entry) if verify else entry.md5
     if digest != entry.md5:
-        raise ConfigError(f"source 'imagenet': {path} has MD5 {digest}, Keras publishes "
-                          f"{entry.md5} (damaged or another file); {fix}")
+        raise ConfigError(f"source 'imagenet': {path} has {entry.hash_kind.upper()} {digest}, "
+                          f"Keras publishes {entry.md5} (damaged or another file); {fix}")
     return path
 
 
@@ -196,9 +201,10 @@ def weights_status() -> list[dict]:
             path = keras_models_dir() / entry.file
             state = "missing"
             if path.is_file():
-                state = "ok" if file_md5(path) == entry.md5 else "damaged (MD5 differs)"
+                state = "ok" if _published_digest(path, entry) == entry.md5 else \
+                    f"damaged ({entry.hash_kind.upper()} differs)"
             rows.append({"source": "imagenet", "backbone": backbone, "state": state,
-                         "path": str(path), "hash": f"md5 {entry.md5}"})
+                         "path": str(path), "hash": f"{entry.hash_kind} {entry.md5}"})
         if spec.radimagenet_file:
             index = _radimagenet_index().get(backbone)
             path = radimagenet_dir() / spec.radimagenet_file

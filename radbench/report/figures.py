@@ -54,6 +54,13 @@ def scores_figure(scenarios: pd.DataFrame, metric: str):
     return figure
 
 
+def _key(values) -> tuple:
+    """A scenario key that compares equal however its missing values are spelled."""
+    values = values if isinstance(values, tuple) else (values,)
+    return tuple("–" if v is None or (isinstance(v, float) and np.isnan(v)) else str(v)
+                 for v in values)
+
+
 def forest_rows(scenarios: pd.DataFrame, comparisons: pd.DataFrame, paired: pd.DataFrame,
                 metric: str, keys: list[str]) -> list[dict]:
     """Per comparison: each matched scenario's difference A − B (with DeLong's 95 % CI when
@@ -70,14 +77,16 @@ def forest_rows(scenarios: pd.DataFrame, comparisons: pd.DataFrame, paired: pd.D
         if metric == "auc" and len(paired):
             mine = paired[(paired["task"] == comparison.task) & (paired["a"] == comparison.a)
                           & (paired["b"] == comparison.b)]
-            per_key = mine.groupby(keys, dropna=False)
-            intervals = {key: (g["ci_low"].iloc[0], g["ci_high"].iloc[0])
-                         for key, g in per_key if len(g) == 1}
+            for key, group in mine.groupby(keys, dropna=False):
+                if len(group) == 1:  # one fold: its DeLong CI is the scenario's
+                    intervals[_key(key)] = (group["ci_low"].iloc[0], group["ci_high"].iloc[0])
         for key, pair in both.iterrows():
-            low, high = intervals.get(key, (None, None))
-            label = ", ".join(f"{v:g}" if isinstance(v, float) else str(v)
-                              for k, v in zip(keys, key if isinstance(key, tuple) else (key,))
-                              if k in ("backbone", "freeze", "lr", "seed"))
+            low, high = intervals.get(_key(key), (None, None))
+            named = dict(zip(keys, key if isinstance(key, tuple) else (key,)))
+            label = " · ".join(str(x) for x in (
+                named.get("backbone"), named.get("freeze"), f"lr {named.get('lr'):g}"
+                if isinstance(named.get("lr"), float) else None,
+                f"seed {named.get('seed')}" if "seed" in named else None) if x is not None)
             rows.append({"task": comparison.task, "comparison": f"{comparison.a} − {comparison.b}",
                          "label": label, "difference": pair["a"] - pair["b"], "low": low,
                          "high": high, "pooled": False})
@@ -170,6 +179,8 @@ def roc_figure(out: Path, cells: pd.DataFrame, predictions: dict[str, pd.DataFra
 def training_figure(out: Path, cells: pd.DataFrame):
     """Per task: per source, the median train and validation loss over cells at each epoch,
     with the interquartile band (from every finished cell's history.csv)."""
+    from matplotlib.ticker import MaxNLocator
+
     done = _finished(out, cells)
     run = RunDir(out)
     histories = []
@@ -196,6 +207,7 @@ def training_figure(out: Path, cells: pd.DataFrame):
                           label=f"{source} {'train' if column == 'loss' else 'validation'}")
         axis.set_title(task)
         axis.set_xlabel("epoch")
+        axis.xaxis.set_major_locator(MaxNLocator(integer=True))
         axis.set_ylabel("loss (median over cells, IQR band)")
         axis.legend(fontsize=7)
     return figure

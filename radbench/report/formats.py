@@ -14,6 +14,8 @@ from rich.table import Table
 from radbench.errors import ConfigError
 from radbench.report.build import Report, Section
 from radbench.report.html import write_html
+from radbench.report.provenance import provenance_lines
+from radbench.report.shown import empty_reason
 from radbench.store import atomic_write_csv, atomic_write_text
 
 FORMATS = ("md", "csv", "json", "tex", "html")
@@ -29,9 +31,9 @@ def parse_formats(value: str) -> tuple[str, ...]:
     return chosen
 
 
-def _markdown_table(frame: pd.DataFrame) -> list[str]:
+def _markdown_table(frame: pd.DataFrame, key: str = "") -> list[str]:
     if frame.empty:
-        return ["–"]
+        return [f"*Empty: {empty_reason(key)}.*"]
     columns = [str(c) for c in frame.columns]
     lines = ["| " + " | ".join(columns) + " |", "|" + "---|" * len(columns)]
     lines += ["| " + " | ".join(str(v) for v in row) + " |"
@@ -40,12 +42,13 @@ def _markdown_table(frame: pd.DataFrame) -> list[str]:
 
 
 def to_markdown(report: Report) -> str:
-    lines = ["# radbench report"]
+    lines = ["# radbench report", "", "## Provenance", ""]
+    lines += [f"- {label}: {text}" for label, text in provenance_lines(report.provenance)]
     for section in report.sections.values():
         lines += ["", f"## {section.title}", ""]
         if section.note:
             lines += [section.note, ""]
-        lines += _markdown_table(section.text())
+        lines += _markdown_table(section.text(), section.key)
     lines += ["", "## Notes", ""] + [f"- {note}" for note in report.notes]
     return "\n".join(lines) + "\n"
 
@@ -56,7 +59,7 @@ def _records(frame: pd.DataFrame) -> list:
 
 def to_json(report: Report) -> str:
     data = {"cells": report.cells, "scenarios": report.scenarios, "data": report.data,
-            "notes": report.notes}
+            "notes": report.notes, "metric": report.metric, "provenance": report.provenance}
     data.update({key: _records(section.frame) for key, section in report.sections.items()})
     return json.dumps(data, indent=2)
 

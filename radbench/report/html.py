@@ -24,6 +24,7 @@ from radbench.report.collect import stored_predictions
 from radbench.report.figures import calibration_figure, forest_figure, forest_rows, roc_figure, \
     scores_figure, training_figure
 from radbench.report.provenance import provenance_lines
+from radbench.report.shown import empty_reason
 from radbench.store import CellState, RunDir, atomic_write_text
 
 STYLE = """body{font-family:system-ui,sans-serif;margin:2em auto;max-width:1150px;color:#222;
@@ -35,24 +36,6 @@ pointer;color:#245}"""
 
 FOLDED = {"cell_intervals", "paired_cells", "scenario_table", "by_lr", "by_freeze"}
 
-# why a section is empty, when it is
-EMPTY = {
-    "table": "no scenario is complete yet (every fold of a scenario must be done)",
-    "paper_table": "no scenario is complete yet",
-    "metrics": "no scenario is complete yet",
-    "by_freeze": "no scenario is complete yet",
-    "by_lr": "no scenario is complete yet",
-    "summary": "no scenario is complete yet",
-    "comparisons": "no task has two sources with complete scenarios to pair",
-    "gain_by_setting": "no training setting takes exactly two values in this run",
-    "friedman": "no task has three or more sources",
-    "localization": "no cell has Grad-CAM results: the task has no lesion masks, or "
-                    "`radbench cam DIR` has not been run",
-    "localization_comparisons": "fewer than two sources have Grad-CAM results",
-    "cell_intervals": "no finished cell has stored test predictions with both classes",
-    "paired_cells": "no two cells of compared sources share scenario, fold and test cases",
-    "scenario_table": "no cells",
-}
 
 
 def _save(figure, folder: Path, name: str) -> str:
@@ -154,8 +137,7 @@ def _section_html(section: Section) -> str:
     if section.note:
         parts.append(f"<p>{html.escape(section.note)}</p>")
     if frame.empty:
-        parts.append(f"<p class='empty'>Empty: {html.escape(EMPTY.get(section.key, 'no rows'))}"
-                     f".</p>")
+        parts.append(f"<p class='empty'>Empty: {html.escape(empty_reason(section.key))}.</p>")
     elif section.key in FOLDED:
         parts.append(f"<details><summary>{len(frame)} rows (click to show)</summary>"
                      f"{frame.to_html(index=False, border=0, escape=True)}</details>")

@@ -7,6 +7,30 @@ import pandas as pd
 
 from radbench.metrics import METRICS
 
+# why a section is empty, when it is
+EMPTY = {
+    "table": "no scenario is complete yet (every fold of a scenario must be done)",
+    "paper_table": "no scenario is complete yet",
+    "metrics": "no scenario is complete yet",
+    "by_freeze": "no scenario is complete yet",
+    "by_lr": "no scenario is complete yet",
+    "summary": "no scenario is complete yet",
+    "comparisons": "no task has two sources with complete scenarios to pair",
+    "gain_by_setting": "no training setting takes exactly two values in this run",
+    "friedman": "no task has three or more sources",
+    "localization": "no cell has Grad-CAM results: the task has no lesion masks, or "
+                    "`radbench cam DIR` has not been run",
+    "localization_comparisons": "fewer than two sources have Grad-CAM results",
+    "cell_intervals": "no finished cell has stored test predictions with both classes",
+    "paired_cells": "no two cells of compared sources share scenario, fold and test cases",
+    "scenario_table": "no cells",
+}
+
+
+def empty_reason(key: str) -> str:
+    """Why section `key` has no rows, when it has none."""
+    return EMPTY.get(key, "no rows")
+
 
 def fmt(value) -> str:
     """A number as the report prints it (3 decimals; – for none)."""

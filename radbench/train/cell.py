@@ -236,7 +236,10 @@ def run_cell(directory: Path, verbose: int = 2, attempt: int | None = None,
     if keep["model"]:
         save_model(outcome["model"], cell_dir.model_file)
     localization = None
-    if task.has_masks and cell_dir.data().manifest_file.is_file():
+    from radbench.models.backbones import get_backbone
+
+    if task.has_masks and get_backbone(cell.backbone).gradcam \
+            and cell_dir.data().manifest_file.is_file():
         from radbench.train.localization import localize
 
         outcome["model"].save_weights(cell_dir.weights_file)

@@ -64,13 +64,18 @@ def run_cam(out: Path, threshold: float = 0.5, log: Callable[[str], None] = prin
     from radbench.data.cache import ImageCache
     from radbench.models.build import build_classifier
 
-    counts = {"done_now": 0, "already": 0, "no_weights": 0, "no_masks": 0}
+    from radbench.models.backbones import get_backbone
+
+    counts = {"done_now": 0, "already": 0, "no_weights": 0, "no_masks": 0, "no_gradcam": 0}
     for cell_dir in RunDir(out).cells():
         config = cell_dir.config()
         task = TaskConfig.model_validate(config["task"])
         done = cell_dir.stored_state() == CellState.DONE
         if not done or not task.has_masks:
             counts["no_masks"] += int(done)
+            continue
+        if not get_backbone(config["cell"]["backbone"]).gradcam:
+            counts["no_gradcam"] += 1  # its pooled features are normalised: no closed form
             continue
         stored = cell_dir.localization_summary()
         if stored is not None and stored.get("threshold") == threshold:

@@ -3,13 +3,15 @@
 from __future__ import annotations
 
 
+import re
+
 import numpy as np
 import pandas as pd
 import pytest
 
 from radbench.report.build import build_report
 from radbench.report.formats import write_report
-from radbench.store import atomic_write_csv
+from radbench.store import RunDir, atomic_write_csv
 from tests.report.test_build import store
 
 
@@ -56,6 +58,13 @@ def run_with_predictions(tmp_path):
                 loss = 0.7 - strength * 0.1 * np.arange(3)
                 atomic_write_csv(folder / "history.csv", pd.DataFrame(
                     {"epoch": [1, 2, 3], "loss": loss, "val_loss": loss + 0.05}))
+    run = RunDir(tmp_path)
+    run.append_invocation({"time": "2026-12-07T10:00:00+0000",
+                           "argv": ["radbench", "run", "breast", "--grid", "full"]})
+    cases = pd.DataFrame({"case_id": [f"c{i}" for i in range(24)], "label": "x", "group": "g"})
+    run.data_dir("breast", "d1").write(cases, cases.assign(fold=0, part="test"), {
+        "task": "breast", "root": "/data/busi", "data_id": "d1", "split_id": "s1",
+        "counts": {"benign": 14, "malignant": 10}})
     return tmp_path
 
 
@@ -66,30 +75,41 @@ def test_html_report_renders_without_console_errors(run_with_predictions):
     assert paths == [page]
     text = page.read_text()
     assert "<script" not in text and text.count("data:image/svg+xml;base64,") == len(FIGURES)
-    for name in FIGURES:
-        assert (out / "figures" / f"{name}.pdf").read_bytes().startswith(b"%PDF")
-        assert "<svg" in (out / "figures" / f"{name}.svg").read_text()
     assert "false positive rate" in (out / "figures" / "roc.svg").read_text()  # text stays text
+    check_html_in_chromium(page)
+    body = page.read_text()
+    assert f"radbench report {out}" in body
+    assert "2026-12-07T10:00:00+0000: radbench run breast --grid full" in body
+    assert "/data/busi; data id d1, manifest sha256 " in body
+    assert "Empty: no task has three or more sources." in body
+
+
+def check_html_in_chromium(page, extra_figures: tuple[str, ...] = ()) -> None:
+    """What issue 16 asks of report.html, checked in headless Chromium: the provenance header,
+    the paper table with gains, CIs and p, a forest plot, pooled ROC, training curves, the
+    reliability diagram, every figure loaded and also under figures/ as SVG and PDF, no
+    console errors."""
+    names = FIGURES + tuple(extra_figures)
+    for name in names:
+        assert (page.parent / "figures" / f"{name}.pdf").read_bytes().startswith(b"%PDF")
+        assert "<svg" in (page.parent / "figures" / f"{name}.svg").read_text()
     driver = chromium_driver()
     try:
         driver.get(page.as_uri())
         assert driver.title == "radbench report"
         body = driver.find_element("tag name", "body").text
-        assert "Provenance" in body and f"radbench report {out}" in body
+        assert "Provenance" in body and "run command" in body and "manifest sha256" in body
         tables = driver.find_elements("tag name", "table")
         assert len(tables) >= 5
-        # the paper table: the gain over the baseline with its CI and p
-        assert "file:pre.h5 − scratch" in body
         paper = driver.find_element("id", "paper_table").find_element(
             "xpath", "following-sibling::table").text
-        assert "points, p" in paper and "[+" in paper
-        assert "Empty: no task has three or more sources." in body
+        assert " − " in paper and "points, p" in paper and re.search(r"\[[+-]\d", paper)
         captions = [e.text for e in driver.find_elements("tag name", "figcaption")]
         for start in ("Forest plot", "ROC curves pooled over cells", "Training curves",
                       "Reliability diagram"):
             assert any(c.startswith(start) for c in captions), (start, captions)
         images = driver.find_elements("tag name", "img")
-        assert len(images) == len(FIGURES)
+        assert len(images) == len(names)
         for image in images:
             assert driver.execute_script(
                 "return arguments[0].complete && arguments[0].naturalWidth > 100", image)
@@ -97,3 +117,22 @@ def test_html_report_renders_without_console_errors(run_with_predictions):
         assert errors == []
     finally:
         driver.quit()
+
+
+def test_forest_rows_pair_each_scenario_and_pool_them(run_with_predictions):
+    from radbench.report.analysis import PAIR_KEYS
+    from radbench.report.figures import forest_rows
+
+    report = build_report(run_with_predictions)
+    rows = forest_rows(report.scenario_frame, report["comparisons"], report["paired_cells"],
+                       "auc", PAIR_KEYS)
+    scenarios, (pooled,) = [r for r in rows if not r["pooled"]], [r for r in rows if r["pooled"]]
+    (comparison,) = report["comparisons"].to_dict("records")
+    assert len(scenarios) == comparison["n_pairs"] == 6
+    assert pooled["difference"] == pytest.approx(comparison["mean_difference"])
+    assert (pooled["low"], pooled["high"]) == (comparison["mean_ci_low"],
+                                               comparison["mean_ci_high"])
+    delong = sorted(report["paired_cells"]["auc_difference"])
+    assert sorted(r["difference"] for r in scenarios) == pytest.approx(delong)
+    for row in scenarios:  # one fold per scenario: each has its DeLong interval
+        assert row["low"] < row["difference"] < row["high"]
