@@ -42,7 +42,7 @@ class Throughput:
         """Wall seconds of one cell: build, then `epochs` passes over its training images."""
         scale = get_backbone(cell.backbone).relative_cost * (
             cell.training.image_size / REFERENCE_SIZE) ** 2
-        steps = train_images * cell.training.epochs
+        steps = train_images * cell.training.train_fraction * cell.training.epochs
         return BUILD_SECONDS[self.device] + steps * scale / self.images_per_s(cell.backbone)
 
     def describe(self, backbones: set[str]) -> str:

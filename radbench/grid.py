@@ -54,8 +54,13 @@ class Cell:
         return cls(**{**data, "training": Training.model_validate(data["training"])})
 
     def label(self) -> str:
+        """task source backbone freeze lr seed fold, and the settings added after the paper's
+        (train_fraction, BatchNorm calibration...) where they differ from their default."""
+        extra = "".join(f" {key}={getattr(self.training, key)}"
+                        for key, default in LATER_SETTINGS.items()
+                        if key in SCENARIO_SETTINGS and getattr(self.training, key) != default)
         return f"{self.task} {self.source} {self.backbone} {self.freeze} lr={self.lr:g} " \
-               f"seed={self.seed} fold={self.fold}"
+               f"seed={self.seed} fold={self.fold}{extra}"
 
 
 def cell_id(cell: Cell, task: TaskConfig, data_id: str) -> str:

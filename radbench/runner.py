@@ -18,6 +18,7 @@ from radbench.data.adapters import get_adapter
 from radbench.data.cache import build_cache
 from radbench.data.prepare import PreparedData, data_root, prepare, windows_of
 from radbench.data.published import resolve_split
+from radbench.data.splits import train_subset
 from radbench.errors import ConfigError
 from radbench.execute.executor import ExecutorSettings
 from radbench.execute.lock import FileLock
@@ -93,7 +94,9 @@ def _write_cell(run: RunDir, cell: Cell, prepared: PreparedData, grid_name: str,
     directory = run.cell(cell_id(cell, prepared.task, prepared.data_id))
     if directory.config() is None:
         key = (cell.training.image_size, cell.training.interpolation)
-        directory.write_split(prepared.fold_split(cell.fold))
+        groups = prepared.manifest.frame.set_index("case_id")["group"]
+        directory.write_split(train_subset(prepared.fold_split(cell.fold), groups,
+                                           cell.training.train_fraction, cell.seed, cell.fold))
         directory.write_config({
             "cell_id": directory.id,
             "cell": cell.to_dict(),

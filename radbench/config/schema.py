@@ -246,6 +246,10 @@ class Training(Strict):
         "(MedMNIST v2)"))
     head_dropout: float = setting(0.5, later=True, ge=0, lt=1, description=(
         "dropout before the classification layer: 0.5 in the paper, 0 in MedMNIST v2"))
+    train_fraction: float = setting(1.0, later=True, gt=0, le=1, description=(
+        "share of each fold's training images the cell trains on: whole patient groups, "
+        "stratified by class, seeded by the cell's seed and fold, nested (the 10 % set holds the "
+        "5 % set); validation and test untouched (label-efficiency curves)"))
     jit_compile: bool | None = setting(None, scenario=False, axis=False, later=True, description=(
         "compiled training step; default: on under JAX, off under TensorFlow (XLA refuses the "
         "augmentation ops) and torch"))

@@ -131,3 +131,38 @@ def make_splits(manifest: Manifest, spec: SplitSpec, class_names: list[str],
 
 def split_id(splits: pd.DataFrame) -> str:
     return stable_hash(splits.values.tolist())
+
+
+UNUSED = "unused"  # split.csv's part of training images a train_fraction < 1 left out
+
+
+def train_subset(split: pd.DataFrame, groups: pd.Series, fraction: float, seed: int,
+                 fold: int) -> pd.DataFrame:
+    """`split` (case_id, row, part, y) with all but `fraction` of its train images marked
+    UNUSED: whole groups (`groups`: case_id -> patient group), per class (a group counts under
+    its most frequent label) about `fraction` of the class's train images, at least one group
+    per class. Groups are taken in an order drawn once from (`seed`, `fold`), so the sets are
+    nested: every smaller fraction's set is part of every larger one's."""
+    if fraction >= 1.0:
+        return split
+    train = split[split["part"] == "train"].assign(group=lambda f: f["case_id"].map(groups))
+    if train["group"].isna().any():
+        train["group"] = train["group"].fillna(train["case_id"])
+    per_group = train.groupby("group").agg(size=("y", "size"),
+                                           y=("y", lambda v: v.value_counts().idxmax()))
+    rng = np.random.default_rng([seed, fold, 20221])
+    order = per_group.index.to_numpy()[rng.permutation(len(per_group))]
+    kept: list = []
+    for label in sorted(per_group["y"].unique()):
+        mine = [g for g in order if per_group.loc[g, "y"] == label]
+        target = fraction * per_group.loc[mine, "size"].sum()
+        taken = 0
+        for group in mine:  # a prefix of `mine`: the sets nest
+            if taken and taken >= target:
+                break
+            kept.append(group)
+            taken += per_group.loc[group, "size"]
+    used = set(train.loc[train["group"].isin(kept), "case_id"])
+    out = split.copy()
+    out.loc[(out["part"] == "train") & ~out["case_id"].isin(used), "part"] = UNUSED
+    return out

@@ -21,11 +21,12 @@ from radbench.errors import ConfigError
 from radbench.metrics import METRICS
 from radbench.report.collect import add_metrics, collect_cells, data_notes, metric_column, \
     scenario_table, source_label, stored_predictions
+from radbench.report.efficiency import data_equivalence, efficiency_curve
 from radbench.report.provenance import run_provenance
 from radbench.report.stats import choose_baseline, compare_sources
 from radbench.report.shown import show_as_is, show_cell_pairs, show_cells, \
     show_comparisons, show_friedman, show_gain_by_setting, show_localization, \
-    show_metrics, show_per_source, show_summary_rows, fmt_p, mean_sd
+    show_efficiency, show_equivalence, show_metrics, show_per_source, show_summary_rows, fmt_p, mean_sd
 from radbench.store import CellState
 
 
@@ -227,6 +228,7 @@ def build_report(out: Path, compare: str | None = None, seed: int = 0,
         extra = [metric_column(m) for m in METRICS if m != "auc"] + ["threshold"]
         intervals = intervals.merge(labelled_cells[["cell_id", *extra]].rename(
             columns={metric_column(m): m for m in METRICS}), on="cell_id", how="left")
+    curve = efficiency_curve(labelled_scenarios, metric, PAIR_KEYS, baseline, seed)
     sections = [
         Section("table", f"Test {label}, mean ± SD over scenarios", table,
                 lambda f: show_summary_rows(f, "backbone", label),
@@ -266,6 +268,17 @@ def build_report(out: Path, compare: str | None = None, seed: int = 0,
                 "source. Primary test: two-sided Wilcoxon signed-rank on the paired "
                 "differences; Holm adjusts over every Wilcoxon p of this report; paired t-test "
                 "secondary; effect size: matched-pairs rank-biserial correlation." + direction,
+                terminal=True),
+        Section("label_efficiency", f"Label efficiency: test {label} against the share of "
+                "training images", curve, show_efficiency,
+                "per training fraction (grid axis train_fraction: nested, group-whole, "
+                "stratified subsets of each fold's training images), the complete scenarios of "
+                "each source; each source against the baseline at that fraction (paired on "
+                "every other key; Wilcoxon, Holm over the fractions of each source)",
+                terminal=True),
+        Section("data_equivalence", "Data equivalence", data_equivalence(curve, metric),
+                show_equivalence, "the smallest training fraction at which each source's mean "
+                f"{label} reaches the baseline's at the largest fraction (full data)",
                 terminal=True),
         Section("gain_by_setting", "Does the gain depend on a training setting?",
                 gain_by_setting(labelled_scenarios, comparisons, seed, metric),

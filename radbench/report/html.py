@@ -21,6 +21,7 @@ from radbench.metrics import METRICS
 from radbench.report.analysis import PAIR_KEYS
 from radbench.report.build import Report, Section
 from radbench.report.collect import stored_predictions
+from radbench.report.efficiency import efficiency_figure
 from radbench.report.figures import calibration_figure, forest_figure, forest_rows, roc_figure, \
     scores_figure, training_figure
 from radbench.report.provenance import provenance_lines
@@ -179,6 +180,11 @@ def _figures(out: Path, report: Report) -> dict[str, list[str]]:
         "Reliability diagram: observed positive rate against mean predicted probability, ten "
         "equal-width bins, test cases of every finished cell of a source pooled; ECE: mean over "
         "cells", "no finished cell has stored predictions")
+    if len(report["label_efficiency"]):
+        add("label_efficiency", "label_efficiency",
+            efficiency_figure(report["label_efficiency"], report.metric),
+            f"Label efficiency: scenario test {label} against the share of training images, "
+            f"median over scenarios with the interquartile band", "no curve")
     if len(report["localization"]):
         add("localization", "gradcam", cam_figure(out, cells),
             "Grad-CAM (colour) and lesion outline (white) on test images of several patients, "

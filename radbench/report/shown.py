@@ -24,6 +24,9 @@ EMPTY = {
     "cell_intervals": "no finished cell has stored test predictions with both classes",
     "paired_cells": "no two cells of compared sources share scenario, fold and test cases",
     "scenario_table": "no cells",
+    "label_efficiency": "the run's complete scenarios hold one training fraction only (the "
+                        "grid axis train_fraction makes a curve; grid label-efficiency)",
+    "data_equivalence": "no label-efficiency curve in this run",
 }
 
 
@@ -166,3 +169,31 @@ def show_metrics(frame: pd.DataFrame) -> pd.DataFrame:
             columns[metric.label] = [mean_sd(m, s) for m, s in
                                      zip(frame[f"{name}_mean"], frame[f"{name}_sd"])]
     return pd.DataFrame(columns)
+
+
+def show_efficiency(frame: pd.DataFrame) -> pd.DataFrame:
+    """The label-efficiency curve's rows: fraction, source, n, mean ± SD, gain and p."""
+    def gain(row) -> str:
+        value = getattr(row, "gain_points", None)
+        if value is None or pd.isna(value):
+            return "baseline" if row.source == row.baseline else "–"
+        return f"{value:+.1f} (n {int(row.n_pairs)}), p {fmt_p(row.wilcoxon_p)}, " \
+               f"Holm {fmt_p(row.holm_p)}"
+
+    return pd.DataFrame({
+        "task": frame["task"], "train fraction": frame["train_fraction"].map(lambda v: f"{v:g}"),
+        "source": frame["source"], "n": frame["n"],
+        "mean ± SD": [mean_sd(m, s) for m, s in zip(frame["mean"], frame["sd"])],
+        "median [IQR]": [f"{fmt(m)} [{fmt(a)}, {fmt(b)}]"
+                         for m, a, b in zip(frame["median"], frame["q1"], frame["q3"])],
+        "gain over the baseline (points), Wilcoxon": [gain(r) for r in frame.itertuples()]})
+
+
+def show_equivalence(frame: pd.DataFrame) -> pd.DataFrame:
+    return pd.DataFrame({
+        "task": frame["task"], "source": frame["source"],
+        "baseline at full data": [f"{b} {fmt(v)} (fraction {f:g})" for b, v, f in zip(
+            frame["baseline"], frame["baseline_full_data"], frame["full_fraction"])],
+        "first fraction reaching it": frame["equivalent_fraction"].map(
+            lambda v: "not reached" if pd.isna(v) else f"{v:g}"),
+        "mean there": frame["mean_there"].map(fmt)})

@@ -83,3 +83,47 @@ def test_ddti_patients_never_straddle_parts(shared_data):
     splits = make_splits(manifest, task.split, task.classes.names)
     merged = splits.merge(manifest.frame, on="case_id")
     assert merged.groupby(["fold", "group"])["part"].nunique().max() == 1
+
+
+def _fold(n_groups: int = 40, seed: int = 0) -> tuple[pd.DataFrame, pd.Series]:
+    """A fold of 40 patients (1 to 4 images each, a quarter positive) and the group of each."""
+    import numpy as np
+
+    rng = np.random.default_rng(seed)
+    rows, groups = [], {}
+    for g in range(n_groups):
+        label = int(g % 4 == 0)
+        for i in range(int(rng.integers(1, 5))):
+            case = f"p{g}-{i}"
+            groups[case] = f"p{g}"
+            rows.append({"case_id": case, "row": len(rows), "part": "train" if g < 30 else
+                         ("val" if g < 35 else "test"), "y": label})
+    return pd.DataFrame(rows), pd.Series(groups)
+
+
+def test_train_fractions_are_nested_group_whole_and_stratified():
+    from radbench.data.splits import UNUSED, train_subset
+
+    split, groups = _fold()
+    train = split[split["part"] == "train"]
+    sets = {}
+    for fraction in (0.05, 0.1, 0.25, 0.5, 1.0):
+        subset = train_subset(split, groups, fraction, seed=0, fold=0)
+        assert subset[subset["part"] != UNUSED].drop(columns="part").equals(
+            split[subset["part"] != UNUSED].drop(columns="part"))  # nothing else changes
+        assert (subset["part"] == "val").sum() == (split["part"] == "val").sum()
+        assert (subset["part"] == "test").sum() == (split["part"] == "test").sum()
+        used = subset[subset["part"] == "train"]
+        sets[fraction] = set(used["case_id"])
+        for label in (0, 1):  # each class: about the fraction of its images, at least one group
+            total = (train["y"] == label).sum()
+            mine = (used["y"] == label).sum()
+            assert mine >= 1 and (mine >= fraction * total or fraction == 1.0)
+            assert mine < fraction * total + 4  # one group of at most 4 images over the target
+        whole = {groups[c] for c in used["case_id"]}
+        assert sets[fraction] == {c for c in train["case_id"] if groups[c] in whole}
+    ordered = [sets[f] for f in (0.05, 0.1, 0.25, 0.5, 1.0)]
+    assert all(a <= b for a, b in zip(ordered, ordered[1:]))
+    assert ordered[-1] == set(train["case_id"])
+    other = train_subset(split, groups, 0.25, seed=1, fold=0)
+    assert set(other.loc[other["part"] == "train", "case_id"]) != sets[0.25]
