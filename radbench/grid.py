@@ -122,7 +122,7 @@ def expand(grid: GridConfig, task: TaskConfig, sources: list[str] | None = None)
     for source, backbone in itertools.product(chosen_sources, grid.backbones):
         for setting in grid.settings:
             for lr, combo, seed in itertools.product(
-                setting.lr, itertools.product(*axis_values), grid.seeds
+                setting.rates, itertools.product(*axis_values), grid.seeds
             ):
                 fixed = {**grid.overrides.model_dump(), **dict(zip(axis_names, combo))}
                 training = resolve_training(task, fixed)

@@ -118,10 +118,15 @@ def test_busi_smoke_grid_two_sources_report_and_rerun(tmp_path, busi_root, smoke
     assert len(data["cell_intervals"]) == 12 and (out / "report.html").is_file()
     printed = run_cli("report", str(out))
     assert "Wilcoxon" in printed.stdout and "Dice" in printed.stdout
-    # issue 16: another metric as the headline, checked against scikit-learn
+    # issue 16: the HTML of this two-source BUSI run in headless Chromium, as the last
+    # report wrote it
+    from tests.report.test_html import check_html_in_chromium
+
+    check_html_in_chromium(out / "report.html", extra_figures=("gradcam",))
+    # another metric as the headline and in the paired tests, checked against scikit-learn
     from tests.test_predict import balanced_accuracies
 
-    chosen = json.loads(run_cli("report", str(out), "--json", "--metric",
+    chosen = json.loads(run_cli("report", str(out), "--json", "--format", "json", "--metric",
                                 "balanced_accuracy").stdout)
     for row in [r for r in chosen["table"] if r["backbone"] == "all"]:
         expected = balanced_accuracies(out, scratch=row["source"] == "scratch")
@@ -130,11 +135,6 @@ def test_busi_smoke_grid_two_sources_report_and_rerun(tmp_path, busi_root, smoke
     assert comparison["mean_difference"] == pytest.approx(
         np.mean(balanced_accuracies(out, scratch=False))
         - np.mean(balanced_accuracies(out, scratch=True)))
-    # the HTML of this two-source BUSI run, in headless Chromium (the figures of both reports)
-    from tests.report.test_html import check_html_in_chromium
-
-    run_cli("report", str(out))
-    check_html_in_chromium(out / "report.html", extra_figures=("gradcam",))
 
     stamps = {p: p.stat().st_mtime_ns for p in (out / "cells").glob("*/result.json")}
     again = run_cli(*args)

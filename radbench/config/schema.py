@@ -10,12 +10,15 @@ from __future__ import annotations
 import math
 import re
 from dataclasses import dataclass
-from typing import Annotated, Literal, Optional, Union
+from typing import Annotated, Literal, Optional, Union, get_args
 
 from pydantic import BaseModel, ConfigDict, Field, PrivateAttr, create_model, field_validator, \
     model_validator
 
-FreezeName = Literal["freezeall", "unfreezetop10", "unfreezeall"]
+FineTuneName = Literal["freezeall", "unfreezetop10", "unfreezeall"]  # the paper's settings
+ProbeName = Literal["probe", "knn"]  # frozen features, then scikit-learn (radbench.train.probe)
+FreezeName = Literal["freezeall", "unfreezetop10", "unfreezeall", "probe", "knn"]
+PROBES: tuple[str, ...] = get_args(ProbeName)
 Normalization = Literal["paper", "native", "caffe", "tf", "torch"]
 LrSchedule = Literal["constant", "step"]
 SelectOn = Literal["val_loss", "val_auc"]
@@ -322,17 +325,33 @@ class TaskConfig(ConfigFile):
 
 
 class Setting(Strict):
-    """One freeze setting with the learning rates that go with it."""
+    """One freeze setting with the learning rates that go with it. `probe` and `knn` train no
+    network: they take no learning rate (their cells record lr 0)."""
 
     freeze: FreezeName
-    lr: list[float] = Field(min_length=1)
+    lr: list[float] | None = Field(None, min_length=1)
 
     @field_validator("lr")
     @classmethod
-    def _positive(cls, values: list[float]) -> list[float]:
-        if any(v <= 0 for v in values):
+    def _positive(cls, values: list[float] | None) -> list[float] | None:
+        if values is not None and any(v <= 0 for v in values):
             raise ValueError("learning rates must be positive")
         return values
+
+    @model_validator(mode="after")
+    def _lr_for_fine_tuning(self) -> "Setting":
+        if self.freeze in PROBES:
+            if self.lr is not None:
+                raise ValueError(f"freeze {self.freeze!r} fits scikit-learn on frozen features: "
+                                 f"it takes no lr (leave lr out)")
+        elif self.lr is None:
+            raise ValueError(f"freeze {self.freeze!r} needs lr: a list of learning rates")
+        return self
+
+    @property
+    def rates(self) -> list[float]:
+        """The learning rates of its cells: [0.0] for a probe."""
+        return self.lr if self.lr is not None else [0.0]
 
 
 class OutOfMemorySpec(Strict):

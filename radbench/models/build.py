@@ -6,13 +6,13 @@ from typing import get_args
 
 import keras
 
-from radbench.config.schema import FreezeName, Training
+from radbench.config.schema import FineTuneName, Training
 from radbench.models.augment import augmentation_layers
 from radbench.models.backbones import get_backbone
 from radbench.models.preprocess import ChannelNormalization
 from radbench.models.sources import input_mode
 
-FREEZE_SETTINGS: tuple[str, ...] = get_args(FreezeName)  # the config's names, one owner
+FREEZE_SETTINGS: tuple[str, ...] = get_args(FineTuneName)  # the paper's three, one owner
 
 
 def apply_freeze(base: keras.Model, freeze: str) -> None:

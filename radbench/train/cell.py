@@ -11,7 +11,7 @@ from typing import Any, Callable
 import numpy as np
 import pandas as pd
 
-from radbench.config.schema import TaskConfig
+from radbench.config.schema import PROBES, TaskConfig
 from radbench.grid import Cell
 from radbench.store import CellDir, CellResult
 from radbench.train.reuse import ModelReuse
@@ -219,9 +219,14 @@ def run_cell(directory: Path, verbose: int = 2, attempt: int | None = None,
                          f"order of split.csv; run `radbench run` again to rebuild it")
     images = cache.images()
     keep = cell_dir.keep()
-    outcome = fit_and_predict(cell, images, split, source.weights, verbose=verbose,
-                              on_epoch=on_epoch, reuse=reuse,
-                              tensorboard=cell_dir.tensorboard_dir if keep["tensorboard"] else None)
+    if cell.freeze in PROBES:  # frozen features, then scikit-learn: no network is trained
+        from radbench.train.probe import run_probe
+
+        outcome = run_probe(cell, images, split, cache.directory, source.weights, source.sha256)
+    else:
+        outcome = fit_and_predict(
+            cell, images, split, source.weights, verbose=verbose, on_epoch=on_epoch,
+            reuse=reuse, tensorboard=cell_dir.tensorboard_dir if keep["tensorboard"] else None)
     cell_dir.write_history(outcome["history"])
 
     def scored(part: str, scores: np.ndarray) -> pd.DataFrame:
@@ -233,12 +238,12 @@ def run_cell(directory: Path, verbose: int = 2, attempt: int | None = None,
     val_predictions = scored("val", outcome["val_scores"])
     cell_dir.write_predictions(predictions)
     cell_dir.write_val_predictions(val_predictions)
-    if keep["model"]:
+    if keep["model"] and outcome["model"] is not None:
         save_model(outcome["model"], cell_dir.model_file)
     localization = None
     from radbench.models.backbones import get_backbone
 
-    if task.has_masks and get_backbone(cell.backbone).gradcam \
+    if task.has_masks and get_backbone(cell.backbone).gradcam and outcome["model"] is not None \
             and cell_dir.data().manifest_file.is_file():
         from radbench.train.localization import localize
 

@@ -119,7 +119,7 @@ def test_an_axis_must_be_a_training_setting_a_grid_may_vary(tmp_path):
     assert "key 'axes'" in message and "'jit_compile' is not a training setting a grid may " \
         "vary; expected one of image_size, batch_size, epochs, normalization, interpolation, " \
         "augment, precision, batchnorm_momentum, batchnorm_calibration, lr_schedule, select_on, " \
-        "head_dropout" in message
+        "head_dropout, train_fraction" in message
     message = error_of(load_grid, write(tmp_path, {**GRID, "axes": {"image_size": [8]}}))
     assert "greater than or equal to 16" in message
 
@@ -131,11 +131,12 @@ def test_the_training_settings_derive_from_one_declaration():
     assert SCENARIO_KEYS == ["task", "source", "backbone", "freeze", "lr", "seed", "image_size",
                              "batch_size", "epochs", "normalization", "interpolation", "augment",
                              "precision", "batchnorm_momentum", "batchnorm_calibration",
-                             "lr_schedule", "select_on", "head_dropout"]
+                             "lr_schedule", "select_on", "head_dropout", "train_fraction"]
     assert list(TrainingOverrides.model_fields) == [
         "image_size", "batch_size", "epochs", "normalization", "interpolation", "augment",
         "precision", "batchnorm_momentum", "batchnorm_calibration", "lr_schedule", "select_on",
-        "head_dropout", "jit_compile"]
+        "head_dropout", "train_fraction", "jit_compile"]
     assert LATER_SETTINGS == {"precision": "float32", "batchnorm_momentum": None,
                               "batchnorm_calibration": False, "lr_schedule": "constant",
-                              "select_on": "val_loss", "head_dropout": 0.5, "jit_compile": None}
+                              "select_on": "val_loss", "head_dropout": 0.5,
+                              "train_fraction": 1.0, "jit_compile": None}

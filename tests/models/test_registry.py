@@ -93,3 +93,25 @@ def test_a_backbone_registered_in_one_entry_appears_everywhere(tmp_path, monkeyp
     assert rows[("imagenet", "MobileNetV2")] == "missing"
     assert ("radimagenet", "MobileNetV2") not in rows
     check_backbone("MobileNetV2", fit=False)
+
+
+@pytest.mark.slow
+def test_the_modern_backbones_build_freeze_and_fit_under_jax():
+    """Issue 17: every backbone beyond the paper's also trains under KERAS_BACKEND=jax."""
+    import os
+    import subprocess
+    import sys
+
+    pytest.importorskip("jax")
+    from tests.conftest import REPO
+
+    modern = [name for name, entry in BACKBONES.items() if entry.modern]
+    assert modern == ["ResNet50V2", "DenseNet169", "MobileNetV3Large", "EfficientNetV2B0",
+                      "ConvNeXtTiny"]
+    code = ("import keras; from tests.models.test_registry import check_backbone;"
+            f"[check_backbone(n) for n in {modern!r}];"
+            "assert keras.config.backend() == 'jax'; print('fitted', len(" + repr(modern) + "))")
+    done = subprocess.run([sys.executable, "-c", code], cwd=REPO, capture_output=True,
+                          text=True, timeout=900, env={**os.environ, "KERAS_BACKEND": "jax"})
+    assert done.returncode == 0, done.stderr[-3000:]
+    assert "fitted 5" in done.stdout
