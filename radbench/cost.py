@@ -39,13 +39,13 @@ class Throughput:
     def images_per_s(self, backbone: str) -> float:
         return self.measured[backbone][0] if backbone in self.measured else self.default
 
-    def cell_seconds(self, cell: Cell, train_images: int) -> float:
-        """Wall seconds of one cell: build, then `epochs` passes over its training images."""
+    def cell_seconds(self, cell: Cell, steps: float) -> float:
+        """Wall seconds of one cell of `steps` training image-steps (`cell_steps`): build,
+        then the steps (a probe whose features are stored: a few seconds of scikit-learn)."""
+        if cell.freeze in PROBES and not steps:
+            return PROBE_FIT_SECONDS
         scale = get_backbone(cell.backbone).relative_cost * (
             cell.training.image_size / REFERENCE_SIZE) ** 2
-        steps = train_images * cell.training.train_fraction * cell.training.epochs
-        if cell.freeze in PROBES:  # one forward pass over every image (train ~70 % of them),
-            steps = train_images / 0.7 / 3  # at about a third of a training step's cost
         return BUILD_SECONDS[self.device] + steps * scale / self.images_per_s(cell.backbone)
 
     def describe(self, backbones: set[str]) -> str:
@@ -106,13 +106,36 @@ def _duration(hours: float) -> str:
     return f"{hours * 60:.0f} min" if hours < 1 else f"{hours:.1f} h"
 
 
+PROBE_FIT_SECONDS = 5.0  # a probe cell on stored features: process start and scikit-learn
+
+
+def cell_steps(cells: list[Cell], train_images: dict[int, int]) -> list[float]:
+    """Training image-steps of each cell: its training images (x train_fraction) x epochs; a
+    probe's one forward pass over every image (training images ~70 % of them, a forward pass
+    ~1/3 of a step), counted only for the first cell of each stored-feature set (source,
+    backbone, size, normalisation, interpolation, and the seed of a scratch backbone)."""
+    seen: set[tuple] = set()
+    steps = []
+    for cell in cells:
+        if cell.freeze in PROBES:
+            key = (cell.source, cell.backbone, cell.training.image_size,
+                   cell.training.normalization, cell.training.interpolation,
+                   cell.seed if cell.source == "scratch" else None)
+            steps.append(0.0 if key in seen else train_images[cell.fold] / 0.7 / 3)
+            seen.add(key)
+        else:
+            steps.append(train_images[cell.fold] * cell.training.train_fraction
+                         * cell.training.epochs)
+    return steps
+
+
 def estimate(cells: list[Cell], train_images: dict[int, int], out: Path | None = None
              ) -> Estimate:
     """The cost of running `cells` one at a time; `train_images` maps fold -> its training
     images. Uses the run's own measurements when `out` holds finished cells."""
     throughput = {device: measured_throughput(out, device) for device in ("cpu", "gpu")}
-    steps = sum(train_images[c.fold] * c.training.epochs for c in cells)
-    hours = {device: sum(figure.cell_seconds(c, train_images[c.fold]) for c in cells) / 3600
+    steps = cell_steps(cells, train_images)
+    hours = {device: sum(figure.cell_seconds(c, s) for c, s in zip(cells, steps)) / 3600
              for device, figure in throughput.items()}
-    return Estimate(len(cells), steps, hours, throughput,
+    return Estimate(len(cells), int(sum(steps)), hours, throughput,
                     frozenset(c.backbone for c in cells))

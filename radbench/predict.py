@@ -46,6 +46,10 @@ def kept_cell(directory: CellDir) -> KeptCell:
                           f"cell directory (RUN/cells/<id>) or a run directory")
     if directory.stored_state() != CellState.DONE:
         raise ConfigError(f"{directory.path}: the cell is not finished (no result.json)")
+    if config.get("cell", {}).get("freeze") in ("probe", "knn"):
+        raise ConfigError(f"{directory.path}: a {config['cell']['freeze']} cell fits "
+                          f"scikit-learn on frozen features and keeps no Keras model; predict "
+                          f"with a fine-tuned cell")
     if not directory.model_file.is_file():
         raise ConfigError(f"{directory.path}: no kept model ({directory.model_file.name}); run "
                           f"its grid again with `radbench run ... --keep-weights --retry-failed` "
@@ -81,7 +85,8 @@ def kept_cells(target: Path) -> list[KeptCell]:
         raise ConfigError(f"{target}: neither a cell directory (cell.json) nor a run directory "
                           f"(cells/)")
     candidates = [kept_cell(c) for c in run.cells()
-                  if c.model_file.is_file() and c.stored_state() == CellState.DONE]
+                  if c.model_file.is_file() and c.stored_state() == CellState.DONE
+                  and (c.config() or {}).get("cell", {}).get("freeze") not in ("probe", "knn")]
     if not candidates:
         raise ConfigError(f"{target}: no finished cell kept its model; run the grid with "
                           f"`radbench run ... --keep-weights`")

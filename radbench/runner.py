@@ -114,9 +114,35 @@ def _write_cell(run: RunDir, cell: Cell, prepared: PreparedData, grid_name: str,
 
 def _record_invocation(run: RunDir, options: RunOptions) -> None:
     with FileLock(run.run_lock_file):  # two runs on one directory must not lose a record
-        run.append_invocation({"time": time.strftime("%Y-%m-%dT%H:%M:%S%z"), "argv": sys.argv,
+        _append_invocation_checked(run, {"time": time.strftime("%Y-%m-%dT%H:%M:%S%z"), "argv": sys.argv,
                                "task": options.task, "grid": options.grid,
                                "options": options.cells_part(), "executor": options.executor})
+
+
+def _append_invocation_checked(run: RunDir, invocation: dict[str, Any]) -> None:
+    from radbench.store import RunRecordDamaged
+
+    try:
+        run.append_invocation(invocation)
+    except RunRecordDamaged as exc:
+        raise ConfigError(str(exc)) from None
+
+
+def check_same_data(run: RunDir, prepared: PreparedData) -> None:
+    """A run directory holds one dataset per task: refuse another one (changed images, another
+    --max-images or --data) with what changed, before anything is written, so the report never
+    averages two datasets' cells as folds of one scenario."""
+    for folder in run.data_dirs():
+        info = folder.info() or {}
+        if info.get("task") != prepared.task.name or info.get("data_id") == prepared.data_id:
+            continue
+        before = ", ".join(f"{k} {v}" for k, v in (info.get("counts") or {}).items())
+        now = ", ".join(f"{k} {v}" for k, v in prepared.manifest.counts().items())
+        raise ConfigError(
+            f"{run.path}: already holds task {prepared.task.name} on other data (data id "
+            f"{info.get('data_id')}: {before}, from {info.get('root')}); this run's data is "
+            f"{prepared.data_id} ({now}, from {prepared.manifest.root}). The images, their "
+            f"labels or --max-images changed: use a new --out for the new data")
 
 
 def run_grid(options: RunOptions, console: Console | None = None) -> RunSummary:
@@ -159,6 +185,12 @@ def run_grid(options: RunOptions, console: Console | None = None) -> RunSummary:
     if prepared.skipped:
         console.print(f"note: --skip-bad left out {len(prepared.skipped)} image(s); listed in "
                       f"the run's data/ folder (skipped.csv)", highlight=False)
+    run = RunDir(options.out)
+    check_same_data(run, prepared)  # before any image is decoded or file written
+    if run.run_file.exists() and read_json(run.run_file) is None:
+        from radbench.store import RunRecordDamaged
+
+        raise ConfigError(str(RunRecordDamaged(run.run_file)))
     if options.dry_run:
         summary = RunSummary(total=len(cells))
         to_do = []
@@ -177,7 +209,6 @@ def run_grid(options: RunOptions, console: Console | None = None) -> RunSummary:
         cache_dirs[key] = build_cache(prepared.manifest, key[0], key[1], options.cache_dir,
                                       windows=windows_of(task))
     options.out.mkdir(parents=True, exist_ok=True)
-    run = RunDir(options.out)
     _record_invocation(run, options)
     prepared.write_to(run)
     directories = [_write_cell(run, c, prepared, grid.name, cache_dirs) for c in cells]

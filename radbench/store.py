@@ -127,6 +127,16 @@ def read_json(path: Path) -> dict[str, Any] | None:
     return data if isinstance(data, dict) else None
 
 
+class RunRecordDamaged(ValueError):
+    """run.json exists but is not a run record: the earlier commands it held would be lost."""
+
+    def __init__(self, path: Path):
+        super().__init__(f"{path}: damaged (not a JSON run record with an 'invocations' list); "
+                         f"it holds the earlier commands of this run, so radbench does not "
+                         f"replace it: repair it, or move it away to start the record anew")
+        self.path = path
+
+
 class CellState(str, Enum):
     """Where a cell stands. The files decide DONE, FAILED and PENDING (`CellDir.stored_state`);
     the executors' locks, heartbeats and Slurm queue add RUNNING, STALE and QUEUED."""
@@ -459,8 +469,14 @@ class RunDir:
         return (read_json(self.run_file) or {}).get("invocations", [])
 
     def append_invocation(self, invocation: dict[str, Any]) -> None:
-        """Add one command to run.json (the caller holds run_lock_file)."""
-        record = read_json(self.run_file) or {"invocations": []}
+        """Add one command to run.json (the caller holds run_lock_file). A run.json that exists
+        but cannot be read as a run record is never replaced: RunRecordDamaged names it."""
+        record = read_json(self.run_file)
+        if record is None and self.run_file.exists():
+            raise RunRecordDamaged(self.run_file)
+        record = record or {"invocations": []}
+        if not isinstance(record.get("invocations"), list):
+            raise RunRecordDamaged(self.run_file)
         record["invocations"].append(invocation)
         atomic_write_json(self.run_file, record)
 

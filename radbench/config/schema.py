@@ -334,8 +334,8 @@ class Setting(Strict):
     @field_validator("lr")
     @classmethod
     def _positive(cls, values: list[float] | None) -> list[float] | None:
-        if values is not None and any(v <= 0 for v in values):
-            raise ValueError("learning rates must be positive")
+        if values is not None and any(not math.isfinite(v) or v <= 0 for v in values):
+            raise ValueError("learning rates must be positive finite numbers")
         return values
 
     @model_validator(mode="after")
@@ -396,7 +396,7 @@ class GridConfig(ConfigFile):
     sources: list[str] = Field(min_length=1)
     backbones: list[str] = Field(min_length=1, description="registered backbone names")
     settings: list[Setting] = Field(min_length=1)
-    seeds: list[int] = Field(default_factory=lambda: [0], min_length=1)
+    seeds: list[Annotated[int, Field(ge=0)]] = Field(default_factory=lambda: [0], min_length=1)
     folds: Literal["all"] | int | list[int] = "all"
     overrides: TrainingOverrides = TrainingOverrides()
     axes: dict[str, list[AxisValue]] = Field(

@@ -38,6 +38,41 @@ def _weights_path(source: str, backbone: str | None) -> Path | None:
     return None
 
 
+HDF5_SIGNATURE = b"\x89HDF\r\n\x1a\n"
+
+
+def check_weights_container(source: str, path: Path) -> None:
+    """The file is what its name says: an HDF5 file (.h5, .hdf5, .weights.h5) or a whole zip
+    archive (.keras), read before any training; a ConfigError names what it found instead."""
+    import zipfile
+
+    with path.open("rb") as stream:
+        head = stream.read(8)
+    if path.name.endswith(".keras"):
+        try:
+            with zipfile.ZipFile(path) as archive:
+                damaged = archive.testzip()
+        except (zipfile.BadZipFile, OSError) as exc:
+            raise ConfigError(f"source {source!r}: {path} is not a Keras .keras file (not a "
+                              f"zip archive: {exc})") from None
+        if damaged is not None:
+            raise ConfigError(f"source {source!r}: {path} is damaged ({damaged} fails its CRC)")
+        return
+    if head != HDF5_SIGNATURE:
+        what = "empty" if not head else f"starts with {head[:8]!r}"
+        raise ConfigError(f"source {source!r}: {path} is not an HDF5 weights file ({what}; "
+                          f"expected the HDF5 signature)")
+    import h5py
+
+    try:
+        with h5py.File(path, "r") as handle:
+            list(handle.keys())
+    except OSError as exc:
+        first = (str(exc).splitlines() or ["unreadable"])[0][:160]
+        raise ConfigError(f"source {source!r}: {path} is a damaged HDF5 file ({first})") \
+            from None
+
+
 def check_source(source: str, backbones: Iterable[str] = ()) -> None:
     """Fail before any training if a source cannot be used for these backbones (ConfigError)."""
     if source in ("imagenet", "radimagenet"):
@@ -50,6 +85,7 @@ def check_source(source: str, backbones: Iterable[str] = ()) -> None:
         if not path.name.endswith(WEIGHT_SUFFIXES):
             raise ConfigError(f"source {source!r}: expected a .h5, .weights.h5 or .keras file, "
                               f"got {path.name}")
+        check_weights_container(source, path)
     elif not SOURCE_PATTERN.match(source):
         raise ConfigError(f"unknown source {source!r}; expected {SOURCES_EXPECTED}")
 

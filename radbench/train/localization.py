@@ -56,7 +56,12 @@ def localize(cell_dir: CellDir, model, images: np.ndarray, split: pd.DataFrame,
 
 def run_cam(out: Path, threshold: float = 0.5, log: Callable[[str], None] = print) -> dict:
     """Localization for every finished cell of a task with masks that lacks it (resumable)."""
+    from radbench.errors import ConfigError
     from radbench.quiet import import_backend_quietly
+
+    if not RunDir(out).cells_root.is_dir():
+        raise ConfigError(f"{out}: not a run directory (no cells/ folder); expected a directory "
+                          f"written by `radbench run`")
 
     import_backend_quietly()
     import keras
