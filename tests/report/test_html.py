@@ -136,3 +136,15 @@ def test_forest_rows_pair_each_scenario_and_pool_them(run_with_predictions):
     assert sorted(r["difference"] for r in scenarios) == pytest.approx(delong)
     for row in scenarios:  # one fold per scenario: each has its DeLong interval
         assert row["low"] < row["difference"] < row["high"]
+
+
+def test_a_run_whose_only_cell_failed_gets_every_format(tmp_path):
+    """Issue 18: the HTML writer used to crash after the other formats were written."""
+    store(tmp_path, "scratch", "ResNet50", 1e-2, 0, None, done=False)
+    RunDir(tmp_path).cell("scratch-ResNet50-0.01-0").record_failure("boom", "crash")
+    paths = write_report(tmp_path, build_report(tmp_path))
+    assert {p.name for p in paths} >= {"report.md", "report.json", "report.html"}
+    page = (tmp_path / "report.html").read_text()
+    assert "Empty: no scenario is complete yet" in page
+    assert "not drawn, no scenario is complete" in page
+    assert not (tmp_path / "figures").exists()
