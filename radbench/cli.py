@@ -65,7 +65,9 @@ def reports_errors(command: Callable) -> Callable:
 
 
 def _split_list(value: Optional[str]) -> Optional[list[str]]:
-    return [v.strip() for v in value.split(",") if v.strip()] if value else None
+    """A comma-separated option as a list; None when the option was not given ([] when it was
+    given empty, which the library refuses)."""
+    return [v.strip() for v in value.split(",") if v.strip()] if value is not None else None
 
 
 # execution options, shared by `run` and `resume`

@@ -159,6 +159,9 @@ def run_grid(options: RunOptions, console: Console | None = None) -> RunSummary:
     executor = make_executor(options.executor, ExecutorSettings(
         out=options.out, grid=grid, gpus=options.gpus, max_parallel=options.max_parallel,
         reuse_models=options.reuse_models, slurm=options.slurm, dry_run=options.dry_run))
+    if options.sources is not None and not options.sources:
+        raise ConfigError("--sources: empty; expected comma-separated sources (e.g. "
+                          "scratch,imagenet), or leave it out for the grid's")
     sources = [normalize_source(s) for s in (options.sources or grid.sources)]
     for source in sources:
         try:

@@ -87,3 +87,39 @@ def test_impossible_grid_numbers_are_refused(tmp_path, change, expected):
 
 def test_cam_on_a_missing_folder(tmp_path):
     one_line_error(run_cli("cam", str(tmp_path / "absent")), "not a run directory")
+
+
+@pytest.mark.parametrize("text, expected", [
+    ("name: g\nsources: [scratch]\nsources: [imagenet]\nbackbones: [MobileNetV3Small]\n"
+     "settings: [{freeze: freezeall, lr: [0.01]}]\n", "key 'sources' appears twice"),
+    ("name: g\nsources: [scratch]\nbackbones: [MobileNetV3Small]\n"
+     "settings: [{freeze: freezeall, lr: [0.01, 0.01]}]\n", "0.01 is listed twice"),
+    ("name: g\nsources: [scratch, scratch]\nbackbones: [MobileNetV3Small]\n"
+     "settings: [{freeze: freezeall, lr: [0.01]}]\n", "'scratch' is listed twice"),
+    ("name: g\nsources: [scratch]\nbackbones: [MobileNetV3Small]\nseeds: [1, 1]\n"
+     "settings: [{freeze: freezeall, lr: [0.01]}]\n", "1 is listed twice"),
+    ("name: g\nsources: [scratch]\nbackbones: [MobileNetV3Small]\naxes: {image_size: []}\n"
+     "settings: [{freeze: freezeall, lr: [0.01]}]\n", "'image_size' lists no value"),
+])
+def test_grid_yaml_mistakes_are_refused(tmp_path, text, expected):
+    grid = tmp_path / "g.yaml"
+    grid.write_text(text)
+    one_line_error(run_cli("grid", "show", str(grid), "--task", "demo"), expected)
+
+
+def test_a_grid_that_is_not_utf8(tmp_path):
+    grid = tmp_path / "g.yaml"
+    grid.write_bytes(b"name: \xff\xfe\n")
+    one_line_error(run_cli("grid", "show", str(grid), "--task", "demo"), "not UTF-8 text")
+
+
+def test_empty_sources_and_a_data_file(tmp_path, phantom_root):
+    grid = str(two_cell_grid(tmp_path))
+    out = tmp_path / "run"
+    one_line_error(run_cli("run", "demo", "--grid", grid, "--data", str(phantom_root), "--out",
+                           str(out), "--sources", ""), "--sources: empty")
+    afile = tmp_path / "data.txt"
+    afile.write_text("x")
+    one_line_error(run_cli("run", "demo", "--grid", grid, "--data", str(afile), "--out",
+                           str(out)), "a file, not a folder")
+    assert not out.exists()

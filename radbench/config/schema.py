@@ -324,6 +324,15 @@ class TaskConfig(ConfigFile):
         return self
 
 
+def _no_repeats(where: str, values: list) -> None:
+    """A value listed twice would announce cells that are one cell (the same id)."""
+    seen = []
+    for value in values:
+        if value in seen:
+            raise ValueError(f"{where}: {value!r} is listed twice")
+        seen.append(value)
+
+
 class Setting(Strict):
     """One freeze setting with the learning rates that go with it. `probe` and `knn` train no
     network: they take no learning rate (their cells record lr 0)."""
@@ -336,6 +345,8 @@ class Setting(Strict):
     def _positive(cls, values: list[float] | None) -> list[float] | None:
         if values is not None and any(not math.isfinite(v) or v <= 0 for v in values):
             raise ValueError("learning rates must be positive finite numbers")
+        if values is not None:
+            _no_repeats("lr", values)
         return values
 
     @model_validator(mode="after")
@@ -406,9 +417,16 @@ class GridConfig(ConfigFile):
     execution: ExecutionSpec = ExecutionSpec()
     slurm: SlurmSpec = SlurmSpec()
 
+    @field_validator("seeds", "backbones")
+    @classmethod
+    def _distinct(cls, values: list, info) -> list:
+        _no_repeats(info.field_name, values)
+        return values
+
     @field_validator("sources")
     @classmethod
     def _known_sources(cls, values: list[str]) -> list[str]:
+        _no_repeats("sources", values)
         for value in values:
             if not SOURCE_PATTERN.match(value):
                 raise ValueError(f"unknown source {value!r}; expected {SOURCES_EXPECTED}")
@@ -421,6 +439,10 @@ class GridConfig(ConfigFile):
             if key not in AXIS_SETTINGS:
                 raise ValueError(f"axes: {key!r} is not a training setting a grid may vary; "
                                  f"expected one of {', '.join(AXIS_SETTINGS)}")
+            if not values:
+                raise ValueError(f"axes: {key!r} lists no value (leave the axis out, or give "
+                                 f"one or more values)")
+            _no_repeats(f"axes: {key}", values)
             for value in values:
                 TrainingOverrides.model_validate({key: value})
         return axes

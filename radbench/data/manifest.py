@@ -82,6 +82,9 @@ def build_manifest(task: TaskConfig, root: Path, strict: bool = True,
     """
     adapter = get_adapter(task.data.adapter, task.key("data.adapter"))
     root = Path(root)
+    if root.exists() and not root.is_dir():
+        raise DataError(f"{root}: a file, not a folder; the dataset of task {task.name} "
+                        f"(adapter {task.data.adapter}) is a folder: pass --data FOLDER")
     if not root.is_dir():
         raise DataError(f"{root}: dataset folder not found (task {task.name}, adapter "
                         f"{task.data.adapter}); pass --data PATH")
