@@ -341,6 +341,9 @@ def task_init(
     layout: str = typer.Option(..., help="folders (class = folder name) or csv"),
     data: Path = typer.Option(..., help="dataset folder (folders) or CSV file (csv)"),
     positive: Optional[str] = typer.Option(None, help="the positive class"),
+    all_classes: bool = typer.Option(False, "--all-classes", help="keep every class of the "
+                                     "data: three or more make a multi-class task (no positive "
+                                     "class; macro one-vs-rest AUC)"),
     group_pattern: Optional[str] = typer.Option(None, help="regex on file names; group 1 = patient"),
     out_file: Optional[Path] = typer.Option(None, "--out", help="where to write (default NAME.yaml)"),
     force: bool = typer.Option(False, help="overwrite an existing file"),
@@ -349,7 +352,7 @@ def task_init(
     from radbench.taskinit import init_task
 
     written, summary = init_task(name, layout, data, positive, group_pattern,
-                                 out_file or Path(f"{name}.yaml"), force)
+                                 out_file or Path(f"{name}.yaml"), force, all_classes)
     err.print(summary, highlight=False)
     out.print(str(written))
 

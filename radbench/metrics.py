@@ -94,10 +94,66 @@ def evaluate(y: np.ndarray, scores: np.ndarray, threshold: float) -> dict[str, f
     return {name: values[name] for name in METRICS}
 
 
+def scores_of(probabilities: np.ndarray) -> np.ndarray:
+    """What a cell stores of its softmax output: the positive column (N,) for two classes,
+    every column (N, C) for more."""
+    probabilities = np.asarray(probabilities, dtype=float)
+    return probabilities[:, 1] if probabilities.shape[1] == 2 else probabilities
+
+
+SCORE_PREFIX = "score_"  # multi-class predictions.csv: one column per class, score_<name>
+
+
+def score_matrix(frame: pd.DataFrame) -> np.ndarray | None:
+    """The (N, C) class probabilities of a multi-class predictions frame (None for binary)."""
+    columns = [c for c in frame.columns if str(c).startswith(SCORE_PREFIX)]
+    return frame[columns].to_numpy(dtype=float) if columns and "y_score" not in frame else None
+
+
+def auc_of(y: np.ndarray, probabilities: np.ndarray) -> float:
+    """AUC of softmax outputs: the positive column's for two columns, the macro one-vs-rest AUC
+    (scikit-learn) for more; NaN when `y` lacks a class."""
+    from sklearn.metrics import roc_auc_score
+
+    y, probabilities = np.asarray(y).astype(int), np.asarray(probabilities, dtype=float)
+    columns = probabilities.shape[1]
+    if len(np.unique(y)) < (2 if columns == 2 else columns):
+        return float("nan")
+    if columns == 2:
+        return float(roc_auc_score(y, probabilities[:, 1]))
+    return float(roc_auc_score(y, probabilities, multi_class="ovr", average="macro",
+                               labels=list(range(columns))))
+
+
+def multiclass_metrics(y: np.ndarray, probabilities: np.ndarray,
+                       names: list[str] | None = None) -> dict[str, float]:
+    """Macro one-vs-rest AUC, accuracy and balanced accuracy of the most probable class, and
+    per class its one-vs-rest AUC (auc_<name>); the binary-only metrics are NaN."""
+    from sklearn.metrics import accuracy_score, balanced_accuracy_score, roc_auc_score
+
+    y, probabilities = np.asarray(y).astype(int), np.asarray(probabilities, dtype=float)
+    called = probabilities.argmax(axis=1)
+    values = {name: float("nan") for name in METRICS}
+    values.update({"auc": auc_of(y, probabilities),
+                   "accuracy": float(accuracy_score(y, called)),
+                   "balanced_accuracy": float(balanced_accuracy_score(y, called))})
+    names = names or [str(i) for i in range(probabilities.shape[1])]
+    for index, name in enumerate(names):
+        positive = (y == index).astype(int)
+        values[f"auc_{name}"] = float(roc_auc_score(positive, probabilities[:, index])) \
+            if 0 < positive.sum() < len(y) else float("nan")
+    return values
+
+
 def cell_metrics(test: pd.DataFrame, val: pd.DataFrame | None) -> dict[str, float]:
     """The metrics of one cell from its stored predictions (columns y_true, y_score): the
     threshold from `val` (the validation part; None for cells stored without it), then every
-    metric on `test`. Returns them with the threshold under 'threshold'."""
+    metric on `test`. Returns them with the threshold under 'threshold'. A multi-class frame
+    (score_<name> columns) gets `multiclass_metrics` and no threshold."""
+    matrix = score_matrix(test)
+    if matrix is not None:
+        names = [c[len(SCORE_PREFIX):] for c in test.columns if str(c).startswith(SCORE_PREFIX)]
+        return {**multiclass_metrics(test["y_true"], matrix, names), "threshold": float("nan")}
     threshold = youden_threshold(val["y_true"], val["y_score"]) if val is not None and len(val) \
         else float("nan")
     return {**evaluate(test["y_true"], test["y_score"], threshold), "threshold": threshold}

@@ -30,9 +30,9 @@ class KeptCell:
     size: int
     interpolation: str
     windows: list[tuple[float, float]]
-    threshold: float  # the validation Youden threshold (NaN when it has none)
-    positive: str
-    negative: str
+    threshold: float  # the validation Youden threshold (NaN when it has none, or multi-class)
+    names: list[str]  # the task's classes; column i of the model's output is names[i]
+    positive: str | None  # None: a multi-class task
     val_auc: float
 
 
@@ -62,14 +62,17 @@ def kept_cell(directory: CellDir) -> KeptCell:
     task = TaskConfig.model_validate(config["task"])
     val = directory.val_predictions()
     threshold, val_auc = float("nan"), float("nan")
-    if val is not None and val["y_true"].nunique() == 2:
-        from sklearn.metrics import roc_auc_score
+    if val is not None and len(val):
+        from radbench.metrics import auc_of, score_matrix
 
-        threshold = youden_threshold(val["y_true"], val["y_score"])
-        val_auc = float(roc_auc_score(val["y_true"], val["y_score"]))
+        matrix = score_matrix(val)
+        if matrix is None:
+            matrix = np.column_stack([1 - val["y_score"], val["y_score"]])
+            threshold = youden_threshold(val["y_true"], val["y_score"])
+        val_auc = auc_of(val["y_true"], matrix)
     return KeptCell(directory, task.name, spec.source, spec.training.image_size,
                     spec.training.interpolation, windows_of(task), threshold,
-                    task.classes.positive, task.classes.negative, val_auc)
+                    list(task.classes.names), task.classes.positive, val_auc)
 
 
 def kept_cells(target: Path) -> list[KeptCell]:
@@ -163,15 +166,24 @@ def predict(target: Path, data: Path) -> pd.DataFrame:
     frames = []
     for cell in cells:
         model = load_kept_model(cell)
-        scores = np.concatenate([  # decoded a batch at a time: a large folder fits in memory
-            np.asarray(model.predict(_decoded(paths[i:i + BATCH], cell), verbose=0))[:, 1]
+        probabilities = np.concatenate([  # decoded a batch at a time: a folder fits in memory
+            np.asarray(model.predict(_decoded(paths[i:i + BATCH], cell), verbose=0))
             for i in range(0, len(paths), BATCH)]).astype(float)
-        called = np.where(scores >= cell.threshold, cell.positive, cell.negative) \
-            if not np.isnan(cell.threshold) else np.full(len(scores), "")
-        frames.append(pd.DataFrame({
+        frame = pd.DataFrame({
             "image": [str(p.relative_to(root)) if root.is_dir() else p.name for p in paths],
-            "task": cell.task, "source": cell.source, "cell_id": cell.directory.id,
-            "y_score": scores, "threshold": cell.threshold, "predicted": called}))
+            "task": cell.task, "source": cell.source, "cell_id": cell.directory.id})
+        if cell.positive is not None:  # two classes: the positive one's probability
+            scores = probabilities[:, 1]
+            negative = next(n for n in cell.names if n != cell.positive)
+            frame["y_score"] = scores
+            frame["threshold"] = cell.threshold
+            frame["predicted"] = np.where(scores >= cell.threshold, cell.positive, negative) \
+                if not np.isnan(cell.threshold) else ""
+        else:  # more: every class's probability, and the most probable class
+            for index, name in enumerate(cell.names):
+                frame[f"score_{name}"] = probabilities[:, index]
+            frame["predicted"] = [cell.names[i] for i in probabilities.argmax(axis=1)]
+        frames.append(frame)
     return pd.concat(frames, ignore_index=True)
 
 

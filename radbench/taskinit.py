@@ -33,8 +33,11 @@ def _choose_positive(labels: list[str], positive: str | None) -> str:
 
 
 def init_task(name: str, layout: str, data: Path, positive: str | None,
-              group_pattern: str | None, out_file: Path, force: bool) -> tuple[Path, str]:
-    """Scan `data`, write `out_file` (validated by loading it back); returns it and a summary."""
+              group_pattern: str | None, out_file: Path, force: bool,
+              all_classes: bool = False) -> tuple[Path, str]:
+    """Scan `data`, write `out_file` (validated by loading it back); returns it and a summary.
+    `all_classes`: keep every class of the data (a multi-class task when there are three or
+    more; no positive class), instead of one positive class against the rest."""
     if layout not in ("folders", "csv"):
         raise ConfigError(f"--layout {layout!r}: expected folders or csv")
     if out_file.exists() and not force:
@@ -59,12 +62,15 @@ def init_task(name: str, layout: str, data: Path, positive: str | None,
     if len(counts) < 2:
         raise DataError(f"{data}: found {len(counts)} class(es) {sorted(counts)}; need two")
     labels = sorted(counts)
-    chosen = _choose_positive(labels, positive)
+    if all_classes and positive is not None:
+        raise ConfigError("--all-classes keeps every class: leave --positive out")
+    multiclass = all_classes and len(labels) > 2
+    chosen = None if multiclass else _choose_positive(labels, positive)
     others = [label for label in labels if label != chosen]
-    negative = others[0] if len(others) == 1 else f"not_{chosen}"
+    negative = None if multiclass else (others[0] if len(others) == 1 else f"not_{chosen}")
     data_block = spec.model_dump(exclude_defaults=True, exclude_none=True)
     data_block["root"] = str(root)
-    if len(others) > 1:
+    if len(others) > 1 and not multiclass:
         data_block["class_map"] = {label: negative for label in others}
     small = len(records) < SMALL_TASK_LIMIT
     augmentation = {"rotation_degrees": 10, "width_shift": 0.1, "height_shift": 0.1,
@@ -74,9 +80,11 @@ def init_task(name: str, layout: str, data: Path, positive: str | None,
         "fill_mode": "nearest"}
     config = {
         "name": name,
-        "description": f"{chosen} vs {negative} ({layout} layout, written by radbench task init)",
+        "description": (f"{' / '.join(labels)}" if multiclass else f"{chosen} vs {negative}")
+        + f" ({layout} layout, written by radbench task init)",
         "data": data_block,
-        "classes": {"names": [negative, chosen], "positive": chosen},
+        "classes": {"names": labels} if multiclass else {"names": [negative, chosen],
+                                                          "positive": chosen},
         "split": ({"scheme": "kfold", "folds": 5, "fractions": [0.7, 0.1, 0.2], "seed": 0}
                   if small else {"scheme": "holdout", "fractions": [0.75, 0.1, 0.15], "seed": 0}),
         "training": {"image_size": 256, "batch_size": 256, "epochs": 30,
@@ -97,10 +105,12 @@ def init_task(name: str, layout: str, data: Path, positive: str | None,
     per_class = ", ".join(
         f"{label} {int((frame['label'] == label).sum())} images in "
         f"{frame.loc[frame['label'] == label, 'group'].nunique()} groups"
-        for label in (negative, chosen))
-    lines = [f"{name}: {len(frame)} images, classes {negative} / {chosen} (positive): "
+        for label in (labels if multiclass else (negative, chosen)))
+    classes = f"{len(labels)} classes" if multiclass else \
+        f"classes {negative} / {chosen} (positive)"
+    lines = [f"{name}: {len(frame)} images, {classes}: "
              f"{per_class}; {'kfold' if small else 'holdout'} split; wrote {out_file}"]
-    if len(others) > 1:
+    if len(others) > 1 and not multiclass:
         lines.append(f"note: {', '.join(others)} merged into {negative} (data.class_map)")
     if manifest.per_image_groups:
         lines.append("warning: no --group-pattern, so every image is its own group: images of "

@@ -149,16 +149,29 @@ class DataSpec(Strict):
 
 
 class ClassesSpec(Strict):
-    names: list[str] = Field(min_length=2, max_length=2)
-    positive: str
+    """Two classes, one of them positive (the paper's binary tasks), or three and more
+    (multi-class: no positive class; column i of the model's output is names[i])."""
+
+    names: list[str] = Field(min_length=2)
+    positive: str | None = None
 
     @model_validator(mode="after")
     def _positive_is_a_class(self) -> "ClassesSpec":
-        if self.positive not in self.names:
-            raise ValueError(f"positive class {self.positive!r} is not one of {self.names}")
-        if len(set(self.names)) != 2:
-            raise ValueError("the two class names must differ")
+        if len(set(self.names)) != len(self.names):
+            raise ValueError(f"the class names must differ, got {self.names}")
+        if len(self.names) == 2:
+            if self.positive is None:
+                raise ValueError("a two-class task names its positive class (classes.positive)")
+            if self.positive not in self.names:
+                raise ValueError(f"positive class {self.positive!r} is not one of {self.names}")
+        elif self.positive is not None:
+            raise ValueError(f"a task of {len(self.names)} classes has no positive class; leave "
+                             f"classes.positive out (metrics: macro one-vs-rest AUC)")
         return self
+
+    @property
+    def multiclass(self) -> bool:
+        return len(self.names) > 2
 
     @property
     def negative(self) -> str:

@@ -120,7 +120,10 @@ def build_manifest(task: TaskConfig, root: Path, strict: bool = True,
     for name in task.classes.names:
         if not (frame["label"] == name).any():
             raise DataError(f"{root}: class {name!r} of task {task.name} has no images")
-    frame["y"] = (frame["label"] == task.classes.positive).astype(int)
+    if task.classes.multiclass:  # y is the class's position in classes.names
+        frame["y"] = frame["label"].map({n: i for i, n in enumerate(task.classes.names)})
+    else:
+        frame["y"] = (frame["label"] == task.classes.positive).astype(int)
     frame["case_id"] = frame["path"]
     duplicated = frame["case_id"][frame["case_id"].duplicated()]
     if len(duplicated):

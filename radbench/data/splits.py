@@ -87,21 +87,24 @@ def straddling_groups(splits: pd.DataFrame, manifest: Manifest) -> int:
 def check_splits(splits: pd.DataFrame, manifest: Manifest, class_names: list[str],
                  grouped: bool = True) -> None:
     """No group in two parts of a fold (when `grouped`: radbench's own splits); every part of
-    every fold holds both classes."""
+    every fold holds every class (y is 0/1 for two classes, the class's position for more)."""
     merged = splits.merge(manifest.frame[["case_id", "group", "y"]], on="case_id")
     for fold, rows in merged.groupby("fold"):
         spread = rows.groupby("group")["part"].nunique()
         if grouped and (spread > 1).any():
             raise DataError(f"split fold {fold}: group {spread[spread > 1].index[0]!r} is in two "
                             f"parts (internal error in splitting)")
+        needed = {0, 1} if len(class_names) == 2 else set(range(len(class_names)))
         for part in PARTS:
             labels = set(rows.loc[rows["part"] == part, "y"])
-            if labels != {0, 1}:
-                have = ", ".join(class_names[1] if v else class_names[0] for v in sorted(labels))
+            if labels != needed:
+                have = ", ".join(class_names[int(v)] if len(class_names) > 2 else
+                                 (class_names[1] if v else class_names[0]) for v in sorted(labels))
                 raise DataError(
                     f"split fold {fold}: the {part} part has {(rows['part'] == part).sum()} "
-                    f"image(s) of class(es) [{have}] only; it needs both classes: use more images "
-                    f"(--max-images) or fewer folds"
+                    f"image(s) of class(es) [{have}] only; it needs "
+                    f"{'both' if len(needed) == 2 else f'all {len(needed)}'} classes: use more "
+                    f"images (--max-images) or fewer folds"
                 )
 
 

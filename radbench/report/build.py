@@ -19,7 +19,7 @@ from radbench.report.analysis import PAIR_KEYS, cell_intervals, degenerate_pairs
     summaries
 from radbench.errors import ConfigError
 from radbench.metrics import METRICS
-from radbench.report.collect import add_metrics, collect_cells, data_notes, metric_column, \
+from radbench.report.collect import add_metrics, binary_only, collect_cells, per_class_auc, data_notes, metric_column, \
     scenario_table, source_label, stored_predictions
 from radbench.report.efficiency import data_equivalence, efficiency_curve
 from radbench.report.provenance import run_provenance
@@ -194,8 +194,9 @@ def build_report(out: Path, compare: str | None = None, seed: int = 0,
     parse_metric(metric)
     label = METRICS[metric].label
     cells = collect_cells(out)
-    predictions = stored_predictions(out, cells)
-    cells = add_metrics(out, cells, predictions)
+    every_prediction = stored_predictions(out, cells)
+    cells = add_metrics(out, cells, every_prediction)
+    predictions = binary_only(every_prediction)  # DeLong and its kin: two classes
     scenarios = scenario_table(cells, metric)
     labelled_scenarios = scenarios.assign(source=scenarios["source"].map(source_label))
     labelled_cells = cells.assign(source=cells["source"].map(source_label))
@@ -248,6 +249,10 @@ def build_report(out: Path, compare: str | None = None, seed: int = 0,
                 "(Youden's J), reported on test; Brier score and ECE "
                 "(radbench.metrics) lower is better; each metric over the scenarios complete "
                 f"for it; n: complete scenarios of the headline metric ({label})"),
+        Section("per_class_auc", "Per-class AUC (multi-class tasks)",
+                per_class_auc(labelled_cells), show_as_is,
+                "one-vs-rest AUC of each class, mean over the finished cells of each task and "
+                "source (the headline AUC of a multi-class task is their macro average)"),
         Section("by_freeze", "By freeze setting", summarize(
             labelled_scenarios, ["task", "source", "freeze"], metric),
             lambda f: show_summary_rows(f, "freeze", label)),

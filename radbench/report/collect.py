@@ -54,7 +54,8 @@ def add_metrics(out: Path, cells: pd.DataFrame,
         values = cell_metrics(test, run.cell(cell_id).val_predictions()) \
             if test is not None and len(test) else {}
         rows.append({metric_column(m): values.get(m, float("nan")) for m in METRICS
-                     if m != "auc"} | {"threshold": values.get("threshold", float("nan"))})
+                     if m != "auc"} | {"threshold": values.get("threshold", float("nan"))}
+                    | {metric_column(k): v for k, v in values.items() if k.startswith("auc_")})
     return pd.concat([cells.reset_index(drop=True), pd.DataFrame(rows)], axis=1)
 
 
@@ -98,4 +99,27 @@ def localization_cells(out: Path, cells: pd.DataFrame) -> pd.DataFrame:
         summary = run.cell(cell.cell_id).localization_summary()
         if summary is not None and summary.get("n"):
             rows.append({"cell_id": cell.cell_id, **summary})
+    return pd.DataFrame(rows)
+
+
+def binary_only(predictions: dict[str, pd.DataFrame]) -> dict[str, pd.DataFrame]:
+    """The predictions of two-class cells (a y_score column): what DeLong, the ROC curves and
+    the reliability diagram read."""
+    return {cell: frame for cell, frame in predictions.items() if "y_score" in frame}
+
+
+def per_class_auc(cells: pd.DataFrame) -> pd.DataFrame:
+    """Per task and source of multi-class cells: each class's mean one-vs-rest AUC over the
+    finished cells (columns 'AUC <class>'), and how many cells."""
+    columns = [c for c in cells.columns if c.startswith("test_auc_")]
+    done = cells[cells["status"] == CellState.DONE]
+    if not columns or done.empty:
+        return pd.DataFrame()
+    rows = []
+    for (task, source), group in done.groupby(["task", "source"]):
+        present = [c for c in columns if group[c].notna().any()]
+        if present:
+            rows.append({"task": task, "source": source, "cells": len(group),
+                         **{f"AUC {c[len('test_auc_'):]}": round(float(group[c].mean()), 3)
+                            for c in present}})
     return pd.DataFrame(rows)

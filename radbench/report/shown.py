@@ -24,6 +24,7 @@ EMPTY = {
     "cell_intervals": "no finished cell has stored test predictions with both classes",
     "paired_cells": "no two cells of compared sources share scenario, fold and test cases",
     "scenario_table": "no cells",
+    "per_class_auc": "no multi-class task in this run",
     "label_efficiency": "the run's complete scenarios hold one training fraction only (the "
                         "grid axis train_fraction makes a curve; grid label-efficiency)",
     "data_equivalence": "no label-efficiency curve in this run",

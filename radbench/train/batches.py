@@ -9,7 +9,8 @@ import numpy as np
 
 
 class CachedBatches(keras.utils.PyDataset):
-    """Rows `rows` of a (N, S, S, 3) uint8 array as uint8 batches, with one-hot targets.
+    """Rows `rows` of a (N, S, S, 3) uint8 array as uint8 batches, with one-hot targets of
+    `classes` columns.
 
     The pixels stay uint8 up to the model (a quarter of float32's bytes to copy and to move to
     the device); the model's first layers cast them.
@@ -20,11 +21,12 @@ class CachedBatches(keras.utils.PyDataset):
     """
 
     def __init__(self, images: np.ndarray, rows: np.ndarray, labels: np.ndarray | None,
-                 batch_size: int, shuffle: bool = False, seed: int = 0):
+                 batch_size: int, shuffle: bool = False, seed: int = 0, classes: int = 2):
         super().__init__(workers=1, use_multiprocessing=False)
         self.images = images
         self.rows = np.asarray(rows, dtype=np.int64)
-        self.targets = None if labels is None else np.eye(2, dtype="float32")[np.asarray(labels)]
+        self.targets = None if labels is None else np.eye(classes, dtype="float32")[
+            np.asarray(labels)]
         self.batch_size = batch_size
         self.shuffle = shuffle
         self._rng = np.random.default_rng(seed)

@@ -14,6 +14,7 @@ import pandas as pd
 from radbench.config.schema import PROBES, TaskConfig
 from radbench.grid import Cell
 from radbench.store import CellDir, CellResult
+from radbench.metrics import scores_of
 from radbench.train.reuse import ModelReuse
 
 
@@ -62,26 +63,32 @@ def _lr_scheduler(lr: float, epochs: int):
 
 def _val_auc(batches, y: np.ndarray):
     import keras
-    from sklearn.metrics import roc_auc_score
+
+    from radbench.metrics import auc_of
 
     class ValAUC(keras.callbacks.Callback):
-        """Adds the validation AUC (positive-class column, inference mode) to each epoch's
-        logs as `val_auc`, before the callback that keeps the best epoch reads them."""
+        """Adds the validation AUC (positive-class column; macro one-vs-rest for more classes;
+        inference mode) to each epoch's logs as `val_auc`, before the callback that keeps the
+        best epoch reads them."""
 
         def on_epoch_end(self, epoch, logs=None):
             if logs is not None:
-                scores = np.asarray(self.model.predict(batches, verbose=0))[:, 1]
-                logs["val_auc"] = float(roc_auc_score(y, scores)) if len(set(y)) == 2 \
-                    else float("nan")
+                logs["val_auc"] = auc_of(y, np.asarray(self.model.predict(batches, verbose=0)))
 
     return ValAUC()
+
+
+def _as_probabilities(scores: np.ndarray) -> np.ndarray:
+    """Stored scores back as softmax columns: (N,) positive-class scores as (N, 2)."""
+    scores = np.asarray(scores, dtype=float)
+    return np.column_stack([1 - scores, scores]) if scores.ndim == 1 else scores
 
 
 def fit_and_predict(cell: Cell, images: np.ndarray, split: pd.DataFrame, weights: str | None,
                     verbose: int = 2,
                     on_epoch: Callable[[int, int], None] | None = None,
                     reuse: ModelReuse | None = None,
-                    tensorboard: Path | None = None) -> dict[str, Any]:
+                    tensorboard: Path | None = None, classes: int = 2) -> dict[str, Any]:
     """Train `cell` on the train rows of `split`, keep the weights of the best epoch (lowest
     val loss, or highest val AUC under `select_on: val_auc`), predict validation and test.
 
@@ -96,9 +103,9 @@ def fit_and_predict(cell: Cell, images: np.ndarray, split: pd.DataFrame, weights
 
     started = time.perf_counter()
     if reuse is not None:
-        model, reused = reuse.model_for(cell, weights)
+        model, reused = reuse.model_for(cell, weights, classes)
     else:
-        model, reused = build_compiled(cell, weights), False
+        model, reused = build_compiled(cell, weights, classes), False
     built = time.perf_counter()
 
     def part(name: str) -> pd.DataFrame:
@@ -107,8 +114,8 @@ def fit_and_predict(cell: Cell, images: np.ndarray, split: pd.DataFrame, weights
     train, val, test = part("train"), part("val"), part("test")
     batch = cell.training.batch_size
     train_batches = CachedBatches(images, train["row"], train["y"], batch, shuffle=True,
-                                  seed=cell.seed)
-    val_batches = CachedBatches(images, val["row"], val["y"], batch)
+                                  seed=cell.seed, classes=classes)
+    val_batches = CachedBatches(images, val["row"], val["y"], batch, classes=classes)
     select_on = cell.training.select_on
     keep_best = keras.callbacks.EarlyStopping(monitor=select_on,
                                               mode="max" if select_on == "val_auc" else "min",
@@ -140,15 +147,16 @@ def fit_and_predict(cell: Cell, images: np.ndarray, split: pd.DataFrame, weights
     probabilities = model.predict(CachedBatches(images, test["row"], None, batch), verbose=0)
     predicted = time.perf_counter()
     val_probabilities = model.predict(CachedBatches(images, val["row"], None, batch), verbose=0) \
-        if len(val) else np.zeros((0, 2))
+        if len(val) else np.zeros((0, classes))
     frame = pd.DataFrame(history.history)
     frame.insert(0, "epoch", np.arange(1, len(frame) + 1))
     epoch_seconds = frame["epoch_seconds"].tolist()
     best = frame.iloc[int(keep_best.best_epoch)]
     return {
         "history": frame,
-        "test_scores": np.asarray(probabilities)[:, 1].astype(float),
-        "val_scores": np.asarray(val_probabilities)[:, 1].astype(float),
+        # two classes: the positive column; more: every column
+        "test_scores": scores_of(np.asarray(probabilities)),
+        "val_scores": scores_of(np.asarray(val_probabilities)),
         "best_epoch": int(keep_best.best_epoch) + 1,
         "best_val_loss": float(best["val_loss"]),
         "best_val_auc": float(best["val_auc"]) if "val_auc" in frame else None,
@@ -190,10 +198,8 @@ def run_cell(directory: Path, verbose: int = 2, attempt: int | None = None,
 
     A batch size in the cell's overrides.json (lowered after running out of memory) replaces
     the configured one for training; result.json records both."""
-    from sklearn.metrics import roc_auc_score
-
     from radbench.data.cache import ImageCache
-    from radbench.metrics import cell_metrics
+    from radbench.metrics import SCORE_PREFIX, auc_of, cell_metrics
     from radbench.models.sources import resolve_source
     from radbench.provenance import device, versions
 
@@ -222,20 +228,33 @@ def run_cell(directory: Path, verbose: int = 2, attempt: int | None = None,
     if cell.freeze in PROBES:  # frozen features, then scikit-learn: no network is trained
         from radbench.train.probe import run_probe
 
-        outcome = run_probe(cell, images, split, cache.directory, source.weights, source.sha256)
+        outcome = run_probe(cell, images, split, cache.directory, source.weights, source.sha256,
+                            classes=len(task.classes.names))
     else:
         outcome = fit_and_predict(
             cell, images, split, source.weights, verbose=verbose, on_epoch=on_epoch,
-            reuse=reuse, tensorboard=cell_dir.tensorboard_dir if keep["tensorboard"] else None)
+            reuse=reuse, tensorboard=cell_dir.tensorboard_dir if keep["tensorboard"] else None,
+            classes=len(task.classes.names))
     cell_dir.write_history(outcome["history"])
 
     def scored(part: str, scores: np.ndarray) -> pd.DataFrame:
+        """Binary: y_score, the positive class's probability; more classes: score_<name>
+        per class (y_true is the class's position in classes.names)."""
         rows = split[split["part"] == part]
-        return pd.DataFrame({"case_id": rows["case_id"].to_numpy(), "fold": cell.fold,
-                             "y_true": rows["y"].to_numpy(), "y_score": scores})
+        frame = pd.DataFrame({"case_id": rows["case_id"].to_numpy(), "fold": cell.fold,
+                              "y_true": rows["y"].to_numpy()})
+        if scores.ndim == 1:
+            return frame.assign(y_score=scores)
+        for index, name in enumerate(task.classes.names):
+            frame[f"{SCORE_PREFIX}{name}"] = scores[:, index]
+        return frame
 
     predictions = scored("test", outcome["test_scores"])
     val_predictions = scored("val", outcome["val_scores"])
+    test_auc = auc_of(predictions["y_true"], _as_probabilities(outcome["test_scores"]))
+    if math.isnan(test_auc):
+        raise ValueError(f"the test part of fold {cell.fold} lacks a class "
+                         f"({sorted(set(predictions['y_true']))} present): its AUC is undefined")
     cell_dir.write_predictions(predictions)
     cell_dir.write_val_predictions(val_predictions)
     if keep["model"] and outcome["model"] is not None:
@@ -244,6 +263,7 @@ def run_cell(directory: Path, verbose: int = 2, attempt: int | None = None,
     from radbench.models.backbones import get_backbone
 
     if task.has_masks and get_backbone(cell.backbone).gradcam and outcome["model"] is not None \
+            and not task.classes.multiclass \
             and cell_dir.data().manifest_file.is_file():
         from radbench.train.localization import localize
 
@@ -256,12 +276,12 @@ def run_cell(directory: Path, verbose: int = 2, attempt: int | None = None,
         "batch_size_used": cell.training.batch_size,
         "overrides": overrides or None,
         "attempt": attempt,
-        "test_auc": float(roc_auc_score(predictions["y_true"], predictions["y_score"])),
+        "test_auc": test_auc,
         "metrics": {k: (None if math.isnan(v) else v)
                     for k, v in cell_metrics(predictions, val_predictions).items()},
         "positive_class": task.classes.positive,
-        "distinct_test_scores": int(predictions["y_score"].round(6).nunique()),
-        "test_score_range": float(np.ptp(predictions["y_score"].to_numpy())),
+        "distinct_test_scores": int(len(np.unique(np.round(outcome["test_scores"], 6), axis=0))),
+        "test_score_range": float(np.ptp(outcome["test_scores"], axis=0).max()),
         "best_epoch": outcome["best_epoch"],
         "best_val_loss": outcome["best_val_loss"],
         "best_val_auc": outcome["best_val_auc"],

@@ -93,11 +93,21 @@ def _estimator(kind: str, value: float, seed: int):
     return make_pipeline(StandardScaler(), final)
 
 
-def fit_probe(cell: Cell, features: np.ndarray, split: pd.DataFrame) -> dict[str, Any]:
+def _all_columns(model, x: np.ndarray, classes: int) -> np.ndarray:
+    """predict_proba with a column for every class, also one the training part lacked."""
+    probabilities = np.zeros((len(x), classes))
+    probabilities[:, model.classes_.astype(int)] = model.predict_proba(x)
+    return probabilities
+
+
+def fit_probe(cell: Cell, features: np.ndarray, split: pd.DataFrame,
+              classes: int = 2) -> dict[str, Any]:
     """Fit on the train rows for every candidate C (probe) or k (knn), keep the one with the
     best validation AUC (ties: the first, i.e. the strongest regularisation or fewest
     neighbours), score validation and test. Returns what fit_and_predict returns."""
-    from sklearn.metrics import log_loss, roc_auc_score
+    from sklearn.metrics import log_loss
+
+    from radbench.metrics import auc_of, scores_of
 
     def part(name: str) -> pd.DataFrame:
         return split[split["part"] == name]
@@ -110,19 +120,19 @@ def fit_probe(cell: Cell, features: np.ndarray, split: pd.DataFrame) -> dict[str
     history, best = [], None
     for index, value in enumerate(candidates, start=1):
         model = _estimator(cell.freeze, value, cell.seed).fit(x["train"], train["y"])
-        scores = model.predict_proba(x["val"])[:, 1]
-        val_auc = float(roc_auc_score(val["y"], scores)) if val["y"].nunique() == 2 \
-            else float("nan")
-        val_loss = float(log_loss(val["y"], np.clip(scores, 1e-7, 1 - 1e-7), labels=[0, 1]))
+        probabilities = _all_columns(model, x["val"], classes)
+        val_auc = auc_of(val["y"], probabilities)
+        val_loss = float(log_loss(val["y"], probabilities, labels=list(range(classes))))
         history.append({"epoch": index, "C" if cell.freeze == "probe" else "k": value,
                         "val_auc": val_auc, "val_loss": val_loss})
         if best is None or (not np.isnan(val_auc) and val_auc > best[1]):
-            best = (index, -1.0 if np.isnan(val_auc) else val_auc, val_loss, model, scores)
+            best = (index, -1.0 if np.isnan(val_auc) else val_auc, val_loss, model,
+                    scores_of(probabilities))
     index, val_auc, val_loss, model, val_scores = best
     fitted = time.perf_counter()
     return {
         "history": pd.DataFrame(history),
-        "test_scores": model.predict_proba(x["test"])[:, 1].astype(float),
+        "test_scores": scores_of(_all_columns(model, x["test"], classes)),
         "val_scores": np.asarray(val_scores, dtype=float),
         "best_epoch": index,
         "best_val_loss": val_loss,
@@ -134,12 +144,13 @@ def fit_probe(cell: Cell, features: np.ndarray, split: pd.DataFrame) -> dict[str
 
 
 def run_probe(cell: Cell, images: np.ndarray, split: pd.DataFrame, cache_dir: Path,
-              weights: str | None, weights_sha256: str | None) -> dict[str, Any]:
+              weights: str | None, weights_sha256: str | None,
+              classes: int = 2) -> dict[str, Any]:
     """Features (stored or computed now), then the probe; timings say which."""
     started = time.perf_counter()
     features, reused = stored_features(cell, cache_dir, images, weights, weights_sha256)
     extracted = time.perf_counter()
-    outcome = fit_probe(cell, features, split)
+    outcome = fit_probe(cell, features, split, classes)
     epoch = outcome["timings"]["fit_s"]
     outcome["timings"] = {"build_s": 0.0, "features_s": extracted - started,
                           "features_reused": reused, "fit_s": epoch, "first_epoch_s": epoch,

@@ -16,10 +16,11 @@ from typing import Any
 from radbench.grid import Cell
 
 
-def model_key(cell: Cell, weights: str | None) -> str:
+def model_key(cell: Cell, weights: str | None, classes: int = 2) -> str:
     """What decides the built model and its initial state: the cell's model key (all but the
-    learning rate and fold) and the weights file it starts from."""
-    return json.dumps({"cell": cell.model_key(), "weights": weights}, sort_keys=True)
+    learning rate and fold), the weights file it starts from, the number of classes."""
+    return json.dumps({"cell": cell.model_key(), "weights": weights, "classes": classes},
+                      sort_keys=True)
 
 
 def jit_setting(value: bool | None) -> bool:
@@ -43,17 +44,17 @@ class ModelReuse:
         self._optimizer_initial: list[Any] = []
         self.reused = 0
 
-    def model_for(self, cell: Cell, weights: str | None):
+    def model_for(self, cell: Cell, weights: str | None, classes: int = 2):
         """A compiled model in its initial state for `cell`; returns (model, reused)."""
         import keras
 
-        key = model_key(cell, weights)
+        key = model_key(cell, weights, classes)
         if key == self.key and self.model is not None:
             self._reset(cell.lr)
             self.reused += 1
             return self.model, True
         self.forget()
-        model = build_compiled(cell, weights)
+        model = build_compiled(cell, weights, classes)
         model.optimizer.build(model.trainable_variables)  # as fit would; its state is kept too
         self._initial = [keras.ops.convert_to_numpy(v) for v in model.variables]
         self._optimizer_initial = [keras.ops.convert_to_numpy(v)
@@ -77,8 +78,10 @@ class ModelReuse:
         keras.backend.clear_session()
 
 
-def build_compiled(cell: Cell, weights: str | None):
-    """Build and compile `cell`'s classifier, as a fresh cell process does."""
+def build_compiled(cell: Cell, weights: str | None, classes: int = 2):
+    """Build and compile `cell`'s classifier, as a fresh cell process does: `classes` softmax
+    columns; two classes keep the paper's binary cross-entropy on the one-hot pair, more take
+    categorical cross-entropy."""
     import keras
 
     from radbench.models.build import build_classifier
@@ -86,8 +89,9 @@ def build_compiled(cell: Cell, weights: str | None):
     keras.mixed_precision.set_global_policy(cell.training.precision)
     keras.utils.set_random_seed(cell.seed)
     model, _ = build_classifier(cell.backbone, cell.training, cell.freeze, weights, cell.seed,
-                                source=cell.source)
+                                classes=classes, source=cell.source)
     model.compile(optimizer=keras.optimizers.Adam(learning_rate=cell.lr),
-                  loss="binary_crossentropy", metrics=["accuracy"],
+                  loss="binary_crossentropy" if classes == 2 else "categorical_crossentropy",
+                  metrics=["accuracy"],
                   jit_compile=jit_setting(cell.training.jit_compile))
     return model
