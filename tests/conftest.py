@@ -80,3 +80,13 @@ def run_cli(*args: str, cwd: Path | None = None, timeout: float = 900):
 
     return subprocess.run([sys.executable, "-m", "radbench.cli", *args], capture_output=True,
                           text=True, cwd=cwd or REPO, timeout=timeout)
+
+
+def foreign_weights(path: Path) -> Path:
+    """A readable HDF5 file that holds no Keras weights: it passes the check before training
+    (radbench.models.sources), and every cell starting from it fails the same way."""
+    import h5py
+
+    with h5py.File(path, "w") as handle:
+        handle.create_dataset("not_a_layer", data=np.zeros(3))
+    return path

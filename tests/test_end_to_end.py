@@ -22,7 +22,7 @@ from PIL import Image
 from sklearn.metrics import roc_auc_score
 
 from radbench.ids import file_sha256
-from tests.conftest import REPO, run_cli
+from tests.conftest import foreign_weights, REPO, run_cli
 
 
 @pytest.fixture(scope="module")
@@ -175,8 +175,7 @@ def test_killed_run_resumes_without_redoing_finished_cells(tmp_path, phantom_roo
 
 @pytest.mark.slow  # tests/execute/test_local.py covers recorded failures in the default suite
 def test_failing_cell_is_recorded_and_the_grid_goes_on(tmp_path, phantom_root):
-    broken = tmp_path / "broken.weights.h5"
-    broken.write_bytes(b"not an hdf5 file")
+    broken = foreign_weights(tmp_path / "broken.weights.h5")
     out = tmp_path / "run"
     grid = tmp_path / "one.yaml"
     grid.write_text(yaml.safe_dump({

@@ -13,7 +13,7 @@ from pathlib import Path
 import pytest
 import yaml
 
-from tests.conftest import REPO, run_cli
+from tests.conftest import foreign_weights, REPO, run_cli
 
 
 def grid_file(tmp_path: Path, name: str, lrs: list[float], **extra) -> Path:
@@ -73,8 +73,7 @@ def test_out_of_memory_retries_with_half_the_batch_when_the_grid_allows(tmp_path
 
 def test_deterministic_failures_are_not_retried_and_the_budget_stops_the_grid(tmp_path,
                                                                                phantom_root):
-    broken = tmp_path / "broken.weights.h5"
-    broken.write_bytes(b"not an hdf5 file")
+    broken = foreign_weights(tmp_path / "broken.weights.h5")
     grid = grid_file(tmp_path, "three", [1e-2, 1e-3, 1e-4])
     out = tmp_path / "run"
     done = run_cli("run", "demo", "--grid", str(grid), "--data", str(phantom_root), "--out",
