@@ -97,3 +97,20 @@ def test_a_three_class_task_takes_no_positive_class():
         ClassesSpec(names=["a", "b", "c"], positive="a")
     with pytest.raises(ValidationError, match="names its positive class"):
         ClassesSpec(names=["a", "b"])
+
+
+def test_ccii3_reads_the_three_classes_of_a_cc_ccii_layout(tmp_path):
+    """The shipped three-class CC-CCII task on a miniature of the release's layout
+    (NCP|CP|Normal/<patient>/<scan>/*.png): every class kept, grouped by patient."""
+    rng = np.random.default_rng(1)
+    for label in ("NCP", "CP", "Normal"):
+        for patient in range(2):
+            scan = tmp_path / "ccii" / label / f"{label}{patient}" / "scan0"
+            scan.mkdir(parents=True)
+            for i in range(2):
+                Image.fromarray(rng.integers(0, 255, (32, 32), dtype=np.uint8)).save(
+                    scan / f"{i:04d}.png")
+    done = run_cli("data", "check", "ccii3", "--data", str(tmp_path / "ccii"), "--json")
+    assert done.returncode == 0, done.stderr
+    report = json.loads(done.stdout)
+    assert report["counts"] == {"CP": 4, "NCP": 4, "Normal": 4}
