@@ -19,8 +19,8 @@ from radbench.report.analysis import PAIR_KEYS, cell_intervals, degenerate_pairs
     summaries
 from radbench.errors import ConfigError
 from radbench.metrics import METRICS
-from radbench.report.collect import add_metrics, binary_only, collect_cells, per_class_auc, data_notes, metric_column, \
-    scenario_table, source_label, stored_predictions
+from radbench.report.collect import add_metrics, binary_only, collect_cells, data_notes, \
+    metric_column, per_class_auc, scenario_table, source_label, stored_predictions
 from radbench.report.efficiency import data_equivalence, efficiency_curve
 from radbench.report.provenance import run_provenance
 from radbench.report.stats import choose_baseline, compare_sources
@@ -64,6 +64,8 @@ class Report:
     metric: str = "auc"  # the headline's metric (radbench.metrics.METRICS), its column name
     baseline: dict[str, str] = field(default_factory=dict)  # task -> the baseline source
     provenance: dict = field(default_factory=dict)  # radbench.report.provenance
+    # two-class cells' stored test predictions, by cell id, read once (tables and figures)
+    predictions: dict[str, pd.DataFrame] = field(default_factory=dict, repr=False)
 
     def __getitem__(self, key: str) -> pd.DataFrame:
         """The numbers of section `key`."""
@@ -323,4 +325,5 @@ def build_report(out: Path, compare: str | None = None, seed: int = 0,
                   sections={s.key: s for s in sections}, data=data,
                   notes=report_notes(counts, scenario_counts, data, label),
                   cell_table=labelled_cells, scenario_frame=labelled_scenarios, metric=metric,
-                  baseline=bases, provenance=run_provenance(out, command))
+                  baseline=bases, provenance=run_provenance(out, command),
+                  predictions=predictions)

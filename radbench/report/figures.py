@@ -140,19 +140,27 @@ def _finished(out: Path, cells: pd.DataFrame) -> pd.DataFrame:
     return cells[cells["status"] == CellState.DONE]
 
 
+def _prediction_panels(cells: pd.DataFrame, predictions: dict[str, pd.DataFrame]):
+    """The finished cells with stored predictions, the colour of each source, and a square
+    panel per task: (done, colours, figure, [(axis, task)]), or None with nothing to draw."""
+    done = cells[(cells["status"] == CellState.DONE) & cells["cell_id"].isin(predictions)]
+    if done.empty:
+        return None
+    tasks = sorted(done["task"].unique())
+    figure, axes = _panels(len(tasks), 4.4, 4.2)
+    return done, _colours(done["source"].unique().tolist()), figure, list(zip(axes, tasks))
+
+
 def roc_figure(out: Path, cells: pd.DataFrame, predictions: dict[str, pd.DataFrame]):
     """Per task, per source: every finished cell's ROC curve read at common false positive
     rates; the median curve with the interquartile band over cells (not a chosen cell)."""
     from sklearn.metrics import roc_curve
 
-    done = _finished(out, cells)
-    done = done[done["cell_id"].isin(predictions)]
-    if done.empty:
+    drawn = _prediction_panels(cells, predictions)
+    if drawn is None:
         return None
-    tasks = sorted(done["task"].unique())
-    colours = _colours(done["source"].unique().tolist())
-    figure, axes = _panels(len(tasks), 4.4, 4.2)
-    for axis, task in zip(axes, tasks):
+    done, colours, figure, panels = drawn
+    for axis, task in panels:
         for source, group in done[done["task"] == task].groupby("source"):
             curves = []
             for cell_id in group["cell_id"]:
@@ -220,13 +228,11 @@ def calibration_figure(cells: pd.DataFrame, predictions: dict[str, pd.DataFrame]
     legend gives the mean ECE over cells."""
     from sklearn.calibration import calibration_curve
 
-    done = cells[(cells["status"] == CellState.DONE) & cells["cell_id"].isin(predictions)]
-    if done.empty:
+    drawn = _prediction_panels(cells, predictions)
+    if drawn is None:
         return None
-    tasks = sorted(done["task"].unique())
-    colours = _colours(done["source"].unique().tolist())
-    figure, axes = _panels(len(tasks), 4.4, 4.2)
-    for axis, task in zip(axes, tasks):
+    done, colours, figure, panels = drawn
+    for axis, task in panels:
         for source, group in done[done["task"] == task].groupby("source"):
             pooled = pd.concat([predictions[c] for c in group["cell_id"]])
             observed, predicted = calibration_curve(pooled["y_true"],

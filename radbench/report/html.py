@@ -20,7 +20,6 @@ import pandas as pd
 from radbench.metrics import METRICS
 from radbench.report.analysis import PAIR_KEYS
 from radbench.report.build import Report, Section
-from radbench.report.collect import binary_only, stored_predictions
 from radbench.report.efficiency import efficiency_figure
 from radbench.report.figures import calibration_figure, forest_figure, forest_rows, roc_figure, \
     scores_figure, training_figure
@@ -151,7 +150,7 @@ def _figures(out: Path, report: Report) -> dict[str, list[str]]:
     """The figures' HTML, by the key of the section they follow."""
     folder = Path(out) / "figures"
     cells = report.cell_table
-    predictions = binary_only(stored_predictions(out, cells))
+    predictions = report.predictions
     label = METRICS[report.metric].label
     comparisons = report["comparisons"]
     made: dict[str, list[str]] = {}
