@@ -60,6 +60,16 @@ def reports_errors(command: Callable) -> Callable:
         except KeyboardInterrupt:
             err.print("interrupted: finished cells are kept; run the same command to go on")
             raise typer.Exit(130) from None
+        except OSError as exc:  # the file system failed under a started command
+            from radbench.writable import FILESYSTEM_ERRNOS, describe_os_error
+
+            if exc.errno not in FILESYSTEM_ERRNOS:
+                raise
+            where = f"{exc.filename}: " if exc.filename else ""
+            err.print(f"error: {where}{describe_os_error(exc)}; stopped. Finished cells and the "
+                      f"run record are kept; free space (or fix the permissions) and run the "
+                      f"same command to go on", highlight=False, markup=False, soft_wrap=True)
+            raise typer.Exit(1) from None
 
     return wrapper
 
@@ -235,15 +245,26 @@ def report(
     from radbench.report.build import build_report
     from radbench.report.formats import parse_formats, print_report, to_json, write_report
 
-    chosen = parse_formats(formats)
+    from radbench.errors import ConfigError
+    from radbench.writable import check_writable
+
+    chosen, unwritable = parse_formats(formats), None
     result = build_report(run_dir, compare, baseline=baseline, metric=metric,
                           command=sys.argv[1:])
-    written = write_report(run_dir, result, chosen)
+    try:
+        check_writable(run_dir, "run folder")
+    except ConfigError as exc:  # a read-only archive still gets its report, printed
+        chosen, unwritable = [], str(exc)
+    written = write_report(run_dir, result, chosen) if chosen else []
     if as_json:
         print(to_json(result))
     else:
         print_report(result, out)
+    if written:
         err.print("wrote " + ", ".join(str(p) for p in written), highlight=False)
+    elif unwritable:
+        err.print(f"warning: {unwritable}; the report is printed only (copy the folder to "
+                  f"write its files)", highlight=False, markup=False, soft_wrap=True)
 
 
 @app.command(epilog="Example: radbench predict runs/busi --data ~/new_cases --out scores.csv")

@@ -156,6 +156,14 @@ def run_grid(options: RunOptions, console: Console | None = None) -> RunSummary:
     grid, _ = load_grid(options.grid)
     if options.tensorboard:
         check_tensorboard()
+    if not options.dry_run:  # before the data check and the image cache, not after them
+        from radbench.data.cache import default_cache_root
+        from radbench.writable import check_writable
+
+        check_writable(options.out, "--out")
+        check_writable(options.cache_dir or default_cache_root(),
+                       "--cache-dir" if options.cache_dir else
+                       "image cache (set --cache-dir or RADBENCH_CACHE)")
     executor = make_executor(options.executor, ExecutorSettings(
         out=options.out, grid=grid, gpus=options.gpus, max_parallel=options.max_parallel,
         reuse_models=options.reuse_models, slurm=options.slurm, dry_run=options.dry_run))

@@ -26,6 +26,7 @@ import json
 import os
 import shutil
 import tempfile
+from contextlib import contextmanager
 from dataclasses import dataclass
 from enum import Enum
 from pathlib import Path
@@ -78,6 +79,23 @@ def atomic_write_text(path: Path, text: str) -> None:
         os.replace(temporary, path)
     except BaseException:
         Path(temporary).unlink(missing_ok=True)
+        raise
+
+
+@contextmanager
+def written_beside(path: Path) -> Iterator[Path]:
+    """A partial file beside `path` (same suffix, so libraries accept it) to write into; renamed
+    to `path` when the block ends, removed if it fails: a kill or a full disk never leaves half
+    a file under the real name."""
+    path = Path(path)
+    suffix = ".weights.h5" if path.name.endswith(".weights.h5") else path.suffix
+    partial = path.with_name(f".{path.name[: -len(suffix) or None]}.partial{suffix}")
+    try:
+        yield partial
+        partial.chmod(umask_mode())
+        partial.replace(path)
+    except BaseException:
+        partial.unlink(missing_ok=True)
         raise
 
 

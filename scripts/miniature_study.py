@@ -2,20 +2,30 @@
 """The study's question in miniature, on the real sets in ../shared/data, on 2 CPU cores.
 
 Does a backbone pretrained on radiology images fine-tune better than one pretrained on natural
-images, or from scratch? Three sources for the smoke backbone (MobileNetV3Small, 64 px):
+images, or from scratch? Three sources for every backbone the grid names (64 px):
   radiology  pretrained on head CT + PneumoniaMNIST chest X-rays + DDTI thyroid ultrasound
              (configs/corpora/radiology-mini.yaml, 8 classes, labels prefixed per set)
   natural    pretrained on the CIFAR-10 subset (configs/corpora/natural-mini.yaml, 10 classes)
   scratch    random initialisation
-each fine-tuned over the smoke grid (6 freeze x lr scenarios) on BUSI (the breast task), then
-compared by `radbench report`. `--grid bn-check-smoke` runs those scenarios under the paper's
-BatchNorm and with BatchNorm statistics re-estimated on the training images, and the report
-tests whether each source's gain changes with it. Before any training the script checks that no BUSI image is in
-either corpus (same file, perceptual-hash twin, or near-equal 28 px thumbnail) and stops if one is.
+each run over a grid on BUSI (the breast task), then compared by `radbench report`. Grids
+(`--grid`, repeatable; each into OUT/run-GRID):
+  smoke                   the 6 freeze x lr scenarios of MobileNetV3Small, fine-tuned
+  bn-check-smoke          those under the paper's BatchNorm and with BatchNorm statistics
+                          re-estimated on the training images (does each source's gain change?)
+  label-efficiency-smoke  fold 0's training images cut to 10/25/50/100 %: AUC against the
+                          fraction per source, and each source's data equivalence
+  probe-smoke             a linear probe and a kNN on the frozen features of MobileNetV3Small and
+                          ResNet50, every fold: the sources ranked without training a network
+Each source is pretrained once per backbone (OUT/weights/SOURCE-BACKBONE.weights.h5, reused by
+later runs) and named to the grid as one source, `file:OUT/weights/SOURCE-{backbone}.weights.h5`.
+Before any training the script checks that no BUSI image is in either corpus (same file,
+perceptual-hash twin, or near-equal 28 px thumbnail) and stops if one is.
 
     .venv/bin/python scripts/miniature_study.py --out runs/mini
-    .venv/bin/python scripts/miniature_study.py --out runs/mini-quick --max-images 200 \
-        --corpus-max-images 600 --epochs 1          # a few minutes, as the slow test runs it
+    .venv/bin/python scripts/miniature_study.py --out runs/mini --grid label-efficiency-smoke \
+        --grid probe-smoke
+    .venv/bin/python scripts/miniature_study.py --out runs/mini-quick --max-images 60 \
+        --corpus-max-images 200 --epochs 1          # a few minutes, as the slow test runs it
 
 Exit code 0 when every cell finished, 1 when a cell failed, 2 on a leak or bad input.
 """
@@ -33,7 +43,7 @@ sys.path.insert(0, str(REPO))
 
 from rich.console import Console  # noqa: E402
 
-from radbench.config.load import load_corpus, load_task  # noqa: E402
+from radbench.config.load import load_corpus, load_grid, load_task  # noqa: E402
 from radbench.data.manifest import build_manifest  # noqa: E402
 from radbench.data.overlap import find_overlap  # noqa: E402
 from radbench.errors import RadbenchError  # noqa: E402
@@ -42,7 +52,6 @@ from radbench.report.formats import print_report, write_report  # noqa: E402
 from radbench.runner import RunOptions, run_grid  # noqa: E402
 from radbench.train.pretrain import part_manifest, pretrain  # noqa: E402
 
-BACKBONE = "MobileNetV3Small"
 CORPORA = {  # source name -> (corpus config, part -> folder below the data root)
     "radiology": ("radiology-mini", {"headct": "head_ct_hemorrhage", "cxr": "medmnist",
                                      "thyroid": "ddti_thyroid"}),
@@ -61,9 +70,9 @@ def parse() -> argparse.Namespace:
                         help="a stratified subset of each corpus part")
     parser.add_argument("--max-images", type=int, default=None, help="a BUSI subset")
     parser.add_argument("--max-parallel", type=int, default=2)
-    parser.add_argument("--grid", default="smoke", help="smoke (default), or bn-check-smoke: "
-                        "the same under both BatchNorm settings (issue 14's question in "
-                        "miniature)")
+    parser.add_argument("--grid", action="append", default=None,
+                        help="smoke (default), bn-check-smoke, label-efficiency-smoke, "
+                        "probe-smoke; repeat for several, each into OUT/run-GRID")
     return parser.parse_args()
 
 
@@ -97,24 +106,39 @@ def main() -> int:
                 p.model_copy(update={"max_images": args.corpus_max_images}) for p in corpus.parts]})
         corpora[source] = (corpus, {part: args.data_root / folder for part, folder in folders.items()})
     check_no_leak(busi, corpora, console)
-    sources = ["scratch"]
+    grids = args.grid or ["smoke"]
+    backbones = sorted({b for name in grids for b in load_grid(name)[0].backbones})
     for source, (corpus, roots) in corpora.items():
-        weights = args.out / "weights" / f"{source}-{BACKBONE}.weights.h5"
-        if not weights.is_file():
-            console.print(f"pretraining the {source} source ({corpus.name})", highlight=False)
-            pretrain(corpus, BACKBONE, weights, roots, epochs=args.epochs, verbose=0,
+        for backbone in backbones:
+            weights = args.out / "weights" / f"{source}-{backbone}.weights.h5"
+            if weights.is_file():
+                continue
+            console.print(f"pretraining {backbone} on the {source} source ({corpus.name})",
+                          highlight=False)
+            began = time.perf_counter()
+            pretrain(corpus, backbone, weights, roots, epochs=args.epochs, verbose=0,
                      log=lambda line: console.print(line, highlight=False, markup=False))
-        sources.append(f"file:{weights.resolve()}")
-    summary = run_grid(RunOptions(task="breast", grid=args.grid, data=str(busi),
-                                  out=args.out / "run", sources=sources,
-                                  max_images=args.max_images,
-                                  max_parallel=args.max_parallel), console)
-    report = build_report(args.out / "run")
-    print_report(report, Console())
-    write_report(args.out / "run", report)
-    console.print(f"miniature study done in {time.perf_counter() - started:.0f} s; report in "
-                  f"{args.out / 'run'}", highlight=False)
-    return 1 if summary.any_failed else 0
+            console.print(f"pretrained {backbone} on {source} in "
+                          f"{time.perf_counter() - began:.0f} s", highlight=False)
+    sources = ["scratch"] + [f"file:{(args.out / 'weights').resolve()}/{source}-{{backbone}}"
+                             f".weights.h5" for source in corpora]
+    failed = False
+    for name in grids:
+        run_dir = args.out / f"run-{name}"
+        began = time.perf_counter()
+        summary = run_grid(RunOptions(task="breast", grid=name, data=str(busi), out=run_dir,
+                                      sources=sources, max_images=args.max_images,
+                                      max_parallel=args.max_parallel), console)
+        console.print(f"grid {name}: {time.perf_counter() - began:.0f} s on this machine",
+                      highlight=False)
+        report = build_report(run_dir)
+        print_report(report, Console())
+        write_report(run_dir, report)
+        failed = failed or summary.any_failed
+    console.print(f"miniature study done in {time.perf_counter() - started:.0f} s; reports in "
+                  f"{', '.join(str(args.out / f'run-{name}') for name in grids)}",
+                  highlight=False)
+    return 1 if failed else 0
 
 
 if __name__ == "__main__":

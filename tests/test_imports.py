@@ -24,7 +24,7 @@ LAYERS = [
     {"grid"},
     {"models", "data"},
     {"config"},
-    {"store", "registry", "provenance"},
+    {"store", "registry", "provenance", "writable"},
     {"ids", "errors", "quiet", "metrics"},
 ]
 LAYER = {name: depth for depth, names in enumerate(LAYERS) for name in names}

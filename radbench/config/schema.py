@@ -30,8 +30,27 @@ SOURCE_PATTERN = re.compile(rf"^({'|'.join(NAMED_SOURCES)}|file:.+)$")
 SOURCES_EXPECTED = ", ".join(NAMED_SOURCES) + " or file:PATH"
 
 
+def _admits_bool(annotation) -> bool:
+    """Whether a field's type names bool anywhere (bool, bool | None, list[bool], Union[...])."""
+    if annotation is bool:
+        return True
+    return any(_admits_bool(arg) for arg in get_args(annotation))
+
+
 class Strict(BaseModel):
     model_config = ConfigDict(extra="forbid", frozen=True)
+
+    @field_validator("*", mode="before")
+    @classmethod
+    def _no_bool_for_numbers(cls, value, info):
+        """YAML's `true` is not a number: pydantic would read it as 1 (an lr of 1, a seed of 1,
+        `folds: yes` as one fold). Refused wherever the field does not take a boolean."""
+        values = value if isinstance(value, (list, tuple)) else [value]
+        if any(isinstance(v, bool) for v in values):
+            field = cls.model_fields.get(info.field_name)
+            if field is not None and not _admits_bool(field.annotation):
+                raise ValueError("expected a number or text, not a boolean (true/false/yes/no)")
+        return value
 
 
 class ConfigFile(Strict):

@@ -31,6 +31,19 @@ def worker_command(cell: CellDir | list[CellDir]) -> list[str]:
     return [sys.executable, "-m", "radbench.execute.worker", *(str(c.path) for c in cells)]
 
 
+def _disk_full_in(cell: CellDir) -> bool:
+    """Whether the end of the cell's log says a write failed for want of space (a library may
+    then crash the process before Python can record the failure)."""
+    try:
+        with cell.log_file.open("rb") as stream:
+            stream.seek(0, 2)
+            stream.seek(max(0, stream.tell() - 8192))
+            tail = stream.read().decode("utf-8", "replace")
+    except OSError:
+        return False
+    return "No space left on device" in tail or "errno = 28" in tail
+
+
 def attempt_outcome(cell: CellDir, slot: Slot, code: int, early_output: str,
                     seconds: float) -> Outcome | None:
     """Read how an attempt ended; records a crash when the process left no trace. None: the
@@ -44,6 +57,9 @@ def attempt_outcome(cell: CellDir, slot: Slot, code: int, early_output: str,
         how = f"killed by signal {-code}" if code < 0 else f"exited with code {code}"
         if code in (-9, 137):
             how += " (the system may have run out of memory)"
+        if _disk_full_in(cell):
+            how += " (no space left on the device while it wrote its outputs: free space and " \
+                   "run the same command with --retry-failed)"
         said = early_output.strip().splitlines()[-1:] if early_output else []
         reason = f"cell process {how} without a result" + (f": {said[0]}" if said else "")
         cell.record_failure(reason[:500], CRASHED, exit_code=code, transient=True)

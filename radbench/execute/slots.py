@@ -56,6 +56,12 @@ def make_slots(gpus: str | None = "auto", max_parallel: int | None = None) -> li
         if bad or not ids:
             raise ConfigError(f"--gpus {gpus!r}: expected 'auto', 'cpu' or device ids like "
                               f"0,1,2,3")
+        visible = detect_gpus()
+        absent = sorted({i for i in ids if i not in visible}, key=int)
+        if absent:
+            seen_as = ",".join(visible) if visible else "none"
+            raise ConfigError(f"--gpus {gpus}: no GPU {','.join(absent)} on this machine "
+                              f"(visible: {seen_as}); use --gpus auto or cpu, or ids it has")
     if max_parallel is not None and max_parallel < 1:
         raise ConfigError(f"--max-parallel {max_parallel}: expected at least 1")
     if not ids:

@@ -3,7 +3,10 @@
 scratch: random initialisation. imagenet: Keras applications' ImageNet weights, from Keras'
 cache (never downloaded during a grid). radimagenet: the RadImageNet files imported with
 `radbench weights import`. file:PATH: a notop weights file for that backbone (Keras 2 `.h5`,
-Keras 3 `.weights.h5`, or a `.keras` model opened in Keras' safe mode). Every cell records the sha256 of the file it started from.
+Keras 3 `.weights.h5`, or a `.keras` model opened in Keras' safe mode); `{backbone}` in PATH
+stands for the cell's backbone, so one source names a file per backbone
+(`file:w/radiology-{backbone}.weights.h5`) and the report pairs its cells across backbones as
+one source. Every cell records the sha256 of the file it started from.
 """
 
 from __future__ import annotations
@@ -26,6 +29,19 @@ class ResolvedSource:
     name: str
     weights: str | None
     sha256: str | None
+
+
+BACKBONE_FIELD = "{backbone}"
+
+
+def file_path(source: str, backbone: str | None) -> Path:
+    """The weights file of a `file:` source for `backbone`: PATH, with `{backbone}` filled in."""
+    raw = source[5:]
+    if BACKBONE_FIELD in raw:
+        if backbone is None:
+            raise ConfigError(f"source {source!r}: {BACKBONE_FIELD} needs a backbone")
+        raw = raw.replace(BACKBONE_FIELD, backbone)
+    return Path(raw).expanduser()
 
 
 def _weights_path(source: str, backbone: str | None) -> Path | None:
@@ -79,13 +95,16 @@ def check_source(source: str, backbones: Iterable[str] = ()) -> None:
         for backbone in backbones:
             _weights_path(source, backbone)
     elif source.startswith("file:"):
-        path = Path(source[5:]).expanduser()
-        if not path.is_file():
-            raise ConfigError(f"source {source!r}: weights file {path} not found")
-        if not path.name.endswith(WEIGHT_SUFFIXES):
-            raise ConfigError(f"source {source!r}: expected a .h5, .weights.h5 or .keras file, "
-                              f"got {path.name}")
-        check_weights_container(source, path)
+        templated = BACKBONE_FIELD in source
+        for backbone in (list(backbones) if templated else [None]):
+            path = file_path(source, backbone)
+            if not path.is_file():
+                what = f" for backbone {backbone}" if templated else ""
+                raise ConfigError(f"source {source!r}: weights file {path}{what} not found")
+            if not path.name.endswith(WEIGHT_SUFFIXES):
+                raise ConfigError(f"source {source!r}: expected a .h5, .weights.h5 or .keras "
+                                  f"file, got {path.name}")
+            check_weights_container(source, path)
     elif not SOURCE_PATTERN.match(source):
         raise ConfigError(f"unknown source {source!r}; expected {SOURCES_EXPECTED}")
 
@@ -93,7 +112,9 @@ def check_source(source: str, backbones: Iterable[str] = ()) -> None:
 def normalize_source(source: str) -> str:
     """file:PATH with PATH made absolute, so cells do not depend on the working directory."""
     if source.startswith("file:"):
-        return "file:" + str(Path(source[5:]).expanduser().resolve())
+        path = Path(source[5:]).expanduser()
+        # resolve() would follow a link named after one backbone; absolute() keeps the field
+        return "file:" + str(path.absolute() if BACKBONE_FIELD in source else path.resolve())
     return source
 
 
@@ -116,7 +137,7 @@ def input_mode(source: str | None, backbone: str, normalization: str) -> str:
         return "paper"
     native = get_backbone(backbone).native_mode
     if source and source.startswith("file:"):
-        trained_with = _pretrain_normalization(Path(source[5:]).expanduser())
+        trained_with = _pretrain_normalization(file_path(source, backbone))
         if trained_with == "paper":
             return "paper"
     return native
@@ -143,7 +164,7 @@ def resolve_source(source: str, backbone: str | None = None) -> ResolvedSource:
     """The weights file a cell of `backbone` starts from, with its sha256."""
     check_source(source, [backbone] if backbone else [])
     if source.startswith("file:"):
-        path = Path(source[5:]).expanduser().resolve()
+        path = file_path(source, backbone).resolve()
         return ResolvedSource(source, str(path), file_sha256(path))
     path = _weights_path(source, backbone)
     if path is not None:

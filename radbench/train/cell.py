@@ -180,15 +180,12 @@ def save_model(model, path: Path) -> None:
     beside and renamed, so a kill never leaves half a file under its name."""
     import keras
 
-    from radbench.store import umask_mode
+    from radbench.store import written_beside
 
-    path = Path(path)
-    partial = path.with_name(f".{path.stem}.partial.keras")
     copy = keras.models.clone_model(model)
     copy.set_weights(model.get_weights())
-    copy.save(partial)
-    partial.chmod(umask_mode())
-    partial.replace(path)
+    with written_beside(Path(path)) as partial:
+        copy.save(partial)
 
 
 def run_cell(directory: Path, verbose: int = 2, attempt: int | None = None,
@@ -267,7 +264,10 @@ def run_cell(directory: Path, verbose: int = 2, attempt: int | None = None,
             and cell_dir.data().manifest_file.is_file():
         from radbench.train.localization import localize
 
-        outcome["model"].save_weights(cell_dir.weights_file)
+        from radbench.store import written_beside
+
+        with written_beside(cell_dir.weights_file) as partial:
+            outcome["model"].save_weights(partial)
         localization = localize(cell_dir, outcome["model"], images, split)
     result = CellResult(**{
         "cell_id": cell_dir.id,

@@ -8,7 +8,8 @@ from radbench.errors import ConfigError
 from radbench.execute.slots import Slot, detect_gpus, make_slots
 
 
-def test_gpu_ids_give_one_slot_each_with_only_that_gpu_visible():
+def test_gpu_ids_give_one_slot_each_with_only_that_gpu_visible(monkeypatch):
+    monkeypatch.setenv("CUDA_VISIBLE_DEVICES", "0,1,2,3")
     slots = make_slots("0,1,2,3")
     assert [s.name for s in slots] == ["gpu0", "gpu1", "gpu2", "gpu3"]
     env = slots[2].environment()
@@ -36,3 +37,13 @@ def test_auto_uses_the_visible_gpus(monkeypatch):
 def test_bad_gpu_lists_are_one_line_errors(spec):
     with pytest.raises(ConfigError, match="--gpus"):
         make_slots(spec)
+
+
+def test_gpu_ids_the_machine_does_not_have_are_refused(monkeypatch):
+    monkeypatch.setenv("CUDA_VISIBLE_DEVICES", "0,1")
+    with pytest.raises(ConfigError, match=r"^--gpus 1,7,9: no GPU 7,9 on this machine "
+                                          r"\(visible: 0,1\)"):
+        make_slots("1,7,9")
+    monkeypatch.setenv("CUDA_VISIBLE_DEVICES", "")
+    with pytest.raises(ConfigError, match=r"no GPU 0 on this machine \(visible: none\)"):
+        make_slots("0")

@@ -1,0 +1,49 @@
+"""Folders radbench will write to, checked before any work starts: an output that is a file
+or lies below one, a read-only folder or file system, a full disk. Each becomes one line
+(ConfigError, exit 2) naming the folder, instead of a traceback after the data check and the
+image cache were built."""
+
+from __future__ import annotations
+
+import errno
+import os
+import tempfile
+from pathlib import Path
+
+from radbench.errors import ConfigError
+
+#: errno values of a write that failed because of the file system, not of radbench
+FILESYSTEM_ERRNOS = {errno.ENOSPC: "no space left on the device",
+                     errno.EDQUOT: "disk quota exceeded",
+                     errno.EROFS: "read-only file system",
+                     errno.EACCES: "permission denied",
+                     errno.EPERM: "operation not permitted"}
+
+
+def describe_os_error(exc: OSError) -> str:
+    """A short reason for an OSError: 'no space left on the device', else its strerror."""
+    return FILESYSTEM_ERRNOS.get(exc.errno, exc.strerror or str(exc))
+
+
+def check_writable(path: Path, what: str) -> None:
+    """`path` is a folder radbench can write into, or one it can create: its nearest existing
+    ancestor is a folder and a file can be created there. ConfigError otherwise."""
+    path = Path(path).expanduser()
+    if path.exists() and not path.is_dir():
+        raise ConfigError(f"{what} {path}: is a file, not a folder; give a folder path")
+    probe = path
+    while not probe.exists():
+        if probe.parent == probe:
+            break
+        probe = probe.parent
+    if probe.exists() and not probe.is_dir():
+        raise ConfigError(f"{what} {path}: {probe} is a file, so no folder can be made below "
+                          f"it; give a folder path")
+    try:
+        handle, name = tempfile.mkstemp(prefix=".radbench-write-check-", dir=probe)
+        os.close(handle)
+        os.unlink(name)
+    except OSError as exc:
+        where = "" if probe == path else f" (its nearest existing folder {probe})"
+        raise ConfigError(f"{what} {path}: cannot write there{where}: "
+                          f"{describe_os_error(exc)}") from None
