@@ -92,7 +92,7 @@ class RunSummary:
 def _write_cell(run: RunDir, cell: Cell, prepared: PreparedData, grid_name: str,
                 cache_dirs: dict) -> CellDir:
     directory = run.cell(cell_id(cell, prepared.task, prepared.data_id))
-    if directory.config() is None:
+    if directory.config() is None or directory.config_damage():  # absent, or damaged: rewrite
         key = (cell.training.image_size, cell.training.interpolation)
         groups = prepared.manifest.frame.set_index("case_id")["group"]
         directory.write_split(train_subset(prepared.fold_split(cell.fold), groups,
@@ -264,7 +264,7 @@ def _select(directories: list[CellDir], options: RunOptions, summary: RunSummary
     """The cells to run now: not done, not running or queued elsewhere; stale ones again."""
     queued = queued_slurm_jobs() if any(d.submitted_file.is_file() for d in directories) \
         else None
-    to_run, stale = [], 0
+    to_run, stale, damaged = [], 0, 0
     for directory in directories:
         state = cell_state(directory, queued=queued).state
         if state == CellState.DONE:
@@ -275,6 +275,7 @@ def _select(directories: list[CellDir], options: RunOptions, summary: RunSummary
             summary.elsewhere += 1
         else:
             stale += state == CellState.STALE
+            damaged += state == CellState.DAMAGED
             to_run.append(directory)
     if summary.skipped_done or summary.skipped_failed:
         console.print(f"{summary.skipped_done} cell(s) already done, {summary.skipped_failed} "
@@ -284,6 +285,9 @@ def _select(directories: list[CellDir], options: RunOptions, summary: RunSummary
                       f"`radbench status {options.out}` shows them)", highlight=False)
     if stale:
         console.print(f"{stale} interrupted cell(s) start again", highlight=False)
+    if damaged:
+        console.print(f"{damaged} cell(s) with an unreadable result.json or failure.json train "
+                      f"again (`radbench status` named the file)", highlight=False)
     return to_run
 
 

@@ -165,6 +165,8 @@ class CellState(str, Enum):
     FAILED = "failed"    # failure.json written: skipped on re-runs unless --retry-failed
     QUEUED = "queued"    # submitted to Slurm, not started yet
     PENDING = "pending"  # never started
+    DAMAGED = "damaged"  # cell.json or result.json unreadable: named by status, refused by
+    #                      report, rewritten or trained again by the next run
 
     def __str__(self) -> str:
         return self.value
@@ -278,6 +280,42 @@ class CellDir:
         """cell.json: the resolved cell, its grid, task and data (None if absent)."""
         return read_json(self.config_file)
 
+    CELL_KEYS = ("task", "source", "backbone", "freeze", "lr", "seed", "fold")
+
+    def config_damage(self) -> str | None:
+        """What is wrong with a cell.json that is there: not a JSON object, or a key the
+        report and the executors read is missing. None when it is whole (or absent)."""
+        if not self.config_file.exists():
+            return None
+        config = self.config()
+        if config is None:
+            return "cell.json is not valid JSON (cut short?)"
+        cell = config.get("cell")
+        if not isinstance(cell, dict):
+            return "cell.json has no 'cell' object"
+        missing = [k for k in self.CELL_KEYS if k not in cell]
+        return f"cell.json lacks the key 'cell.{missing[0]}'" if missing else None
+
+    def damage(self) -> str | None:
+        """The first damaged file of this cell (cell.json, result.json, failure.json: there but
+        unreadable or incomplete), said in words; None when every file there is whole."""
+        problem = self.config_damage()
+        if problem:
+            return problem
+        for file, model in ((self.result_file, CellResult), (self.failure_file, CellFailure)):
+            if not file.exists():
+                continue
+            data = read_json(file)
+            if data is None:
+                return f"{file.name} is not valid JSON (cut short?)"
+            try:
+                model.model_validate(data)
+            except ValidationError as exc:
+                first = exc.errors()[0]
+                where = ".".join(str(p) for p in first["loc"]) or "its content"
+                return f"{file.name} is not a whole record ({where}: {first['msg'].lower()})"
+        return None
+
     def write_config(self, config: dict[str, Any]) -> None:
         atomic_write_json(self.config_file, config)
 
@@ -370,7 +408,10 @@ class CellDir:
         data = read_json(self.failure_file)
         if data is None or "reason" not in data or "kind" not in data:
             return None
-        return CellFailure.model_validate(data)
+        try:
+            return CellFailure.model_validate(data)
+        except ValidationError:
+            return None  # damaged: `damage()` names it
 
     def record_failure(self, reason: str, kind: str, **extra: Any) -> None:
         failure = CellFailure(reason=reason, kind=kind, log=str(self.log_file), **extra)
@@ -449,6 +490,17 @@ class RunDir:
 
     def cell(self, cell_id: str) -> CellDir:
         return CellDir(self.cells_root / cell_id)
+
+    def damaged(self) -> list[tuple[CellDir, str]]:
+        """Every cell folder with a damaged file (`CellDir.damage`), in id order."""
+        if not self.cells_root.is_dir():
+            return []
+        found = []
+        for path in sorted(self.cells_root.iterdir()):
+            problem = CellDir(path).damage() if path.is_dir() else None
+            if problem:
+                found.append((CellDir(path), problem))
+        return found
 
     def cells(self) -> Iterator[CellDir]:
         """Every cell directory that has a readable cell.json, in id order."""

@@ -254,22 +254,29 @@ def test_demo_runs_offline(tmp_path):
 
 @pytest.mark.slow
 def test_miniature_study_script_compares_three_sources(tmp_path, shared_data):
-    """scripts/miniature_study.py, quick settings: leak check, two pretrained sources, the smoke
-    grid on a BUSI subset, and a report with three sources."""
+    """scripts/miniature_study.py, quick settings: leak check, two pretrained sources per
+    backbone, the smoke grid and the probe grid (two backbones) on a BUSI subset, a report with
+    three sources each, every source one `{backbone}` file source across backbones."""
     out = tmp_path / "mini"
     done = subprocess.run([sys.executable, str(REPO / "scripts" / "miniature_study.py"), "--out",
                            str(out), "--data-root", str(shared_data), "--max-images", "60",
-                           "--corpus-max-images", "200", "--epochs", "1"],
-                          capture_output=True, text=True, timeout=1500)
+                           "--corpus-max-images", "200", "--epochs", "1", "--grid", "smoke",
+                           "--grid", "probe-smoke"],
+                          capture_output=True, text=True, timeout=1800)
     assert done.returncode == 0, done.stderr[-3000:]
     assert "no BUSI image in radiology/thyroid" in done.stderr
-    sources = {r["source"].split("/")[-1] if r["source"].startswith("file:") else r["source"]
-               for r in results(out / "run")}
-    assert sources == {"scratch", "radiology-MobileNetV3Small.weights.h5",
-                       "natural-MobileNetV3Small.weights.h5"}
-    table = pd.read_csv(out / "run" / "report.csv")
-    per_source = table[table["backbone"] == "all"]
-    assert len(per_source) == 3 and (per_source["n"] == 6).all()
+    assert sorted(p.name for p in (out / "weights").glob("*.weights.h5")) == [
+        "natural-MobileNetV3Small.weights.h5", "natural-ResNet50.weights.h5",
+        "radiology-MobileNetV3Small.weights.h5", "radiology-ResNet50.weights.h5"]
+    for grid, backbones, scenarios in (("smoke", {"MobileNetV3Small"}, 6),
+                                       ("probe-smoke", {"MobileNetV3Small", "ResNet50"}, 4)):
+        cells = results(out / f"run-{grid}")
+        assert {r["source"].split("/")[-1] for r in cells} == {
+            "scratch", "radiology-{backbone}.weights.h5", "natural-{backbone}.weights.h5"}
+        assert {r["backbone"] for r in cells} == backbones
+        table = pd.read_csv(out / f"run-{grid}" / "report.csv")
+        per_source = table[table["backbone"] == "all"]
+        assert len(per_source) == 3 and (per_source["n"] == scenarios).all()
 
 
 def test_reproduce_medmnist_summary_compares_with_published_and_bare():

@@ -90,6 +90,10 @@ def cell_state(cell: CellDir, now: float | None = None, queued: set[str] | None 
     """The state of one cell. `queued`: live Slurm job ids (None: unknown, trust submissions)."""
     now = time.time() if now is None else now
     stale_s = stale_after() if stale_s is None else stale_s
+    problem = cell.damage()
+    if problem:
+        return CellStatus(cell, CellState.DAMAGED, f"{problem}; the same `radbench run` "
+                                                   f"command rewrites it or trains the cell again")
     result = cell.result()  # each file read once
     if result is not None:
         took = (result.timings or {}).get("total_s")
@@ -137,7 +141,10 @@ def cell_state(cell: CellDir, now: float | None = None, queued: set[str] | None 
 
 def run_states(out: Path, with_slurm: bool = True) -> list[CellStatus]:
     """The state of every cell in run directory `out`."""
-    cells = list(RunDir(out).cells())
+    run = RunDir(out)
+    cells = list(run.cells())
+    listed = {c.id for c in cells}
+    cells += [c for c, _ in run.damaged() if c.id not in listed]  # cell.json unreadable
     queued = queued_slurm_jobs() if with_slurm and any(c.submitted_file.is_file()
                                                        for c in cells) else None
     now = time.time()

@@ -16,9 +16,11 @@ from radbench.execute.state import ORDER, CellStatus, count_states, run_states
 from radbench.store import CellState, RunDir
 
 STYLES = {CellState.DONE: "green", CellState.RUNNING: "cyan", CellState.STALE: "yellow",
-          CellState.FAILED: "red", CellState.QUEUED: "blue", CellState.PENDING: "dim"}
+          CellState.FAILED: "red", CellState.QUEUED: "blue", CellState.PENDING: "dim",
+          CellState.DAMAGED: "bold magenta"}
 # the table's order: what needs attention first
-RANK = {state: i for i, state in enumerate((CellState.RUNNING, CellState.STALE, CellState.FAILED,
+RANK = {state: i for i, state in enumerate((CellState.DAMAGED, CellState.RUNNING,
+                                            CellState.STALE, CellState.FAILED,
                                             CellState.QUEUED, CellState.PENDING, CellState.DONE))}
 
 

@@ -17,8 +17,23 @@ def source_label(source: str) -> str:
     return "file:" + Path(source[5:]).name if source.startswith("file:") else source
 
 
+def check_not_damaged(out: Path) -> None:
+    """A report never leaves a damaged cell out silently: a DataError names the first damaged
+    file, what is wrong with it, and the fix."""
+    damaged = RunDir(out).damaged()
+    if not damaged:
+        return
+    cell, problem = damaged[0]
+    more = f"; {len(damaged) - 1} more damaged cell(s), `radbench status {out}` lists them" \
+        if len(damaged) > 1 else ""
+    raise DataError(f"{cell.path}: damaged, {problem}; restore the file, or run the same "
+                    f"`radbench run` command again (it rewrites cell.json and trains a cell "
+                    f"whose result is unreadable again){more}")
+
+
 def collect_cells(out: Path) -> pd.DataFrame:
     """One row per cell directory: scenario keys, fold, status, test AUC (NaN unless done)."""
+    check_not_damaged(out)
     rows = []
     for directory in RunDir(out).cells():
         cell = Cell.from_dict(directory.config()["cell"])

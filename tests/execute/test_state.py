@@ -3,7 +3,10 @@
 from __future__ import annotations
 
 import json
+import re
 import time
+
+import pytest
 
 from radbench.execute.heartbeat import Heartbeat
 from radbench.execute.state import count_states, cell_state, run_states
@@ -58,7 +61,7 @@ def test_each_state_from_the_files(tmp_path, lock_holder):
 
     counts = count_states(run_states(tmp_path, with_slurm=False))
     assert counts == {"done": 1, "running": 1, "stale": 2, "failed": 1, "queued": 1,
-                      "pending": 1}
+                      "pending": 1, "damaged": 0}
 
 
 def test_heartbeat_beats_records_the_epoch_and_goes_away(tmp_path):
@@ -149,3 +152,31 @@ def test_status_never_imports_keras(tmp_path):
     done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True)
     assert done.returncode == 0, done.stderr
     assert done.stdout.strip() == "[]"
+
+
+@pytest.mark.parametrize("file, content, said", [
+    ("result.json", '{"cell_id": "x", "fold": 0, "test_a', "result.json is not valid JSON"),
+    ("result.json", "{}", "result.json is not a whole record (cell_id: field required)"),
+    ("failure.json", '{"reason": 5, "kind": []}', "failure.json is not a whole record"),
+    ("cell.json", '{"cell": {"task": "t"', "cell.json is not valid JSON"),
+    ("cell.json", '{"cell": {"task": "t", "source": "scratch"}}',
+     "cell.json lacks the key 'cell.backbone'"),
+])
+def test_a_damaged_file_is_its_own_state(tmp_path, file, content, said):
+    """A damaged cell.json, result.json or failure.json is named (never a done cell left out
+    of the table, a vanished cell or an 'interrupted' one), and the report refuses the run."""
+    from radbench.errors import DataError
+    from radbench.report.collect import collect_cells
+    from radbench.store import RunDir
+
+    whole = write_cell(tmp_path, "whole")
+    atomic_write_json(whole.result_file, {"cell_id": whole.id, "fold": 0, "test_auc": 0.7,
+                                          "distinct_test_scores": 40})
+    cell = write_cell(tmp_path, "hurt")
+    (cell.path / file).write_text(content)
+    states = {s.cell.id: s for s in run_states(tmp_path, with_slurm=False)}
+    assert states[cell.id].state == "damaged" and said in states[cell.id].detail
+    assert states[whole.id].state == "done"
+    assert [c.id for c, _ in RunDir(tmp_path).damaged()] == [cell.id]
+    with pytest.raises(DataError, match=re.escape(f"{cell.id}: damaged, {said}")):
+        collect_cells(tmp_path)
