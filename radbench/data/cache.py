@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import os
 import shutil
 from concurrent.futures import ThreadPoolExecutor
@@ -17,7 +18,26 @@ from radbench.data.manifest import Manifest
 from radbench.ids import stable_hash
 from radbench.store import make_temporary_dir
 
-CACHE_FORMAT = 2
+CACHE_FORMAT = 3  # 3: entries carry complete.json, verified before reuse
+SAMPLED_BLOCKS = 64  # blocks of 64 KiB hashed across images.npy (and its first and last)
+BLOCK = 1 << 16
+
+
+def fingerprint(path: Path) -> dict:
+    """images.npy's size and a SHA-256 of its header, its last block and SAMPLED_BLOCKS blocks
+    spread over it: a truncated, grown or overwritten file shows, in milliseconds even for
+    gigabytes (a full hash of every read would cost seconds per cell)."""
+    import hashlib
+
+    size = path.stat().st_size
+    digest = hashlib.sha256()
+    starts = {0, max(0, size - BLOCK)}
+    starts.update(int(i * max(0, size - BLOCK) / SAMPLED_BLOCKS) for i in range(SAMPLED_BLOCKS))
+    with path.open("rb") as stream:
+        for start in sorted(starts):
+            stream.seek(start)
+            digest.update(stream.read(BLOCK))
+    return {"bytes": size, "sampled_sha256": digest.hexdigest()}
 
 
 def default_cache_root() -> Path:
@@ -41,6 +61,27 @@ class ImageCache:
     def images(self) -> np.ndarray:
         """The images, memory-mapped read-only (never copied per cell)."""
         return np.load(self.directory / "images.npy", mmap_mode="r")
+
+    def damage(self) -> str | None:
+        """What is wrong with this entry, or None when it is whole: its completion record
+        (complete.json) must be there and match images.npy (size, sampled hash) and
+        index.csv (row count)."""
+        try:
+            record = json.loads((self.directory / "complete.json").read_text())
+        except (OSError, ValueError):
+            return "no completion record (complete.json)"
+        try:
+            found = fingerprint(self.directory / "images.npy")
+            rows = len(pd.read_csv(self.directory / "index.csv", keep_default_na=False))
+        except (OSError, ValueError) as exc:
+            return f"unreadable ({exc})"
+        if found["bytes"] != record.get("bytes"):
+            return f"images.npy has {found['bytes']} bytes, {record.get('bytes')} were written"
+        if found["sampled_sha256"] != record.get("sampled_sha256"):
+            return "images.npy changed since it was written (sampled SHA-256 differs)"
+        if rows != record.get("images"):
+            return f"index.csv has {rows} rows, {record.get('images')} images were written"
+        return None
 
 
 def _files(manifest: Manifest) -> list:
@@ -66,6 +107,20 @@ def cache_key(manifest: Manifest, size: int, interpolation: str,
                         "windows": [list(w) for w in windows]}, 20)
 
 
+def _set_aside(target: Path, damage: str) -> None:
+    """Move a damaged entry out of the way (renamed, then removed), saying so once."""
+    import sys
+
+    print(f"note: image cache {target} is damaged ({damage}); building it again",
+          file=sys.stderr)
+    aside = target.with_name(f".damaged-{target.name}-{os.getpid()}")
+    try:
+        target.rename(aside)
+    except OSError:
+        return  # another process moved it first
+    shutil.rmtree(aside, ignore_errors=True)
+
+
 def build_cache(manifest: Manifest, size: int, interpolation: str, root: Path | None = None,
                 on_image: Callable[[], None] | None = None,
                 windows: Sequence[tuple[float, float]] = ()) -> ImageCache:
@@ -76,8 +131,11 @@ def build_cache(manifest: Manifest, size: int, interpolation: str, root: Path | 
     """
     root = Path(root) if root else default_cache_root()
     target = root / cache_key(manifest, size, interpolation, windows)
-    if (target / "index.csv").is_file():
-        return ImageCache(target)
+    if target.is_dir():
+        damage = ImageCache(target).damage()
+        if damage is None:
+            return ImageCache(target)
+        _set_aside(target, damage)
     root.mkdir(parents=True, exist_ok=True)
     scratch = make_temporary_dir(".building-", root)
     try:
@@ -95,10 +153,12 @@ def build_cache(manifest: Manifest, size: int, interpolation: str, root: Path | 
         images.flush()
         del images
         manifest.frame[["case_id"]].to_csv(scratch / "index.csv", index=False)
+        record = {**fingerprint(scratch / "images.npy"), "images": len(paths)}
+        (scratch / "complete.json").write_text(json.dumps(record))  # written last
         try:
             scratch.rename(target)
         except OSError:  # another process finished the same entry first
-            if not (target / "index.csv").is_file():
+            if ImageCache(target).damage() is not None:
                 raise
     finally:
         shutil.rmtree(scratch, ignore_errors=True)

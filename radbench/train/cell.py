@@ -216,6 +216,10 @@ def run_cell(directory: Path, verbose: int = 2, attempt: int | None = None,
     source = resolve_source(cell.source, cell.backbone)
     cell_dir.clear_outputs()
     cache = ImageCache(Path(config["data"]["cache_dir"]))
+    damage = cache.damage()
+    if damage:
+        raise ValueError(f"image cache {cache.directory} is damaged ({damage}); run "
+                         f"`radbench run` again to rebuild it")
     cached_ids = cache.case_ids
     if [cached_ids[row] for row in split["row"]] != split["case_id"].tolist():
         raise ValueError(f"image cache {cache.directory} does not hold this cell's images in the "

@@ -64,8 +64,12 @@ def stored_features(cell: Cell, cache_dir: Path, images: np.ndarray, weights: st
     folder = Path(cache_dir) / "features"
     target = folder / f"{features_key(cell, weights_sha256)}.npy"
     if target.is_file():
-        features = np.load(target)
-        if len(features) == len(images):
+        try:
+            features = np.load(target)
+        except (OSError, ValueError, EOFError):  # damaged (cut short): computed again below
+            features = None
+        if features is not None and features.ndim == 2 and len(features) == len(images) \
+                and np.isfinite(features).all():
             return features, True
     features = extract_features(cell, images, weights)
     folder.mkdir(parents=True, exist_ok=True)

@@ -52,3 +52,34 @@ def test_corrupt_image_leaves_no_cache(dataset, tmp_path):
     with pytest.raises(DataError, match="2.png"):
         build_cache(build_manifest(TASK, dataset), 16, "nearest", tmp_path / "cache")
     assert list((tmp_path / "cache").iterdir()) == []
+
+
+@pytest.mark.parametrize("harm, said", [
+    (lambda entry: (entry / "images.npy").write_bytes(
+        (entry / "images.npy").read_bytes()[:-100]), "bytes, 4736 were written"),
+    (lambda entry: (entry / "complete.json").unlink(), "no completion record"),
+    (lambda entry: (entry / "index.csv").write_text("case_id\nx\n"), "index.csv has 1 rows"),
+    (lambda entry: _flip_a_pixel(entry / "images.npy"), "sampled SHA-256 differs"),
+])
+def test_a_damaged_entry_is_found_and_built_again(dataset, tmp_path, capsys, harm, said):
+    """A truncated, shortened or overwritten entry is never reused (it once failed every cell
+    with 'mmap length is greater than file size', forever): named, set aside, rebuilt."""
+    manifest = build_manifest(TASK, dataset)
+    first = build_cache(manifest, 16, "nearest", tmp_path / "cache")
+    pixels = np.array(first.images())
+    assert first.damage() is None
+    harm(first.directory)
+    assert said in first.damage()
+    calls = []
+    again = build_cache(manifest, 16, "nearest", tmp_path / "cache",
+                        on_image=lambda: calls.append(1))
+    assert again.directory == first.directory and len(calls) == 6  # decoded again
+    assert again.damage() is None and np.array_equal(again.images(), pixels)
+    assert f"image cache {first.directory} is damaged" in capsys.readouterr().err
+    assert sorted(p.name for p in (tmp_path / "cache").iterdir()) == [first.directory.name]
+
+
+def _flip_a_pixel(path):
+    data = bytearray(path.read_bytes())
+    data[-1] ^= 0xFF  # the last block is always in the sampled hash
+    path.write_bytes(bytes(data))

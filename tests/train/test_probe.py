@@ -76,3 +76,23 @@ def test_bench_probe_script_in_a_tiny_setting(busi_root):
                           capture_output=True, text=True, timeout=600)
     assert done.returncode == 0, done.stdout + done.stderr[-2000:]
     assert "ratio fine-tune / cold probe:" in done.stdout and "reused: True" in done.stdout
+
+
+def test_damaged_stored_features_are_computed_again(tmp_path):
+    """A features file cut short (a kill, a full disk) is never loaded as features: the cell
+    computes them again and replaces it."""
+    from radbench.config.schema import Training
+    from radbench.grid import Cell
+    from radbench.train.probe import features_key, stored_features
+
+    cell = Cell("t", "scratch", "MobileNetV3Small", "probe", 0.0, 0, 0,
+                Training(image_size=32, batch_size=8))
+    images = np.random.default_rng(0).integers(0, 255, (6, 32, 32, 3), dtype=np.uint8)
+    first, reused = stored_features(cell, tmp_path, images, None, None)
+    assert not reused and first.shape[0] == 6
+    target = tmp_path / "features" / f"{features_key(cell, None)}.npy"
+    target.write_bytes(target.read_bytes()[:200])
+    again, reused = stored_features(cell, tmp_path, images, None, None)
+    assert not reused and np.allclose(again, first, atol=1e-5)
+    assert np.load(target).shape == first.shape
+    assert stored_features(cell, tmp_path, images, None, None)[1]  # whole again: reused
