@@ -158,6 +158,9 @@ def run_grid(options: RunOptions, console: Console | None = None) -> RunSummary:
         check_tensorboard()
     if not options.dry_run:  # before the data check and the image cache, not after them
         from radbench.data.cache import default_cache_root
+        from radbench.quiet import check_backend
+
+        check_backend()
         from radbench.writable import check_writable
 
         check_writable(options.out, "--out")

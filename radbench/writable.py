@@ -7,7 +7,6 @@ from __future__ import annotations
 
 import errno
 import os
-import tempfile
 from pathlib import Path
 
 from radbench.errors import ConfigError
@@ -27,7 +26,8 @@ def describe_os_error(exc: OSError) -> str:
 
 def check_writable(path: Path, what: str) -> None:
     """`path` is a folder radbench can write into, or one it can create: its nearest existing
-    ancestor is a folder and a file can be created there. ConfigError otherwise."""
+    ancestor is a folder this process may write in, on a file system mounted read-write.
+    ConfigError otherwise. Nothing is created to find out."""
     path = Path(path).expanduser()
     if path.exists() and not path.is_dir():
         raise ConfigError(f"{what} {path}: is a file, not a folder; give a folder path")
@@ -39,11 +39,8 @@ def check_writable(path: Path, what: str) -> None:
     if probe.exists() and not probe.is_dir():
         raise ConfigError(f"{what} {path}: {probe} is a file, so no folder can be made below "
                           f"it; give a folder path")
-    try:
-        handle, name = tempfile.mkstemp(prefix=".radbench-write-check-", dir=probe)
-        os.close(handle)
-        os.unlink(name)
-    except OSError as exc:
+    if not os.access(probe, os.W_OK | os.X_OK):  # asks the kernel; touches nothing
+        read_only = bool(os.statvfs(probe).f_flag & os.ST_RDONLY)
         where = "" if probe == path else f" (its nearest existing folder {probe})"
         raise ConfigError(f"{what} {path}: cannot write there{where}: "
-                          f"{describe_os_error(exc)}") from None
+                          f"{'read-only file system' if read_only else 'permission denied'}")

@@ -123,3 +123,32 @@ def test_empty_sources_and_a_data_file(tmp_path, phantom_root):
     one_line_error(run_cli("run", "demo", "--grid", grid, "--data", str(afile), "--out",
                            str(out)), "a file, not a folder")
     assert not out.exists()
+
+
+def test_hostile_files_are_listed_by_data_check_and_skipped_by_skip_bad(tmp_path):
+    """A decompression bomb (a tiny PNG whose header claims 30000 x 30000 pixels) and a file
+    name that is not UTF-8: `data check` lists both, `run` refuses with one line, and
+    `--skip-bad` leaves exactly those two out and runs."""
+    import os
+    from pathlib import Path
+
+    from tests.test_bad_input_corpus import World, bomb, folders_task, png
+
+    def harm(root: Path) -> None:
+        bomb(root / "malignant" / "huge.png")
+        png(Path(os.fsdecode(bytes(root / "benign") + b"/scan\xff.png")))
+
+    task, data = folders_task(World(tmp_path, tmp_path), harm)
+    check = run_cli("data", "check", task, "--data", data)
+    assert check.returncode == 2 and "Traceback" not in check.stderr
+    assert "huge.png: refused, its header claims more pixels" in check.stdout
+    assert "scan\\xff.png: the file name is not valid UTF-8" in check.stdout
+    assert "2 error(s)" in check.stdout
+    grid = str(two_cell_grid(tmp_path))
+    one_line_error(run_cli("run", task, "--grid", grid, "--data", data, "--out",
+                           str(tmp_path / "run")), "fails the integrity check with 2 error(s)")
+    skipped = run_cli("run", task, "--grid", grid, "--data", data, "--out",
+                      str(tmp_path / "run"), "--skip-bad", "--dry-run")
+    assert skipped.returncode == 0, skipped.stderr[-2000:]
+    assert "task folders: 24 images" in skipped.stderr
+    assert "--skip-bad left out 2 image(s)" in skipped.stderr

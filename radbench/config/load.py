@@ -34,14 +34,17 @@ def shipped_names(kind: str) -> list[str]:
 def resolve_config_path(name_or_path: str, kind: str) -> Path:
     """A shipped config name (e.g. 'breast') or the path of a YAML file."""
     candidate = Path(name_or_path)
+    singular = {"corpora": "corpus"}.get(kind, kind[:-1])
     if candidate.suffix in (".yaml", ".yml") or os.sep in name_or_path:
+        if candidate.is_dir():
+            raise ConfigError(f"{name_or_path}: a folder, not a {singular} YAML file")
         if not candidate.is_file():
-            raise ConfigError(f"{name_or_path}: no such {kind[:-1]} file")
+            raise ConfigError(f"{name_or_path}: no such {singular} file")
         return candidate
     shipped = config_root() / kind / f"{name_or_path}.yaml"
     if not shipped.is_file():
         raise ConfigError(
-            f"unknown {kind[:-1]} {name_or_path!r}; shipped: {', '.join(shipped_names(kind))} "
+            f"unknown {singular} {name_or_path!r}; shipped: {', '.join(shipped_names(kind))} "
             f"(or give the path of a YAML file)"
         )
     return shipped

@@ -93,8 +93,13 @@ def read_csv_manifest(root: Path, spec: DataSpec) -> list[RawRecord]:
     if not table.is_file():
         raise DataError(f"{table}: manifest CSV not found (set data.csv, relative to the data root)")
     columns = spec.columns
+    try:
+        table.read_bytes().decode("utf-8")
+    except UnicodeDecodeError as exc:
+        raise DataError(f"{table}: not UTF-8 text (byte {exc.object[exc.start]:#04x} at offset "
+                        f"{exc.start}); save it as UTF-8") from None
     records = []
-    with table.open(newline="") as handle:
+    with table.open(newline="", encoding="utf-8") as handle:
         reader = csv.DictReader(handle)
         header = reader.fieldnames or []
         needed = [c for c in (columns.path, columns.label, columns.group, columns.mask) if c]

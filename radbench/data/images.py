@@ -71,6 +71,9 @@ def open_image(path: Path) -> Image.Image:
         raise DataError(f"{path}: file not found") from None
     except UnidentifiedImageError:
         raise DataError(f"{path}: not a readable image (unknown or corrupt format)") from None
+    except Image.DecompressionBombError as exc:
+        raise DataError(f"{path}: refused, its header claims more pixels than any real image "
+                        f"({exc}); a damaged or hostile file") from None
     except (OSError, ValueError, SyntaxError) as exc:
         raise DataError(f"{path}: corrupt or truncated image ({exc})") from None
 

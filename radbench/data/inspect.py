@@ -56,6 +56,13 @@ def inspect_image(manifest: Manifest, row: pd.Series,
     """Decode one image of the manifest and describe it; problems are recorded, not raised."""
     info = ImageInfo(row["case_id"])
     try:
+        str(row["path"]).encode("utf-8")
+    except UnicodeEncodeError:  # undecodable bytes in the name: no CSV, JSON or log can hold it
+        raw = os.fsencode(str(manifest.absolute(row["path"])))
+        info.error = (f"{ascii(raw)[2:-1]}: the file name is not valid UTF-8; rename the file "
+                      f"(or leave it out with --skip-bad)")
+        return info
+    try:
         decoded = decode(manifest.absolute(row["path"]), windows)
     except DataError as exc:
         info.error = str(exc)
@@ -89,12 +96,15 @@ def inspect_all(manifest: Manifest, windows: Sequence[tuple[float, float]] = (),
         return list(pool.map(one, rows))
 
 
+INSPECTION_FORMAT = 2  # 2: file names that are not UTF-8 are errors
+
+
 def _inspection_file(manifest: Manifest, windows: Sequence[tuple[float, float]],
                      cache_root: Path | None) -> Path:
     from radbench.data.cache import default_cache_root, file_key
 
     root = Path(cache_root) if cache_root else default_cache_root()
-    return root / "inspections" / f"{file_key(manifest, windows)}.json"
+    return root / "inspections" / f"{file_key(manifest, windows)}-{INSPECTION_FORMAT}.json"
 
 
 def load_inspection(manifest: Manifest, windows: Sequence[tuple[float, float]] = (),

@@ -64,6 +64,12 @@ class PreparedData:
         return folder
 
 
+def printable(name: str) -> str:
+    """A file name as text any file can hold: bytes that are not UTF-8 (kept by Python as
+    surrogates) written as \\xNN."""
+    return name.encode("utf-8", "surrogateescape").decode("utf-8", "backslashreplace")
+
+
 def data_root(task: TaskConfig, task_file: Path | None, override: str | None) -> Path:
     """--data, else the task's data.root (relative to the task file)."""
     if override:
@@ -106,7 +112,7 @@ def prepare(task: TaskConfig, root: Path, max_images: int | None = None,
     kept = load_inspection(manifest, windows, cache_dir)
     infos = kept if kept is not None else inspect_all(manifest, windows)
     report = evaluate(task, manifest, infos)
-    skipped = [{"image": path, "reason": f"{where}: file not found"}
+    skipped = [{"image": printable(str(path)), "reason": f"{where}: file not found"}
                for path, where in manifest.missing]
     if report.errors and not skip_bad:
         first = report.errors[0].message
@@ -124,7 +130,7 @@ def prepare(task: TaskConfig, root: Path, max_images: int | None = None,
         for finding in report.errors:
             for case in finding.case_ids:
                 reasons.setdefault(case, finding.message)
-        skipped += [{"image": case, "reason": reasons[case]} for case in sorted(bad)]
+        skipped += [{"image": printable(case), "reason": reasons[case]} for case in sorted(bad)]
         manifest = manifest.without(bad, f"--skip-bad left out {len(bad)} image(s) that failed "
                                          f"the integrity check")
     if task.data.near_duplicates == "group":
