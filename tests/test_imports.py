@@ -24,8 +24,8 @@ LAYERS = [
     {"grid"},
     {"models", "data"},
     {"config"},
-    {"store", "registry", "provenance", "writable"},
-    {"ids", "errors", "quiet", "metrics"},
+    {"store", "registry", "provenance", "writable", "quiet"},
+    {"ids", "errors", "metrics"},
 ]
 LAYER = {name: depth for depth, names in enumerate(LAYERS) for name in names}
 
