@@ -417,6 +417,25 @@ def _undecodable_name(root: Path) -> None:
     png(Path(os.fsdecode(bytes(root / "benign") + b"/scan\xff.png")))
 
 
+def _one_malignant(root: Path) -> None:
+    for extra in sorted((root / "malignant").iterdir())[1:]:
+        extra.unlink()
+
+
+def _folders_kind(id: str, harm: Callable[[Path], None], expected: str) -> None:
+    for command in ("run", "check"):
+        KINDS.append(Kind(f"{command}-{id}", lambda w, c=command: (
+            (lambda task, data: ["data", "check", task, "--data", data] if c == "check" else
+             ["run", task, "--grid", w.grid(), "--data", data, "--out", str(w.root / "out")])(
+                *folders_task(w, harm)), expected), listing=command == "check"))
+
+
+_folders_kind("class-of-one-image", _one_malignant, "class 'malignant' has 1 patient group(s)")
+_folders_kind("class-folder-empty", lambda root: [p.unlink() for p in (root / "malignant").iterdir()],
+              "malignant")
+_folders_kind("image-bomb-in-folders", lambda root: bomb(root / "benign" / "huge.png"),
+              "huge.png: refused")
+
 for _command in ("run", "check"):
     KINDS.append(Kind(f"{_command}-file-name-not-utf8", lambda w, c=_command: (
         (lambda task, data: ["data", "check", task, "--data", data] if c == "check" else

@@ -133,6 +133,11 @@ def evaluate(task: TaskConfig, manifest: Manifest, infos: list[ImageInfo]) -> Ch
             findings.append(Finding(WARNING, "blank", f"{info.case_id}: blank image (gray values "
                                     f"vary by {info.std:.2f})"))
     findings.extend(_group_findings(manifest))
+    if task.split.scheme in ("kfold", "holdout"):
+        from radbench.data.splits import thin_classes
+
+        findings.extend(Finding(ERROR, "thin_class", sentence)
+                        for sentence in thin_classes(frame))
     readable = [i for i in infos if i.error is None]
     duplicates = duplicate_groups(infos, task.data.duplicate_distance)
     findings.extend(_duplicate_findings(manifest, duplicates, infos,

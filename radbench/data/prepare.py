@@ -119,8 +119,8 @@ def prepare(task: TaskConfig, root: Path, max_images: int | None = None,
         raise DataError(
             f"{root}: the dataset fails the integrity check with {len(report.errors)} error(s), "
             f"first: {first}; `radbench data check {task_ref or task.name} --data {root}` "
-            f"lists them all, "
-            f"--skip-bad leaves those images out"
+            f"lists them all"
+            + (", --skip-bad leaves those images out" if report.bad_case_ids else "")
         )
     if kept is None and keep_inspection:
         save_inspection(manifest, infos, windows, cache_dir)

@@ -108,6 +108,23 @@ def check_splits(splits: pd.DataFrame, manifest: Manifest, class_names: list[str
                 )
 
 
+MIN_GROUPS_PER_CLASS = 3  # one each for train, validation and test
+
+
+def thin_classes(frame: pd.DataFrame) -> list[str]:
+    """A sentence for each class with too few patient groups to appear in the train,
+    validation and test parts of a split."""
+    found = []
+    for label, rows in frame.groupby("label"):
+        groups = rows["group"].nunique()
+        if groups < MIN_GROUPS_PER_CLASS:
+            found.append(f"class {label!r} has {groups} patient group(s) ({len(rows)} image(s)); "
+                         f"a split needs at least {MIN_GROUPS_PER_CLASS} per class (train, "
+                         f"validation and test each hold every class): add images of it or "
+                         f"merge it into another class (data.class_map)")
+    return found
+
+
 def make_splits(manifest: Manifest, spec: SplitSpec, class_names: list[str],
                 published: pd.DataFrame | None = None) -> pd.DataFrame:
     """Columns case_id, fold, part (train/val/test); deterministic from `spec.seed`, or the
@@ -119,11 +136,16 @@ def make_splits(manifest: Manifest, spec: SplitSpec, class_names: list[str],
         splits = _published(manifest, published, spec.folds)
         check_splits(splits, manifest, class_names, grouped=False)
         return splits
-    if spec.scheme != "given" and frame["group"].nunique() < spec.n_folds * 3:
-        raise DataError(
-            f"{manifest.root}: {frame['group'].nunique()} group(s) are too few for a "
-            f"{spec.scheme} split with {spec.n_folds} fold(s)"
-        )
+    if spec.scheme != "given":
+        thin = thin_classes(frame)
+        if thin:
+            raise DataError(f"{manifest.root}: {thin[0]}")
+        if frame["group"].nunique() < spec.n_folds * 3:
+            raise DataError(
+                f"{manifest.root}: {frame['group'].nunique()} group(s) are too few for a "
+                f"{spec.scheme} split with {spec.n_folds} fold(s) (expected at least "
+                f"{spec.n_folds * 3}: use more images or fewer folds)"
+            )
     if spec.scheme == "given":
         splits = _given(frame)
     else:

@@ -62,6 +62,10 @@ def test_too_few_groups_is_a_clear_error():
 
 def test_a_part_with_one_class_is_a_clear_error():
     manifest = manifest_of(40, positive_every=40)  # a single positive group
+    with pytest.raises(DataError, match=r"class 'pos' has 1 patient group\(s\) \(3 image\(s\)\); "
+                                        r"a split needs at least 3 per class"):
+        make_splits(manifest, SplitSpec(scheme="kfold"), ["neg", "pos"])
+    manifest = manifest_of(40, positive_every=14)  # three positive groups, five folds
     with pytest.raises(DataError, match="needs both classes"):
         make_splits(manifest, SplitSpec(scheme="kfold"), ["neg", "pos"])
 
