@@ -64,7 +64,10 @@ def open_image(path: Path) -> Image.Image:
             raise DataError(f"{path}: empty file (0 bytes), expected an image")
         with Image.open(path) as image:
             image.load()
-            return image.copy()
+            frames = getattr(image, "n_frames", 1)
+            copy = image.copy()
+            copy.info["frames"] = frames  # an animated GIF/APNG or multi-page TIFF: frame 0 is read
+            return copy
     except DataError:
         raise
     except FileNotFoundError:
@@ -106,6 +109,9 @@ def to_rgb(image: Image.Image, where: str = "") -> Decoded:
             warnings.append(f"{where}: {mode} image with transparent pixels; alpha dropped")
     elif mode == "P":
         warnings.append(f"{where}: palette image converted to RGB through its palette")
+    if image.info.get("frames", 1) > 1:
+        warnings.append(f"{where}: {image.info['frames']} frames (animated or multi-page); only "
+                        f"the first is used")
     return Decoded(image if image.mode == "RGB" else image.convert("RGB"), mode, warnings)
 
 

@@ -96,7 +96,7 @@ def inspect_all(manifest: Manifest, windows: Sequence[tuple[float, float]] = (),
         return list(pool.map(one, rows))
 
 
-INSPECTION_FORMAT = 2  # 2: file names that are not UTF-8 are errors
+INSPECTION_FORMAT = 3  # 2: file names that are not UTF-8 are errors; 3: frame counts
 
 
 def _inspection_file(manifest: Manifest, windows: Sequence[tuple[float, float]],

@@ -74,3 +74,16 @@ def test_masks_are_united(tmp_path):
     paths = [save(tmp_path, Image.fromarray(a), "a.png"), save(tmp_path, Image.fromarray(b), "b.png")]
     mask = load_mask(paths, 16)
     assert mask.sum() == 2 * 4 * 16
+
+
+def test_an_animated_image_is_read_at_its_first_frame_with_a_warning(tmp_path):
+    from radbench.data.decode import decode
+
+    frames = [Image.fromarray(np.full((8, 8), v, np.uint8)) for v in (10, 200, 90)]
+    frames[0].save(tmp_path / "a.gif", save_all=True, append_images=frames[1:])
+    decoded = decode(tmp_path / "a.gif")
+    assert np.asarray(decoded.image)[0, 0, 0] == 10
+    assert any("3 frames (animated or multi-page); only the first is used" in w
+               for w in decoded.warnings)
+    frames[0].save(tmp_path / "still.gif")
+    assert not any("frames" in w for w in decode(tmp_path / "still.gif").warnings)
