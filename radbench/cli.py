@@ -494,6 +494,65 @@ def weights_status(as_json: bool = typer.Option(False, "--json")) -> None:
         out.print(IMAGENET_WHERE, highlight=False, markup=False)
 
 
+@weights_app.command("inspect",
+    epilog="Example: radbench weights inspect radimagenet --backbone DenseNet121 --task breast "
+           "--data ~/BUSI")
+@reports_errors
+def weights_inspect(
+    source: str = typer.Argument(..., help="imagenet, radimagenet, scratch or file:PATH"),
+    backbone: str = typer.Option(..., "--backbone", help="e.g. ResNet50, DenseNet121"),
+    task: Optional[str] = typer.Option(None, "--task", help="also run this task's images "
+                                       "through the backbone (with --data)"),
+    data: Optional[str] = typer.Option(None, "--data", help="the task's dataset folder"),
+    images: int = typer.Option(64, "--images", min=1, help="how many of the task's images"),
+    image_size: int = typer.Option(128, "--image-size", min=16, help="their size, px"),
+    show_all: bool = typer.Option(False, "--all", help="every BatchNorm layer, not only the "
+                                  "flagged ones"),
+    as_json: bool = typer.Option(False, "--json"),
+) -> None:
+    """BatchNorm statistics of a backbone's weights (extreme, negative or non-finite values
+    flagged), the preprocessing they expect and their hash; with --task, how far the task's
+    images sit from the stored statistics at each BatchNorm layer. Exit code 1 when a layer is
+    flagged."""
+    import statistics
+
+    from radbench.models.inspect_weights import inspect_weights
+
+    pixels = None
+    if task:
+        from radbench.data.sample import task_images
+
+        pixels = task_images(task, data, image_size, images)
+    report = inspect_weights(source, backbone, pixels)
+    if as_json:
+        print(json.dumps(report.to_dict(), indent=1, default=str))
+    else:
+        out.print(f"{source} {backbone}: {report.weights or 'random initialisation'}"
+                  + (f" sha256 {report.sha256}" if report.sha256 else ""), highlight=False,
+                  markup=False)
+        out.print(f"input: {report.input_mode} - {report.preprocessing}", highlight=False,
+                  markup=False)
+        shown = report.layers if show_all else report.flagged
+        for layer in shown:
+            line = (f"{layer.name}: {layer.channels} channels, mean {layer.mean_min:.3g}.."
+                    f"{layer.mean_max:.3g}, variance {layer.var_min:.3g}..{layer.var_max:.3g} "
+                    f"(median {layer.var_median:.3g})")
+            if layer.data_shift is not None:
+                line += (f"; images: shift {layer.data_shift:.2f} SD, variance ratio "
+                         f"{layer.data_var_ratio:.2f}")
+            if layer.flags:
+                line += "  FLAGGED: " + "; ".join(layer.flags)
+            out.print(line, highlight=False, markup=False)
+        summary = f"{len(report.layers)} BatchNorm layer(s), {len(report.flagged)} flagged"
+        if report.images:
+            shifts = [layer.data_shift for layer in report.layers]
+            summary += (f"; {report.images} image(s) of task {task}: median shift "
+                        f"{statistics.median(shifts):.2f} SD, largest {max(shifts):.2f} SD")
+        out.print(summary, highlight=False)
+    if report.flagged:
+        raise typer.Exit(1)
+
+
 @app.command(
     epilog="Example: radbench pretrain phantom --backbone MobileNetV3Small --out w.weights.h5")
 @reports_errors

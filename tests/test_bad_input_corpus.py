@@ -535,6 +535,15 @@ kind("pretrain-data-malformed", "--data phantom=PATH")(lambda w: [
     "pretrain", "phantom", "--backbone", "MobileNetV3Small", "--out",
     str(w.path("w.weights.h5")), "--data", "phantom"])
 
+kind("weights-inspect-backbone-unknown", "ResNet51")(lambda w: [
+    "weights", "inspect", "scratch", "--backbone", "ResNet51"])
+kind("weights-inspect-file-missing", "not found")(lambda w: [
+    "weights", "inspect", f"file:{w.path('w.weights.h5')}", "--backbone", "ResNet50"])
+kind("weights-inspect-file-not-hdf5", "is not an HDF5 weights file")(lambda w: [
+    "weights", "inspect", "file:" + w.text("w.weights.h5", "text"), "--backbone", "ResNet50"])
+kind("weights-inspect-task-without-data", "pass --data PATH")(lambda w: [
+    "weights", "inspect", "scratch", "--backbone", "ResNet50", "--task", "breast"])
+
 # --- the environment (a fresh process: the backend is chosen at import) ------------------------
 kind("env-keras-backend-bogus", "KERAS_BACKEND='theano'", env={"KERAS_BACKEND": "theano"},
      fresh_process=True)(lambda w: w.run_args())
