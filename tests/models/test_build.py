@@ -19,6 +19,15 @@ def test_paper_mode_is_caffe_then_divided_by_255():
     np.testing.assert_allclose(got, expected, rtol=1e-5, atol=1e-5)
 
 
+def test_the_readme_pytorch_recipe_is_paper_mode():
+    """README's recipe for PyTorch users, channels first: flip RGB to BGR, subtract the caffe
+    means, divide by 255 (numpy here: the same arithmetic as the torch lines)."""
+    nchw = np.transpose(PIXELS, (0, 3, 1, 2)).astype("float32")
+    recipe = (nchw[:, ::-1] - np.array([103.939, 116.779, 123.68]).reshape(1, 3, 1, 1)) / 255
+    got = np.asarray(ChannelNormalization("paper")(PIXELS))
+    np.testing.assert_allclose(np.transpose(recipe, (0, 2, 3, 1)), got, rtol=1e-5, atol=1e-5)
+
+
 @pytest.mark.parametrize("mode", ["caffe", "tf", "torch"])
 def test_native_modes_match_keras(mode):
     expected = imagenet_utils.preprocess_input(PIXELS.copy(), mode=mode)
