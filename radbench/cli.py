@@ -494,6 +494,42 @@ def weights_status(as_json: bool = typer.Option(False, "--json")) -> None:
         out.print(IMAGENET_WHERE, highlight=False, markup=False)
 
 
+@weights_app.command("export",
+    epilog="Example: radbench weights export radimagenet --backbone DenseNet121 --format "
+           "torchvision --out RadImageNet-DenseNet121.pth")
+@reports_errors
+def weights_export(
+    source: str = typer.Argument(..., help="imagenet, radimagenet, scratch or file:PATH"),
+    backbone: str = typer.Option(..., "--backbone", help="ResNet50 or DenseNet121 (torchvision); "
+                                 "any backbone (keras)"),
+    fmt: str = typer.Option("torchvision", "--format", help="torchvision (a PyTorch state_dict) "
+                            "or keras (a Keras 3 .weights.h5)"),
+    out_file: Path = typer.Option(..., "--out", help="the file to write (.pth, or .weights.h5)"),
+    task: Optional[str] = typer.Option(None, "--task", help="check on this task's images "
+                                       "(with --data) instead of generated ones"),
+    data: Optional[str] = typer.Option(None, "--data", help="the task's dataset folder"),
+    tolerance: float = typer.Option(1e-4, "--tolerance", min=0.0, help="largest feature "
+                                    "difference allowed, relative to the features' scale"),
+) -> None:
+    """Write a backbone's weights for PyTorch (torchvision's model, strict load) or Keras 3.
+    Both models first run on the same images; nothing is written unless their pooled features
+    agree within the tolerance."""
+    from radbench.models.export import check_request, export_weights
+
+    check_request(backbone, fmt)
+    pixels = None
+    if task:
+        from radbench.data.sample import task_images
+
+        pixels = task_images(task, data, 128, 16)
+    check = export_weights(source, backbone, fmt, out_file, pixels, tolerance)
+    if check is not None:
+        out.print(f"checked on {check.images} image(s): largest feature difference "
+                  f"{check.max_abs_difference:.3g} ({check.relative:.2g} of the features' scale "
+                  f"{check.feature_scale:.3g}; tolerance {tolerance:g})", highlight=False)
+    out.print(f"wrote {out_file}", highlight=False)
+
+
 @weights_app.command("inspect",
     epilog="Example: radbench weights inspect radimagenet --backbone DenseNet121 --task breast "
            "--data ~/BUSI")

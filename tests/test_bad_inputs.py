@@ -152,3 +152,17 @@ def test_hostile_files_are_listed_by_data_check_and_skipped_by_skip_bad(tmp_path
     assert skipped.returncode == 0, skipped.stderr[-2000:]
     assert "task folders: 24 images" in skipped.stderr
     assert "--skip-bad left out 2 image(s)" in skipped.stderr
+
+
+def test_a_backend_that_is_not_installed_stops_at_once(monkeypatch):
+    from radbench.errors import ConfigError
+    from radbench.quiet import BACKEND_MODULES, check_backend
+
+    monkeypatch.setitem(BACKEND_MODULES, "torch", "no_such_torch_package")
+    monkeypatch.setenv("KERAS_BACKEND", "torch")
+    with pytest.raises(ConfigError, match="KERAS_BACKEND=torch: the torch package is not "
+                                          "installed in this environment"):
+        check_backend()
+    monkeypatch.delenv("KERAS_BACKEND")
+    monkeypatch.setenv("KERAS_HOME", "/nonexistent")
+    assert check_backend() == "tensorflow"

@@ -1,0 +1,121 @@
+"""`radbench weights export --format torchvision`: RadImageNet-style Keras 2 files, written
+here with tf-keras, become state_dicts that load strictly into torchvision's models and give
+the Keras features to the stated tolerance; what cannot match is refused with one line."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+
+from tests.conftest import run_cli
+
+torch = pytest.importorskip("torch", reason="torch is needed to check an export (CI installs "
+                            "the CPU build; pip install 'radbench[torch]')")
+tf_keras = pytest.importorskip("tf_keras", reason="tf-keras writes the Keras 2 files")
+
+
+def radimagenet_style_file(path, backbone: str, size: int = 64):
+    """A Keras 2 notop file as the authors released them (tf-keras, pooling='avg'), with
+    BatchNorm statistics and convolution biases away from their defaults, so that every array
+    the mapping carries matters."""
+    model = getattr(tf_keras.applications, backbone)(include_top=False, weights=None,
+                                                     input_shape=(size, size, 3), pooling="avg")
+    rng = np.random.default_rng(0)
+    for layer in model.layers:
+        weights = layer.get_weights()
+        if isinstance(layer, tf_keras.layers.BatchNormalization):
+            shape = weights[0].shape
+            layer.set_weights([rng.uniform(0.8, 1.2, shape), rng.normal(0, 0.1, shape),
+                               rng.normal(0, 0.1, shape), rng.uniform(0.5, 1.5, shape)])
+        elif isinstance(layer, tf_keras.layers.Conv2D) and layer.use_bias:
+            layer.set_weights([weights[0], rng.normal(0, 0.1, weights[1].shape)])
+    model.save_weights(str(path))
+    return path
+
+
+@pytest.mark.parametrize("backbone", ["DenseNet121",
+                                      pytest.param("ResNet50", marks=pytest.mark.slow)])
+def test_export_loads_strictly_and_matches_keras(tmp_path, backbone):
+    from radbench.models.export import torch_model
+
+    source = radimagenet_style_file(tmp_path / f"RadImageNet-{backbone}_notop.h5", backbone)
+    out = tmp_path / f"{backbone}.pth"
+    done = run_cli("weights", "export", f"file:{source}", "--backbone", backbone, "--format",
+                   "torchvision", "--out", str(out))
+    assert done.returncode == 0, done.stderr[-3000:]
+    assert "checked on 8 image(s): largest feature difference" in done.stdout
+    state = torch.load(out, weights_only=True)
+    model = torch_model(backbone)
+    model.load_state_dict(state, strict=True)  # every key, no extra
+    # independently of the export's own check: Keras 3 with the same file, same images
+    import keras
+
+    from radbench.models.backbones import get_backbone
+    from radbench.models.preprocess import ChannelNormalization
+
+    base = get_backbone(backbone).build(64, weights=str(source))
+    images = np.random.default_rng(5).integers(0, 256, (3, 64, 64, 3)).astype("float32")
+    pixels = keras.ops.convert_to_numpy(ChannelNormalization("torch" if backbone ==
+                                                             "DenseNet121" else "caffe")(images))
+    expected = base.predict(pixels, verbose=0)
+    with torch.no_grad():
+        got = model(torch.from_numpy(pixels.transpose(0, 3, 1, 2).copy())).numpy()
+    assert np.max(np.abs(got - expected)) <= 1e-4 * np.max(np.abs(expected))
+
+
+@pytest.mark.slow
+def test_resnet50_needs_keras_strides(tmp_path):
+    """Keras' ResNet50 strides in each stage's first 1x1 convolution (v1), torchvision's in the
+    3x3 (v1.5): without moving the strides the same arrays give other features."""
+    import keras
+
+    from radbench.models.backbones import get_backbone
+    from radbench.models.export import EXPORTERS, torchvision_models
+    from radbench.models.preprocess import ChannelNormalization
+
+    source = radimagenet_style_file(tmp_path / "r.h5", "ResNet50")
+    base = get_backbone("ResNet50").build(64, weights=str(source))
+    state = EXPORTERS["ResNet50"].mapping(base)
+    plain = torchvision_models().resnet50(weights=None)
+    plain.fc = torch.nn.Identity()
+    plain.load_state_dict({k: torch.from_numpy(np.asarray(v)) for k, v in state.items()})
+    images = np.random.default_rng(1).integers(0, 256, (2, 64, 64, 3)).astype("float32")
+    pixels = keras.ops.convert_to_numpy(ChannelNormalization("caffe")(images))
+    expected = base.predict(pixels, verbose=0)
+    with torch.no_grad():
+        got = plain.eval()(torch.from_numpy(pixels.transpose(0, 3, 1, 2).copy())).numpy()
+    assert np.max(np.abs(got - expected)) > 1e-2 * np.max(np.abs(expected))
+
+
+@pytest.mark.parametrize("backbone, said", [
+    ("InceptionV3", "Keras' and torchvision's InceptionV3 differ"),
+    ("InceptionResNetV2", "torchvision has no InceptionResNetV2"),
+    ("MobileNetV3Small", "no torchvision model matches it"),
+])
+def test_unsupported_pairs_are_refused_with_one_line(tmp_path, backbone, said):
+    done = run_cli("weights", "export", "scratch", "--backbone", backbone, "--out",
+                   str(tmp_path / "x.pth"))
+    assert done.returncode == 2 and "Traceback" not in done.stderr
+    assert done.stderr.strip().splitlines()[-1].startswith("error: weights export --backbone")
+    assert said in done.stderr and not (tmp_path / "x.pth").exists()
+
+
+def test_a_failing_check_writes_nothing(tmp_path):
+    done = run_cli("weights", "export", "scratch", "--backbone", "DenseNet121", "--out",
+                   str(tmp_path / "d.pth"), "--tolerance", "0")
+    assert done.returncode == 2 and "above the tolerance 0; nothing written" in done.stderr
+    assert list(tmp_path.iterdir()) == []
+
+
+@pytest.mark.slow
+def test_keras_format_round_trips(tmp_path):
+    from radbench.models.backbones import get_backbone
+
+    source = radimagenet_style_file(tmp_path / "d.h5", "DenseNet121", 32)
+    out = tmp_path / "d.weights.h5"
+    done = run_cli("weights", "export", f"file:{source}", "--backbone", "DenseNet121",
+                   "--format", "keras", "--out", str(out))
+    assert done.returncode == 0, done.stderr[-2000:]
+    first = get_backbone("DenseNet121").build(32, weights=str(source)).get_weights()
+    again = get_backbone("DenseNet121").build(32, weights=str(out)).get_weights()
+    assert all(np.array_equal(a, b) for a, b in zip(first, again)) and len(first) == len(again)
