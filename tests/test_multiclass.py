@@ -101,10 +101,11 @@ def test_a_three_class_task_takes_no_positive_class():
 
 def test_ccii3_reads_the_three_classes_of_a_cc_ccii_layout(tmp_path):
     """The shipped three-class CC-CCII task on a miniature of the release's layout
-    (NCP|CP|Normal/<patient>/<scan>/*.png): every class kept, grouped by patient."""
+    (NCP|CP|Normal/<patient>/<scan>/*.png): every class kept, grouped by patient (three
+    patients per class, the fewest a patient-grouped split can spread over train, val, test)."""
     rng = np.random.default_rng(1)
     for label in ("NCP", "CP", "Normal"):
-        for patient in range(2):
+        for patient in range(3):
             scan = tmp_path / "ccii" / label / f"{label}{patient}" / "scan0"
             scan.mkdir(parents=True)
             for i in range(2):
@@ -113,4 +114,4 @@ def test_ccii3_reads_the_three_classes_of_a_cc_ccii_layout(tmp_path):
     done = run_cli("data", "check", "ccii3", "--data", str(tmp_path / "ccii"), "--json")
     assert done.returncode == 0, done.stderr
     report = json.loads(done.stdout)
-    assert report["counts"] == {"CP": 4, "NCP": 4, "Normal": 4}
+    assert report["counts"] == {"CP": 6, "NCP": 6, "Normal": 6}
