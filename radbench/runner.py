@@ -321,8 +321,13 @@ def resume_run(out: Path, template: RunOptions, console: Console | None = None
     settings of `template` (executor, slots, retries): interrupted and pending cells run,
     finished ones are skipped."""
     run = RunDir(out)
-    if read_json(run.run_file) is None:
-        raise ConfigError(f"{run.run_file}: not found or not valid JSON; is {out} a "
+    record = read_json(run.run_file)
+    if run.run_file.is_file() and not isinstance((record or {}).get("invocations"), list):
+        from radbench.store import RunRecordDamaged
+
+        raise ConfigError(str(RunRecordDamaged(run.run_file)))
+    if record is None:
+        raise ConfigError(f"{run.run_file}: not found; is {out} a "
                           f"run directory written by `radbench run`?")
     recorded = [i["options"] for i in run.invocations() if "options" in i]
     if not recorded:

@@ -360,7 +360,7 @@ def _other_data(w: World) -> list[str]:
 kind("run-damaged-run-json", "run.json: damaged")(_damaged_run_json)
 kind("run-run-json-a-list", "run.json: damaged")(_run_json_list)
 kind("run-changed-data", "already holds task demo on other data")(_other_data)
-kind("resume-damaged-run-json", "run.json")(lambda w: [
+kind("resume-damaged-run-json", "run.json: damaged")(lambda w: [
     "resume", str(Path(_damaged_run_json(w)[-1]))])
 
 
@@ -433,6 +433,8 @@ def _folders_kind(id: str, harm: Callable[[Path], None], expected: str) -> None:
 _folders_kind("class-of-one-image", _one_malignant, "class 'malignant' has 1 patient group(s)")
 _folders_kind("class-folder-empty", lambda root: [p.unlink() for p in (root / "malignant").iterdir()],
               "malignant")
+_folders_kind("orphan-mask", lambda root: png(root / "benign" / "gone_mask.png"),
+              "gone_mask.png (its image is not there): image")
 _folders_kind("image-bomb-in-folders", lambda root: bomb(root / "benign" / "huge.png"),
               "huge.png: refused")
 
@@ -485,7 +487,7 @@ kind("report-result-json-truncated", "result.json is not valid JSON")(
     _damage("result.json", '{"cell_id": "x", "te'))
 kind("report-failure-json-bad", "failure.json is not a whole record")(
     _damage("failure.json", '{"reason": 3, "kind": []}'))
-kind("resume-missing", "not found or not valid JSON")(lambda w: ["resume", str(w.path("none"))])
+kind("resume-missing", "not found")(lambda w: ["resume", str(w.path("none"))])
 kind("resume-no-record", "run.json")(lambda w: ["resume", str(w.root)])
 kind("cam-missing", "not a run directory")(lambda w: ["cam", str(w.path("none"))])
 kind("cam-a-file", "not a run directory")(lambda w: ["cam", w.grid()])

@@ -126,7 +126,7 @@ def format_validation_error(path: Path | str, model: type[BaseModel], exc: Valid
         return f"{path}: missing required key '{key}'{more}"
     message = error["msg"].removeprefix("Value error, ")
     got = error.get("input")
-    shown = "" if isinstance(got, (dict, list)) or got is None else f" (got {got!r})"
+    shown = "" if isinstance(got, (dict, list, bool)) or got is None else f" (got {got!r})"
     return f"{path}: key '{key}': {message}{shown}{more}"
 
 
