@@ -500,10 +500,11 @@ def weights_status(as_json: bool = typer.Option(False, "--json")) -> None:
 @reports_errors
 def weights_export(
     source: str = typer.Argument(..., help="imagenet, radimagenet, scratch or file:PATH"),
-    backbone: str = typer.Option(..., "--backbone", help="ResNet50 or DenseNet121 (torchvision); "
-                                 "any backbone (keras)"),
-    fmt: str = typer.Option("torchvision", "--format", help="torchvision (a PyTorch state_dict) "
-                            "or keras (a Keras 3 .weights.h5)"),
+    backbone: str = typer.Option(..., "--backbone", help="ResNet50 or DenseNet121 (torchvision, "
+                                 "timm), InceptionResNetV2 (timm); any backbone (keras)"),
+    fmt: str = typer.Option("torchvision", "--format", help="torchvision or timm (a PyTorch "
+                            "state_dict for that library's model) or keras (a Keras 3 "
+                            ".weights.h5)"),
     out_file: Path = typer.Option(..., "--out", help="the file to write (.pth, or .weights.h5)"),
     task: Optional[str] = typer.Option(None, "--task", help="check on this task's images "
                                        "(with --data) instead of generated ones"),
@@ -511,7 +512,8 @@ def weights_export(
     tolerance: float = typer.Option(1e-4, "--tolerance", min=0.0, help="largest feature "
                                     "difference allowed, relative to the features' scale"),
 ) -> None:
-    """Write a backbone's weights for PyTorch (torchvision's model, strict load) or Keras 3.
+    """Write a backbone's weights for PyTorch (torchvision's or timm's model, strict load) or
+    Keras 3.
     Both models first run on the same images; nothing is written unless their pooled features
     agree within the tolerance."""
     from radbench.models.export import check_request, export_weights

@@ -1,22 +1,25 @@
 """`radbench weights export`: a backbone's weights, from any source radbench holds, as a PyTorch
-`state_dict` for the matching torchvision model, or as a Keras 3 `.weights.h5` — verified.
+`state_dict` for the matching torchvision or timm model, or as a Keras 3 `.weights.h5` — verified.
 
-The mapping goes by structure (Keras layer names of each stage and block to torchvision module
-paths), never by the order of the arrays. What differs between the two implementations is
-carried over exactly:
+The mapping goes by structure (Keras layer names of each stage and block to torch module paths;
+for InceptionResNetV2, whose branch layers Keras names only by a counter, the branches of each
+block are followed through the Keras graph), never by the order of the arrays. What differs
+between the implementations is carried over exactly:
 - Keras' BatchNorm epsilon is 1.001e-5 where torchvision's is 1e-5: the running variance gets
   the difference added, so gamma / sqrt(var + eps) is unchanged;
 - Keras' ResNet50 convolutions have biases, torchvision's do not: each bias is folded into the
   BatchNorm that follows it (running mean minus bias);
 - Keras' ResNet50 is ResNet v1 (a block's stride on its first 1x1 convolution), torchvision's is
   v1.5 (on the 3x3): the same arrays, but the model must stride where Keras does
-  (`keras_strides`), which the export's check does and the README shows.
+  (`keras_strides`), which the export's check does and the README shows;
+- Keras' Inception BatchNorm has no scale (gamma): timm's gets ones.
 Before anything is written both models run on the same images and their pooled features must
 agree within `tolerance` of the features' scale; a file that fails is not written.
 """
 
 from __future__ import annotations
 
+import importlib.util
 import sys
 from dataclasses import dataclass
 from pathlib import Path
@@ -28,14 +31,18 @@ from radbench.errors import ConfigError
 
 KERAS_BN_EPSILON = 1.001e-5
 TORCH_BN_EPSILON = 1e-5
+INCEPTION_BN_EPSILON = 1e-3  # timm's InceptionResNetV2, as Keras'
 TOLERANCE = 1e-4
-FORMATS = ("torchvision", "keras")
+FORMATS = ("torchvision", "timm", "keras")
 
+INCEPTION_V3 = ("the 3x3 average pools of Keras' InceptionV3 (padding 'same') average over the "
+                "image only, those of {library}'s count the zero padding, so at every border "
+                "the features differ and no state_dict reproduces Keras'")
 REFUSED = {
-    "InceptionV3": "Keras' and torchvision's InceptionV3 differ in their layers (torchvision adds "
-                   "an input transform and auxiliary logits, and its stem and mixed blocks are "
-                   "laid out differently), so no state_dict would reproduce the Keras features",
-    "InceptionResNetV2": "torchvision has no InceptionResNetV2",
+    ("InceptionV3", "torchvision"): INCEPTION_V3.format(library="torchvision"),
+    ("InceptionV3", "timm"): INCEPTION_V3.format(library="timm"),
+    ("InceptionResNetV2", "torchvision"): "torchvision has no InceptionResNetV2 (--format timm "
+                                          "has it)",
 }
 
 
@@ -56,7 +63,7 @@ def torchvision_models():
         spec = importlib.util.find_spec("torchvision")
         if spec is None or spec.origin is None:
             raise ConfigError("weights export --format torchvision needs torch and torchvision "
-                              "(pip install 'radbench[torch]')") from None
+                              "(pip install 'radbench[export]')") from None
         package = types.ModuleType("torchvision")
         package.__path__ = [str(Path(spec.origin).parent)]
         sys.modules["torchvision"] = package
@@ -70,12 +77,18 @@ def _conv(kernel: np.ndarray) -> np.ndarray:
     return np.ascontiguousarray(np.transpose(kernel, (3, 2, 0, 1)))
 
 
-def _batchnorm(layer, prefix: str, conv_bias: np.ndarray | None = None) -> dict:
-    gamma, beta, mean, variance = (np.asarray(w, dtype=np.float32) for w in layer.get_weights())
+def _batchnorm(layer, prefix: str, conv_bias: np.ndarray | None = None,
+               torch_epsilon: float = TORCH_BN_EPSILON) -> dict:
+    arrays = [np.asarray(w, dtype=np.float32) for w in layer.get_weights()]
+    if not layer.scale:  # Inception's BatchNorm: no gamma
+        arrays.insert(0, np.ones_like(arrays[-1]))
+    if not layer.center:
+        arrays.insert(1, np.zeros_like(arrays[-1]))
+    gamma, beta, mean, variance = arrays
     if conv_bias is not None:
         mean = mean - conv_bias
     return {f"{prefix}.weight": gamma, f"{prefix}.bias": beta, f"{prefix}.running_mean": mean,
-            f"{prefix}.running_var": variance + np.float32(layer.epsilon - TORCH_BN_EPSILON),
+            f"{prefix}.running_var": variance + np.float32(layer.epsilon - torch_epsilon),
             f"{prefix}.num_batches_tracked": np.array(0, dtype=np.int64)}
 
 
@@ -121,38 +134,137 @@ def _resnet50(base) -> dict:
 
 
 def keras_strides(model) -> None:
-    """Make a torchvision ResNet50 stride where Keras' ResNet50 does: on the first 1x1
-    convolution of each stage's first block (ResNet v1), not on its 3x3 (v1.5)."""
+    """Make a torchvision (or timm) ResNet50 stride where Keras' ResNet50 does: on the first
+    1x1 convolution of each stage's first block (ResNet v1), not on its 3x3 (v1.5)."""
     for layer in (model.layer2, model.layer3, model.layer4):
         layer[0].conv1.stride = (2, 2)
         layer[0].conv2.stride = (1, 1)
 
 
+def _parents(layer) -> list:
+    """The layers whose outputs `layer` takes (Keras 3's functional graph)."""
+    nodes = layer._inbound_nodes
+    return [t._keras_history.operation for t in nodes[0].input_tensors] if nodes else []
+
+
+def _path_back(layer) -> list:
+    """`layer`, its parent, its parent's parent... while each takes one input."""
+    path = [layer]
+    while len(parents := _parents(path[-1])) == 1:
+        path.append(parents[0])
+    return path
+
+
+def _branches(concat) -> tuple[list[list], object]:
+    """The branches a Concatenate joins, each as its layers in forward order (in the order
+    Keras concatenates them), and the layer they all start from."""
+    paths = [_path_back(parent) for parent in _parents(concat)]
+    start = next(layer for layer in paths[0] if all(layer in path for path in paths[1:]))
+    return [path[:path.index(start)][::-1] for path in paths], start
+
+
+def _conv_bn(conv, bn, prefix: str) -> dict:
+    """A convolution without bias and its BatchNorm (timm's ConvNormAct; BatchNorm eps 1e-3)."""
+    state = {f"{prefix}.conv.weight": _conv(conv.get_weights()[0])}
+    state.update(_batchnorm(bn, f"{prefix}.bn", torch_epsilon=INCEPTION_BN_EPSILON))
+    return state
+
+
+def _conv_bns(layers: list, prefix: str) -> dict:
+    """Every convolution + BatchNorm of one branch, named as timm names its modules: a lone
+    one is the branch itself, several are a Sequential, after a pooling layer when it leads."""
+    import keras
+
+    convs = [(layer, layers[i + 1]) for i, layer in enumerate(layers)
+             if isinstance(layer, keras.layers.Conv2D)]
+    offset = 1 if layers and not isinstance(layers[0], keras.layers.Conv2D) else 0
+    if len(convs) == 1 and not offset:
+        return _conv_bn(*convs[0], prefix)
+    state = {}
+    for index, (conv, bn) in enumerate(convs):
+        state.update(_conv_bn(conv, bn, f"{prefix}.{index + offset}"))
+    return state
+
+
+def _inception_resnet_v2(base) -> dict:
+    """Keras' InceptionResNetV2 to timm's `inception_resnet_v2`: the stem's five convolutions,
+    then each block's branches (followed back from its named Concatenate) and its named
+    residual convolution, then conv_7b."""
+    import keras
+
+    blocks = [("mixed_5b", "mixed_5b")]
+    blocks += [(f"block35_{i}_mixed", f"repeat.{i - 1}") for i in range(1, 11)]
+    blocks += [("mixed_6a", "mixed_6a")]
+    blocks += [(f"block17_{i}_mixed", f"repeat_1.{i - 1}") for i in range(1, 21)]
+    blocks += [("mixed_7a", "mixed_7a")]
+    blocks += [(f"block8_{i}_mixed", f"repeat_2.{i - 1}" if i < 10 else "block8")
+               for i in range(1, 11)]
+    state: dict = {}
+    branches, stem_end = _branches(base.get_layer("mixed_5b"))
+    stem = [layer for layer in _path_back(stem_end)[::-1]
+            if isinstance(layer, (keras.layers.Conv2D, keras.layers.BatchNormalization))]
+    for index, name in enumerate(("conv2d_1a", "conv2d_2a", "conv2d_2b", "conv2d_3b",
+                                  "conv2d_4a")):
+        state.update(_conv_bn(stem[2 * index], stem[2 * index + 1], name))
+    for keras_name, torch_name in blocks:
+        branches, _ = _branches(base.get_layer(keras_name))
+        for index, layers in enumerate(branches):
+            state.update(_conv_bns(layers, f"{torch_name}.branch{index}"))
+        if keras_name.endswith("_mixed"):
+            kernel, bias = base.get_layer(keras_name.replace("_mixed", "_conv")).get_weights()
+            state[f"{torch_name}.conv2d.weight"] = _conv(kernel)
+            state[f"{torch_name}.conv2d.bias"] = np.asarray(bias, dtype=np.float32)
+    state.update(_conv_bn(base.get_layer("conv_7b"), base.get_layer("conv_7b_bn"), "conv2d_7b"))
+    return state
+
+
 @dataclass(frozen=True)
 class Exporter:
-    """How one backbone becomes a torchvision model: the constructor, the mapping, the head to
-    drop, and what must be changed after loading (None: nothing)."""
+    """How one backbone becomes a torch model: the mapping, the torchvision constructor and
+    the head to drop (None: torchvision has none), the timm model (None: timm has none), and
+    what must be changed after building (None: nothing)."""
 
-    constructor: str
     mapping: Callable
-    head: str
+    torchvision: str | None = None
+    head: str | None = None
+    timm: str | None = None
     adjust: Callable | None = None
 
 
 EXPORTERS = {
-    "DenseNet121": Exporter("densenet121", _densenet121, "classifier"),
-    "ResNet50": Exporter("resnet50", _resnet50, "fc", keras_strides),
+    "DenseNet121": Exporter(_densenet121, "densenet121", "classifier", "densenet121"),
+    "ResNet50": Exporter(_resnet50, "resnet50", "fc", "resnet50", keras_strides),
+    "InceptionResNetV2": Exporter(_inception_resnet_v2, timm="inception_resnet_v2"),
 }
 
 
-def torch_model(backbone: str, state: dict | None = None):
-    """The torchvision model of `backbone` without its head (features out), in eval mode, with
-    `state` loaded strictly."""
+def supported(fmt: str) -> list[str]:
+    """The backbones `fmt` (torchvision or timm) can export."""
+    return [name for name, e in EXPORTERS.items() if getattr(e, fmt)]
+
+
+def timm_module():
+    """timm, imported after torchvision's models are importable (timm imports torchvision)."""
+    torchvision_models()
+    try:
+        import timm
+    except ImportError:
+        raise ConfigError("weights export --format timm needs timm (pip install "
+                          "'radbench[export]')") from None
+    return timm
+
+
+def torch_model(backbone: str, state: dict | None = None, fmt: str = "torchvision"):
+    """The torchvision or timm model of `backbone` without its head (pooled features out), in
+    eval mode, with `state` loaded strictly."""
     import torch
 
     exporter = EXPORTERS[backbone]
-    model = getattr(torchvision_models(), exporter.constructor)(weights=None)
-    setattr(model, exporter.head, torch.nn.Identity())
+    if fmt == "timm":
+        model = timm_module().create_model(exporter.timm, pretrained=False, num_classes=0)
+    else:
+        model = getattr(torchvision_models(), exporter.torchvision)(weights=None)
+        setattr(model, exporter.head, torch.nn.Identity())
     if exporter.adjust:
         exporter.adjust(model)
     if state is not None:
@@ -172,7 +284,8 @@ class ExportCheck:
         return self.max_abs_difference / max(self.feature_scale, 1e-12)
 
 
-def verify(base, backbone: str, state: dict, images: np.ndarray, mode: str) -> ExportCheck:
+def verify(base, backbone: str, state: dict, images: np.ndarray, mode: str,
+           fmt: str = "torchvision") -> ExportCheck:
     """Both models on the same images (preprocessed as the weights expect): the largest
     difference of the pooled features and their largest magnitude."""
     import keras
@@ -182,7 +295,7 @@ def verify(base, backbone: str, state: dict, images: np.ndarray, mode: str) -> E
 
     pixels = keras.ops.convert_to_numpy(ChannelNormalization(mode)(images.astype("float32")))
     expected = np.asarray(base.predict(pixels, verbose=0), dtype=np.float64)
-    model = torch_model(backbone, state)
+    model = torch_model(backbone, state, fmt)
     with torch.no_grad():
         got = model(torch.from_numpy(np.ascontiguousarray(pixels.transpose(0, 3, 1, 2)))).numpy()
     return ExportCheck(len(images), float(np.max(np.abs(got - expected))),
@@ -195,17 +308,21 @@ def check_request(backbone: str, fmt: str) -> None:
 
     get_backbone(backbone)
     if fmt not in FORMATS:
-        raise ConfigError(f"--format {fmt!r}: expected {' or '.join(FORMATS)} (timm: not yet)")
-    if fmt == "torchvision" and backbone not in EXPORTERS:
-        why = REFUSED.get(backbone, "no torchvision model matches it")
-        raise ConfigError(f"weights export --backbone {backbone} --format torchvision: refused; "
-                          f"{why}. Supported: {', '.join(EXPORTERS)}")
+        raise ConfigError(f"--format {fmt!r}: expected {', '.join(FORMATS)}")
+    if fmt != "keras" and importlib.util.find_spec("torch") is None:
+        raise ConfigError(f"weights export --format {fmt} needs PyTorch (pip install "
+                          f"'radbench[export]')")
+    if fmt != "keras" and backbone not in supported(fmt):
+        why = REFUSED.get((backbone, fmt), f"no {fmt} model matches it")
+        raise ConfigError(f"weights export --backbone {backbone} --format {fmt}: refused; "
+                          f"{why}. Supported: {', '.join(supported(fmt))}")
 
 
 def export_weights(source: str, backbone: str, fmt: str, out: Path,
                    images: np.ndarray | None = None, tolerance: float = TOLERANCE
                    ) -> ExportCheck | None:
-    """Write `source`'s weights for `backbone` to `out` in `fmt`, after the check (torchvision);
+    """Write `source`'s weights for `backbone` to `out` in `fmt`, after the check (torchvision,
+    timm);
     returns the check. Nothing is written when the features disagree (ConfigError)."""
     from radbench.models.backbones import get_backbone
     from radbench.models.sources import check_source, input_mode, resolve_source
@@ -231,9 +348,9 @@ def export_weights(source: str, backbone: str, fmt: str, out: Path,
     if images is None:
         images = np.random.default_rng(0).integers(0, 256, (8, size, size, 3)).astype("uint8")
     state = EXPORTERS[backbone].mapping(base)
-    check = verify(base, backbone, state, images, input_mode(source, backbone, "native"))
+    check = verify(base, backbone, state, images, input_mode(source, backbone, "native"), fmt)
     if not check.relative <= tolerance:
-        raise ConfigError(f"weights export {source} {backbone}: the torchvision features differ "
+        raise ConfigError(f"weights export {source} {backbone}: the {fmt} features differ "
                           f"from Keras' by {check.max_abs_difference:.3g} ({check.relative:.2g} "
                           f"of their scale {check.feature_scale:.3g}), above the tolerance "
                           f"{tolerance:g}; nothing written")

@@ -1,6 +1,7 @@
-"""`radbench weights export --format torchvision`: RadImageNet-style Keras 2 files, written
-here with tf-keras, become state_dicts that load strictly into torchvision's models and give
-the Keras features to the stated tolerance; what cannot match is refused with one line."""
+"""`radbench weights export --format torchvision|timm`: RadImageNet-style Keras 2 files, written
+here with tf-keras, become state_dicts that load strictly into torchvision's or timm's models
+and give the Keras features to the stated tolerance; what cannot match is refused with one
+line."""
 
 from __future__ import annotations
 
@@ -14,6 +15,14 @@ torch = pytest.importorskip("torch", reason="torch is needed to check an export 
 tf_keras = pytest.importorskip("tf_keras", reason="tf-keras writes the Keras 2 files")
 
 
+def needs(fmt: str) -> None:
+    """Skip, saying why, where the format's library is not installed (CI installs timm)."""
+    import importlib.util
+
+    if fmt == "timm" and importlib.util.find_spec("timm") is None:
+        pytest.skip("timm is needed to check a timm export (pip install 'radbench[export]')")
+
+
 def radimagenet_style_file(path, backbone: str, size: int = 64):
     """A Keras 2 notop file as the authors released them (tf-keras, pooling='avg'), with
     BatchNorm statistics and convolution biases away from their defaults, so that every array
@@ -24,28 +33,37 @@ def radimagenet_style_file(path, backbone: str, size: int = 64):
     for layer in model.layers:
         weights = layer.get_weights()
         if isinstance(layer, tf_keras.layers.BatchNormalization):
-            shape = weights[0].shape
-            layer.set_weights([rng.uniform(0.8, 1.2, shape), rng.normal(0, 0.1, shape),
-                               rng.normal(0, 0.1, shape), rng.uniform(0.5, 1.5, shape)])
+            shape = weights[0].shape  # Inception's have no gamma
+            layer.set_weights(([rng.uniform(0.8, 1.2, shape)] if layer.scale else []) +
+                              [rng.normal(0, 0.1, shape), rng.normal(0, 0.1, shape),
+                               rng.uniform(0.5, 1.5, shape)])
         elif isinstance(layer, tf_keras.layers.Conv2D) and layer.use_bias:
             layer.set_weights([weights[0], rng.normal(0, 0.1, weights[1].shape)])
     model.save_weights(str(path))
     return path
 
 
-@pytest.mark.parametrize("backbone", ["DenseNet121",
-                                      pytest.param("ResNet50", marks=pytest.mark.slow)])
-def test_export_loads_strictly_and_matches_keras(tmp_path, backbone):
+@pytest.mark.parametrize("backbone, fmt, size", [
+    ("DenseNet121", "torchvision", 64),
+    pytest.param("InceptionResNetV2", "timm", 75, marks=pytest.mark.slow),
+    pytest.param("DenseNet121", "timm", 64, marks=pytest.mark.slow),
+    pytest.param("ResNet50", "torchvision", 64, marks=pytest.mark.slow),
+    pytest.param("ResNet50", "timm", 64, marks=pytest.mark.slow),
+])
+def test_export_loads_strictly_and_matches_keras(tmp_path, backbone, fmt, size):
+    from radbench.models.backbones import get_backbone
     from radbench.models.export import torch_model
 
-    source = radimagenet_style_file(tmp_path / f"RadImageNet-{backbone}_notop.h5", backbone)
+    needs(fmt)
+    source = radimagenet_style_file(tmp_path / f"RadImageNet-{backbone}_notop.h5", backbone,
+                                    size)
     out = tmp_path / f"{backbone}.pth"
     done = run_cli("weights", "export", f"file:{source}", "--backbone", backbone, "--format",
-                   "torchvision", "--out", str(out))
+                   fmt, "--out", str(out))
     assert done.returncode == 0, done.stderr[-3000:]
     assert "checked on 8 image(s): largest feature difference" in done.stdout
     state = torch.load(out, weights_only=True)
-    model = torch_model(backbone)
+    model = torch_model(backbone, fmt=fmt)
     model.load_state_dict(state, strict=True)  # every key, no extra
     # independently of the export's own check: Keras 3 with the same file, same images
     import keras
@@ -53,10 +71,10 @@ def test_export_loads_strictly_and_matches_keras(tmp_path, backbone):
     from radbench.models.backbones import get_backbone
     from radbench.models.preprocess import ChannelNormalization
 
-    base = get_backbone(backbone).build(64, weights=str(source))
-    images = np.random.default_rng(5).integers(0, 256, (3, 64, 64, 3)).astype("float32")
-    pixels = keras.ops.convert_to_numpy(ChannelNormalization("torch" if backbone ==
-                                                             "DenseNet121" else "caffe")(images))
+    base = get_backbone(backbone).build(size, weights=str(source))
+    images = np.random.default_rng(5).integers(0, 256, (3, size, size, 3)).astype("float32")
+    pixels = keras.ops.convert_to_numpy(ChannelNormalization(get_backbone(backbone).native_mode)(
+        images))
     expected = base.predict(pixels, verbose=0)
     with torch.no_grad():
         got = model(torch.from_numpy(pixels.transpose(0, 3, 1, 2).copy())).numpy()
@@ -87,16 +105,19 @@ def test_resnet50_needs_keras_strides(tmp_path):
     assert np.max(np.abs(got - expected)) > 1e-2 * np.max(np.abs(expected))
 
 
-@pytest.mark.parametrize("backbone, said", [
-    ("InceptionV3", "Keras' and torchvision's InceptionV3 differ"),
-    ("InceptionResNetV2", "torchvision has no InceptionResNetV2"),
-    ("MobileNetV3Small", "no torchvision model matches it"),
+@pytest.mark.parametrize("backbone, fmt, said", [
+    ("InceptionV3", "torchvision", "those of torchvision's count the zero padding"),
+    ("InceptionV3", "timm", "those of timm's count the zero padding"),
+    ("InceptionResNetV2", "torchvision", "torchvision has no InceptionResNetV2 (--format timm"),
+    ("MobileNetV3Small", "torchvision", "no torchvision model matches it"),
+    ("MobileNetV3Small", "timm", "no timm model matches it"),
+    ("ResNet50", "onnx", "--format 'onnx': expected torchvision, timm, keras"),
 ])
-def test_unsupported_pairs_are_refused_with_one_line(tmp_path, backbone, said):
-    done = run_cli("weights", "export", "scratch", "--backbone", backbone, "--out",
-                   str(tmp_path / "x.pth"))
+def test_unsupported_pairs_are_refused_with_one_line(tmp_path, backbone, fmt, said):
+    done = run_cli("weights", "export", "scratch", "--backbone", backbone, "--format", fmt,
+                   "--out", str(tmp_path / "x.pth"))
     assert done.returncode == 2 and "Traceback" not in done.stderr
-    assert done.stderr.strip().splitlines()[-1].startswith("error: weights export --backbone")
+    assert done.stderr.strip().splitlines()[-1].startswith("error: ")
     assert said in done.stderr and not (tmp_path / "x.pth").exists()
 
 
