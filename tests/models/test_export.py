@@ -5,6 +5,8 @@ line."""
 
 from __future__ import annotations
 
+from pathlib import Path
+
 import numpy as np
 import pytest
 
@@ -39,6 +41,7 @@ def radimagenet_style_file(path, backbone: str, size: int = 64):
                                rng.uniform(0.5, 1.5, shape)])
         elif isinstance(layer, tf_keras.layers.Conv2D) and layer.use_bias:
             layer.set_weights([weights[0], rng.normal(0, 0.1, weights[1].shape)])
+    Path(path).parent.mkdir(parents=True, exist_ok=True)
     model.save_weights(str(path))
     return path
 
@@ -50,15 +53,19 @@ def radimagenet_style_file(path, backbone: str, size: int = 64):
     pytest.param("ResNet50", "torchvision", 64, marks=pytest.mark.slow),
     pytest.param("ResNet50", "timm", 64, marks=pytest.mark.slow),
 ])
-def test_export_loads_strictly_and_matches_keras(tmp_path, backbone, fmt, size):
+def test_export_loads_strictly_and_matches_keras(tmp_path, monkeypatch, backbone, fmt, size):
+    """As a user would: the authors' file imported, then `weights export radimagenet`."""
     from radbench.models.backbones import get_backbone
     from radbench.models.export import torch_model
 
     needs(fmt)
-    source = radimagenet_style_file(tmp_path / f"RadImageNet-{backbone}_notop.h5", backbone,
-                                    size)
+    monkeypatch.setenv("RADBENCH_HOME", str(tmp_path / "home"))
+    source = radimagenet_style_file(tmp_path / "dl" / get_backbone(backbone).radimagenet_file,
+                                    backbone, size)
+    imported = run_cli("weights", "import", "radimagenet", str(tmp_path / "dl"))
+    assert imported.returncode == 0, imported.stderr[-2000:]
     out = tmp_path / f"{backbone}.pth"
-    done = run_cli("weights", "export", f"file:{source}", "--backbone", backbone, "--format",
+    done = run_cli("weights", "export", "radimagenet", "--backbone", backbone, "--format",
                    fmt, "--out", str(out))
     assert done.returncode == 0, done.stderr[-3000:]
     assert "checked on 8 image(s): largest feature difference" in done.stdout
