@@ -549,8 +549,11 @@ kind("weights-inspect-task-without-data", "pass --data PATH")(lambda w: [
 kind("weights-export-format-unknown", "--format 'onnx'")(lambda w: [
     "weights", "export", "scratch", "--backbone", "ResNet50", "--format", "onnx", "--out",
     str(w.path("x.onnx"))])
-kind("weights-export-inception-refused", "InceptionV3 differ")(lambda w: [
+kind("weights-export-inception-refused", "count the zero padding")(lambda w: [
     "weights", "export", "scratch", "--backbone", "InceptionV3", "--out", str(w.path("x.pth"))])
+kind("weights-export-irv2-torchvision", "torchvision has no InceptionResNetV2")(lambda w: [
+    "weights", "export", "scratch", "--backbone", "InceptionResNetV2", "--format",
+    "torchvision", "--out", str(w.path("x.pth"))])
 kind("weights-export-keras-suffix", "must end in .weights.h5")(lambda w: [
     "weights", "export", "scratch", "--backbone", "MobileNetV3Small", "--format", "keras",
     "--out", str(w.path("x.h5"))])
