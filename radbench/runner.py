@@ -27,7 +27,7 @@ from radbench.execute.registry import make_executor
 from radbench.execute.state import cell_state, queued_slurm_jobs
 from radbench.grid import Cell, cell_id, expand
 from radbench.models.sources import check_source, normalize_source
-from radbench.store import CellDir, CellState, RunDir, read_json
+from radbench.store import CellDir, CellState, RunDir
 
 
 @dataclass
@@ -128,6 +128,16 @@ def _append_invocation_checked(run: RunDir, invocation: dict[str, Any]) -> None:
         raise ConfigError(str(exc)) from None
 
 
+def _checked_run_record(run: RunDir) -> dict[str, Any] | None:
+    """run.json's record (None: none yet); a damaged one is a ConfigError naming it."""
+    from radbench.store import RunRecordDamaged
+
+    try:
+        return run.run_record()
+    except RunRecordDamaged as exc:
+        raise ConfigError(str(exc)) from None
+
+
 def check_same_data(run: RunDir, prepared: PreparedData) -> None:
     """A run directory holds one dataset per task: refuse another one (changed images, another
     --max-images or --data) with what changed, before anything is written, so the report never
@@ -201,10 +211,7 @@ def run_grid(options: RunOptions, console: Console | None = None) -> RunSummary:
                       f"the run's data/ folder (skipped.csv)", highlight=False)
     run = RunDir(options.out)
     check_same_data(run, prepared)  # before any image is decoded or file written
-    if run.run_file.exists() and read_json(run.run_file) is None:
-        from radbench.store import RunRecordDamaged
-
-        raise ConfigError(str(RunRecordDamaged(run.run_file)))
+    _checked_run_record(run)  # a damaged record stops the run before any work
     if options.dry_run:
         summary = RunSummary(total=len(cells))
         to_do = []
@@ -321,12 +328,7 @@ def resume_run(out: Path, template: RunOptions, console: Console | None = None
     settings of `template` (executor, slots, retries): interrupted and pending cells run,
     finished ones are skipped."""
     run = RunDir(out)
-    record = read_json(run.run_file)
-    if run.run_file.is_file() and not isinstance((record or {}).get("invocations"), list):
-        from radbench.store import RunRecordDamaged
-
-        raise ConfigError(str(RunRecordDamaged(run.run_file)))
-    if record is None:
+    if _checked_run_record(run) is None:
         raise ConfigError(f"{run.run_file}: not found; is {out} a "
                           f"run directory written by `radbench run`?")
     recorded = [i["options"] for i in run.invocations() if "options" in i]

@@ -538,15 +538,20 @@ class RunDir:
         """The `radbench run` commands recorded in run.json (oldest first)."""
         return (read_json(self.run_file) or {}).get("invocations", [])
 
-    def append_invocation(self, invocation: dict[str, Any]) -> None:
-        """Add one command to run.json (the caller holds run_lock_file). A run.json that exists
-        but cannot be read as a run record is never replaced: RunRecordDamaged names it."""
+    def run_record(self) -> dict[str, Any] | None:
+        """run.json's record, None when there is none yet. A run.json that exists but is not
+        a run record (a JSON object with an 'invocations' list) raises RunRecordDamaged."""
         record = read_json(self.run_file)
-        if record is None and self.run_file.exists():
+        if record is None and not self.run_file.exists():
+            return None
+        if record is None or not isinstance(record.get("invocations"), list):
             raise RunRecordDamaged(self.run_file)
-        record = record or {"invocations": []}
-        if not isinstance(record.get("invocations"), list):
-            raise RunRecordDamaged(self.run_file)
+        return record
+
+    def append_invocation(self, invocation: dict[str, Any]) -> None:
+        """Add one command to run.json (the caller holds run_lock_file). A damaged run.json is
+        never replaced: RunRecordDamaged names it."""
+        record = self.run_record() or {"invocations": []}
         record["invocations"].append(invocation)
         atomic_write_json(self.run_file, record)
 

@@ -30,8 +30,12 @@ from radbench.registry import Registry
 MASK_PATTERN = re.compile(r"^(?P<stem>.+)_mask(?:_\d+)?$")
 
 
-def _images_with_masks(files: list[Path]) -> list[tuple[Path, list[Path]]]:
-    """Split files into images and their `<stem>_mask[_N].<ext>` masks (BUSI's convention)."""
+def _images_with_masks(files: list[Path]) -> tuple[list[tuple[Path, list[Path]]],
+                                                    list[RawRecord]]:
+    """Split files into images with their `<stem>_mask[_N].<ext>` masks (BUSI's convention),
+    and a missing-image record for each mask whose image is not there (`x_mask.png` without
+    `x.<any suffix>`), so that the manifest names it like any missing file instead of the mask
+    vanishing unseen."""
     masks: dict[tuple[Path, str], list[Path]] = {}
     images: list[Path] = []
     for path in files:
@@ -40,31 +44,19 @@ def _images_with_masks(files: list[Path]) -> list[tuple[Path, list[Path]]]:
             masks.setdefault((path.parent, match["stem"]), []).append(path)
         else:
             images.append(path)
-    return [(image, sorted(masks.get((image.parent, image.stem), []))) for image in images]
-
-
-def _orphan_masks(files: list[Path]) -> list[RawRecord]:
-    """A missing-image record for each mask whose image is not there (`x_mask.png` without
-    `x.<any suffix>`), so that the manifest names it like any missing file instead of the mask
-    vanishing unseen."""
-    stems = {(path.parent, path.stem) for path in files if not MASK_PATTERN.match(path.stem)}
-    records = []
-    for path in files:
-        match = MASK_PATTERN.match(path.stem)
-        if match and (path.parent, match["stem"]) not in stems:
-            image = path.with_name(match["stem"] + path.suffix)
-            records.append(RawRecord(image, "", None, [path],
-                                     missing=f"mask {path} (its image is not there)"))
-    return records
+    pairs = [(image, sorted(masks.pop((image.parent, image.stem), []))) for image in images]
+    orphans = [RawRecord(mask.with_name(stem + mask.suffix), "", None, [mask],
+                         missing=f"mask {mask} (its image is not there)")
+               for (_, stem), paths in masks.items() for mask in paths]
+    return pairs, orphans
 
 
 def read_folders(root: Path, spec: DataSpec) -> list[RawRecord]:
     """Class-folder layout: the class is the name of the folder holding the file, at any depth
     (or of the folder at depth `class_level`); the group comes from `group_level` or the name."""
-    records = []
-    files = image_files(root, spec.exclude_dirs, IMAGE_SUFFIXES | DICOM_SUFFIXES)
-    records.extend(_orphan_masks(files))
-    for image, masks in _images_with_masks(files):
+    pairs, records = _images_with_masks(image_files(root, spec.exclude_dirs,
+                                                     IMAGE_SUFFIXES | DICOM_SUFFIXES))
+    for image, masks in pairs:
         folders = image.relative_to(root).parts[:-1]
         level = spec.class_level
         if not folders or (level is not None and level >= len(folders)):
@@ -98,9 +90,9 @@ def read_busi(root: Path, spec: DataSpec) -> list[RawRecord]:
         )
     records = []
     for name in expected:
-        files = image_files(root / name, spec.exclude_dirs)
-        records.extend(_orphan_masks(files))
-        for image, masks in _images_with_masks(files):
+        pairs, orphans = _images_with_masks(image_files(root / name, spec.exclude_dirs))
+        records.extend(orphans)
+        for image, masks in pairs:
             records.append(RawRecord(image, name, group_from_name(image, spec.group_pattern), masks))
     return records
 

@@ -200,7 +200,7 @@ def _inception_resnet_v2(base) -> dict:
     blocks += [(f"block8_{i}_mixed", f"repeat_2.{i - 1}" if i < 10 else "block8")
                for i in range(1, 11)]
     state: dict = {}
-    branches, stem_end = _branches(base.get_layer("mixed_5b"))
+    _, stem_end = _branches(base.get_layer("mixed_5b"))
     stem = [layer for layer in _path_back(stem_end)[::-1]
             if isinstance(layer, (keras.layers.Conv2D, keras.layers.BatchNormalization))]
     for index, name in enumerate(("conv2d_1a", "conv2d_2a", "conv2d_2b", "conv2d_3b",
