@@ -140,3 +140,11 @@ def test_the_training_settings_derive_from_one_declaration():
                               "batchnorm_calibration": False, "lr_schedule": "constant",
                               "select_on": "val_loss", "head_dropout": 0.5,
                               "train_fraction": 1.0, "jit_compile": None}
+
+
+def test_a_boolean_for_a_number_is_said_once(tmp_path):
+    """YAML's `yes` where a number belongs: the reason names the boolean, and the line does
+    not repeat it as '(got True)'."""
+    message = error_of(load_grid, write(tmp_path, {**GRID, "overrides": {"epochs": True}}))
+    assert message == (f"{tmp_path / 'config.yaml'}: key 'overrides.epochs': expected a number "
+                       f"or text, not a boolean (true/false/yes/no)")
