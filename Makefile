@@ -20,14 +20,12 @@ $(STAMP): pyproject.toml
 	$(BIN)/python -m pip install --quiet --no-deps 'tf-keras>=2.21,<2.22'
 	touch $(STAMP)
 
-# The tests also take PyTorch's CPU build (0.2 GB; PyPI's default is the multi-GB CUDA one) for
-# the weights-export and torch-backend tests, and timm for the timm export; where this index
-# lacks them, those tests skip saying why.
+# The tests also take PyTorch, torchvision and timm as torch users have them: PyPI's builds, which
+# match each other (CUDA builds; they run on a CPU-only machine), for the weights-export and
+# torch-backend tests. Where this index lacks them, those tests skip saying why.
 $(TEST_STAMP): $(STAMP)
-	$(BIN)/python -m pip install --quiet 'torch==2.13.0+cpu' 'torchvision==0.28.0' || \
-		echo "torch 2.13.0+cpu not available here: the torch tests will skip"
-	$(BIN)/python -m pip install --quiet 'timm==1.0.31' 'torchvision==0.28.0' || \
-		echo "timm not available here: the timm export tests will skip"
+	$(BIN)/python -m pip install --quiet 'torch==2.14.1' 'torchvision==0.29.1' 'timm==1.0.31' || \
+		echo "torch, torchvision or timm not available here: the torch tests will skip"
 	touch $(TEST_STAMP)
 
 test: install $(TEST_STAMP)

@@ -9,6 +9,8 @@ from pathlib import Path
 import numpy as np
 import pytest
 
+import radbench  # noqa: F401  (first: it loads triton before any test loads TensorFlow)
+
 REPO = Path(__file__).resolve().parents[1]
 
 

@@ -20,7 +20,6 @@ agree within `tolerance` of the features' scale; a file that fails is not writte
 from __future__ import annotations
 
 import importlib.util
-import sys
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Callable
@@ -47,29 +46,13 @@ REFUSED = {
 
 
 def torchvision_models():
-    """torchvision.models; where torchvision's compiled operators do not load (a torchvision
-    wheel built for CUDA beside a CPU-only torch), its pure-Python model definitions are read
-    without the package's start-up, which is all the export needs."""
+    """torchvision.models, or a one-line error naming the extra that brings it."""
     try:
         import torchvision.models as models
-
-        return models
-    except (ImportError, RuntimeError, OSError):
-        import importlib.util
-        import types
-
-        for name in [n for n in sys.modules if n == "torchvision" or n.startswith("torchvision.")]:
-            del sys.modules[name]
-        spec = importlib.util.find_spec("torchvision")
-        if spec is None or spec.origin is None:
-            raise ConfigError("weights export --format torchvision needs torch and torchvision "
-                              "(pip install 'radbench[export]')") from None
-        package = types.ModuleType("torchvision")
-        package.__path__ = [str(Path(spec.origin).parent)]
-        sys.modules["torchvision"] = package
-        import torchvision.models as models
-
-        return models
+    except ImportError:
+        raise ConfigError("weights export --format torchvision needs torch and torchvision "
+                          "(pip install 'radbench[export]')") from None
+    return models
 
 
 def _conv(kernel: np.ndarray) -> np.ndarray:
@@ -244,8 +227,7 @@ def supported(fmt: str) -> list[str]:
 
 
 def timm_module():
-    """timm, imported after torchvision's models are importable (timm imports torchvision)."""
-    torchvision_models()
+    """timm, or a one-line error naming the extra that brings it."""
     try:
         import timm
     except ImportError:
