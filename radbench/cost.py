@@ -14,7 +14,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from radbench.config.schema import PROBES
-from radbench.grid import Cell
+from radbench.cellspec import Cell
 from radbench.models.backbones import get_backbone
 from radbench.store import CellState, RunDir
 

@@ -22,7 +22,8 @@ from typing import Any, Callable
 import pandas as pd
 
 from radbench.errors import ConfigError
-from radbench.store import CellDir, RunDir, read_json
+from radbench.store import CellDir, RunDir
+from radbench.atomic import read_json
 
 CELL_TAG = "radbench.cell_id"
 RESULT_TAG = "radbench.result_sha256"
@@ -67,10 +68,13 @@ def flatten(data: Any, prefix: str = "") -> dict[str, str]:
 
 def cell_params(cell: CellDir) -> dict[str, str]:
     """The cell's resolved config as params: cell.* without the prefix, task.*, data.*, grid."""
-    config = cell.config() or {}
-    params = flatten(config.get("cell", {}))
-    params.update(flatten({"task": config.get("task", {}), "data": config.get("data", {}),
-                           "grid": config.get("grid")}))
+    config = cell.config()
+    if config is None:
+        return {}
+    record = config.to_json()
+    params = flatten(record["cell"])
+    params.update(flatten({"task": record["task"], "data": record["data"],
+                           "grid": record["grid"]}))
     return params
 
 
@@ -149,8 +153,9 @@ def export_mlflow(out: Path, uri: str | None = None, experiment: str | None = No
             summary.skipped.append(cell.id)
             continue
         stamp = _finished_ms(cell)
-        spec = (cell.config() or {}).get("cell", {})
-        label = " ".join(str(spec.get(k)) for k in ("source", "backbone", "freeze", "lr", "fold"))
+        spec = cell.config().cell
+        label = " ".join(str(getattr(spec, k)) for k in ("source", "backbone", "freeze", "lr",
+                                                          "fold"))
         created = client.create_run(experiment_id, start_time=stamp, run_name=label,
                                     tags={CELL_TAG: cell.id,
                                           "radbench.run_dir": str(Path(out).resolve())})

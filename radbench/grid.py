@@ -3,64 +3,14 @@
 from __future__ import annotations
 
 import itertools
-from dataclasses import asdict, dataclass
 from typing import Any
 
-from radbench.config.schema import LATER_SETTINGS, SCENARIO_SETTINGS, TRAINING_SETTINGS, \
-    Augmentation, GridConfig, TaskConfig, Training
+from radbench.cellspec import Cell
+from radbench.config.schema import LATER_SETTINGS, TRAINING_SETTINGS, Augmentation, GridConfig, \
+    TaskConfig, Training
 from radbench.errors import ConfigError
-from radbench.ids import canonical_json, stable_hash
+from radbench.ids import stable_hash
 from radbench.models.backbones import get_backbone
-
-
-# the cell fields in its scenario (then the training settings with scenario=True)
-CELL_SCENARIO_KEYS = ("task", "source", "backbone", "freeze", "lr", "seed")
-SCENARIO_KEYS = [*CELL_SCENARIO_KEYS, *SCENARIO_SETTINGS]
-NOT_IN_MODEL_KEY = ("lr", "fold")  # what cells sharing one built model may differ in
-
-
-@dataclass(frozen=True)
-class Cell:
-    """One fine-tuning run: a scenario (backbone, source, freeze, lr, seed, training) on one fold."""
-
-    task: str
-    source: str
-    backbone: str
-    freeze: str
-    lr: float
-    seed: int
-    fold: int
-    training: Training
-
-    def scenario(self) -> dict[str, Any]:
-        """Everything that identifies the scenario, i.e. all but the fold (SCENARIO_KEYS)."""
-        return {**{key: getattr(self, key) for key in CELL_SCENARIO_KEYS},
-                **{role.key: role.value(self.training) for role in TRAINING_SETTINGS
-                   if role.scenario}}
-
-    def model_key(self) -> str:
-        """What decides the built model and its initial state: all but the learning rate and
-        the fold (cells with equal keys can share one built, traced model)."""
-        return canonical_json({k: v for k, v in self.to_dict().items()
-                               if k not in NOT_IN_MODEL_KEY})
-
-    def to_dict(self) -> dict[str, Any]:
-        data = asdict(self)
-        data["training"] = self.training.model_dump(mode="json")
-        return data
-
-    @classmethod
-    def from_dict(cls, data: dict[str, Any]) -> "Cell":
-        return cls(**{**data, "training": Training.model_validate(data["training"])})
-
-    def label(self) -> str:
-        """task source backbone freeze lr seed fold, and the settings added after the paper's
-        (train_fraction, BatchNorm calibration...) where they differ from their default."""
-        extra = "".join(f" {key}={getattr(self.training, key)}"
-                        for key, default in LATER_SETTINGS.items()
-                        if key in SCENARIO_SETTINGS and getattr(self.training, key) != default)
-        return f"{self.task} {self.source} {self.backbone} {self.freeze} lr={self.lr:g} " \
-               f"seed={self.seed} fold={self.fold}{extra}"
 
 
 def cell_id(cell: Cell, task: TaskConfig, data_id: str) -> str:

@@ -15,7 +15,8 @@ import numpy as np
 import pandas as pd
 
 from radbench.errors import ConfigError, DataError
-from radbench.store import CellDir, CellState, RunDir, atomic_write_csv
+from radbench.store import CellDir, CellState, RunDir
+from radbench.atomic import atomic_write_csv
 
 BATCH = 32
 
@@ -42,24 +43,22 @@ def kept_cell(directory: CellDir) -> KeptCell:
 
     config = directory.config()
     if config is None:
-        raise ConfigError(f"{directory.config_file}: not found or not valid JSON; expected a "
-                          f"cell directory (RUN/cells/<id>) or a run directory")
+        problem = directory.config_damage() or "not found"
+        raise ConfigError(f"{directory.config_file}: {problem}; expected a cell directory "
+                          f"(RUN/cells/<id>) or a run directory")
     if directory.stored_state() != CellState.DONE:
         raise ConfigError(f"{directory.path}: the cell is not finished (no result.json)")
-    if config.get("cell", {}).get("freeze") in ("probe", "knn"):
-        raise ConfigError(f"{directory.path}: a {config['cell']['freeze']} cell fits "
+    if config.cell.freeze in ("probe", "knn"):
+        raise ConfigError(f"{directory.path}: a {config.cell.freeze} cell fits "
                           f"scikit-learn on frozen features and keeps no Keras model; predict "
                           f"with a fine-tuned cell")
     if not directory.model_file.is_file():
         raise ConfigError(f"{directory.path}: no kept model ({directory.model_file.name}); run "
                           f"its grid again with `radbench run ... --keep-weights --retry-failed` "
                           f"in a new run directory, or keep models from the start")
-    from radbench.config.schema import TaskConfig
     from radbench.data.prepare import windows_of
-    from radbench.grid import Cell
 
-    spec = Cell.from_dict(config["cell"])
-    task = TaskConfig.model_validate(config["task"])
+    spec, task = config.cell, config.task
     val = directory.val_predictions()
     threshold, val_auc = float("nan"), float("nan")
     if val is not None and len(val):
@@ -89,7 +88,7 @@ def kept_cells(target: Path) -> list[KeptCell]:
                           f"(cells/)")
     candidates = [kept_cell(c) for c in run.cells()
                   if c.model_file.is_file() and c.stored_state() == CellState.DONE
-                  and (c.config() or {}).get("cell", {}).get("freeze") not in ("probe", "knn")]
+                  and c.config().cell.freeze not in ("probe", "knn")]
     if not candidates:
         raise ConfigError(f"{target}: no finished cell kept its model; run the grid with "
                           f"`radbench run ... --keep-weights`")

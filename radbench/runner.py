@@ -11,6 +11,7 @@ from typing import Any
 
 from rich.console import Console
 
+from radbench.cellspec import Cell, CellConfig, CellData
 from radbench.config.load import load_grid, load_task
 from radbench.config.schema import ExecutionSpec, SplitSpec, TaskConfig
 from radbench.cost import estimate
@@ -25,7 +26,7 @@ from radbench.execute.lock import FileLock
 from radbench.execute.policy import RetryPolicy
 from radbench.execute.registry import make_executor
 from radbench.execute.state import cell_state, queued_slurm_jobs
-from radbench.grid import Cell, cell_id, expand
+from radbench.grid import cell_id, expand
 from radbench.models.sources import check_source, normalize_source
 from radbench.store import CellDir, CellState, RunDir
 
@@ -97,18 +98,11 @@ def _write_cell(run: RunDir, cell: Cell, prepared: PreparedData, grid_name: str,
         groups = prepared.manifest.frame.set_index("case_id")["group"]
         directory.write_split(train_subset(prepared.fold_split(cell.fold), groups,
                                            cell.training.train_fraction, cell.seed, cell.fold))
-        directory.write_config({
-            "cell_id": directory.id,
-            "cell": cell.to_dict(),
-            "grid": grid_name,
-            "task": prepared.task.model_dump(mode="json"),
-            "data": {
-                "root": str(prepared.manifest.root.resolve()),
-                "data_id": prepared.data_id,
-                "split_id": prepared.split_id,
-                "cache_dir": str(cache_dirs[key].directory),
-            },
-        })
+        directory.write_config(CellConfig(
+            cell_id=directory.id, cell=cell, grid=grid_name, task=prepared.task,
+            data=CellData(root=str(prepared.manifest.root.resolve()), data_id=prepared.data_id,
+                          split_id=prepared.split_id,
+                          cache_dir=str(cache_dirs[key].directory))))
     return directory
 
 

@@ -22,11 +22,7 @@ Every file is written atomically (temporary file, fsync, rename), `result.json` 
 
 from __future__ import annotations
 
-import json
-import os
 import shutil
-import tempfile
-from contextlib import contextmanager
 from dataclasses import dataclass
 from enum import Enum
 from pathlib import Path
@@ -35,114 +31,9 @@ from typing import Any, Iterator
 import pandas as pd
 from pydantic import BaseModel, ConfigDict, ValidationError
 
-
-
-def _current_umask() -> int:
-    """The process umask, read without changing it where Linux shows it (setting it to read
-    it back would open a window in which other threads create files with mode 0666)."""
-    try:
-        for line in Path("/proc/self/status").read_text().splitlines():
-            if line.startswith("Umask:"):
-                return int(line.split()[1], 8)
-    except (OSError, ValueError, IndexError):
-        pass
-    mask = os.umask(0o077)  # elsewhere: the briefly set value is the restrictive one
-    os.umask(mask)
-    return mask
-
-
-def umask_mode(directory: bool = False) -> int:
-    """The mode a plain `open` or `mkdir` would give under the current umask (mkstemp and
-    mkdtemp use 0600 and 0700 whatever it is, so colleagues could not read the results)."""
-    return (0o777 if directory else 0o666) & ~_current_umask()
-
-
-def make_temporary_dir(prefix: str, parent: Path) -> Path:
-    """`tempfile.mkdtemp` in `parent`, with the mode `mkdir` would give (umask honoured)."""
-    folder = Path(tempfile.mkdtemp(prefix=prefix, dir=parent))
-    folder.chmod(umask_mode(directory=True))
-    return folder
-
-
-def atomic_write_text(path: Path, text: str) -> None:
-    """Write `text` to `path` so that readers see the old file or the whole new one; the file
-    gets the mode a plain `open` would give (the umask honoured)."""
-    path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    handle, temporary = tempfile.mkstemp(prefix=f".{path.name}.", dir=path.parent)
-    try:
-        os.fchmod(handle, umask_mode())
-        with os.fdopen(handle, "w") as stream:
-            stream.write(text)
-            stream.flush()
-            os.fsync(stream.fileno())
-        os.replace(temporary, path)
-    except BaseException:
-        Path(temporary).unlink(missing_ok=True)
-        raise
-
-
-@contextmanager
-def written_beside(path: Path) -> Iterator[Path]:
-    """A partial file beside `path` (same suffix, so libraries accept it) to write into; renamed
-    to `path` when the block ends, removed if it fails: a kill or a full disk never leaves half
-    a file under the real name."""
-    path = Path(path)
-    suffix = ".weights.h5" if path.name.endswith(".weights.h5") else path.suffix
-    partial = path.with_name(f".{path.name[: -len(suffix) or None]}.partial{suffix}")
-    try:
-        yield partial
-        partial.chmod(umask_mode())
-        partial.replace(path)
-    except BaseException:
-        partial.unlink(missing_ok=True)
-        raise
-
-
-def atomic_write_json(path: Path, data: Any) -> None:
-    atomic_write_text(path, json.dumps(data, indent=2, sort_keys=True, default=str) + "\n")
-
-
-def atomic_write_csv(path: Path, frame: pd.DataFrame) -> None:
-    atomic_write_text(path, frame.to_csv(index=False))
-
-
-def read_json_lines(path: Path) -> list[dict[str, Any]]:
-    """The JSON objects of a JSON-lines file; a line cut by a kill (or not an object) is
-    skipped; an absent file gives []."""
-    try:
-        lines = Path(path).read_text().splitlines()
-    except OSError:
-        return []
-    records = []
-    for line in lines:
-        try:
-            record = json.loads(line)
-        except ValueError:
-            continue
-        if isinstance(record, dict):
-            records.append(record)
-    return records
-
-
-def append_json_line(path: Path, record: dict[str, Any]) -> None:
-    """Append one JSON line in a single write, synced."""
-    path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    line = json.dumps(record, sort_keys=True, default=str) + "\n"
-    with path.open("a") as stream:
-        stream.write(line)
-        stream.flush()
-        os.fsync(stream.fileno())
-
-
-def read_json(path: Path) -> dict[str, Any] | None:
-    """The JSON object in `path`, or None if it is absent or not valid JSON."""
-    try:
-        data = json.loads(Path(path).read_text())
-    except (OSError, ValueError):
-        return None
-    return data if isinstance(data, dict) else None
+from radbench.atomic import append_json_line, atomic_write_csv, atomic_write_json, read_json, \
+    read_json_lines
+from radbench.cellspec import CELL_KEYS, CellConfig
 
 
 class RunRecordDamaged(ValueError):
@@ -276,25 +167,41 @@ class CellDir:
     _OUTPUTS = ("failure.json", "history.csv", "predictions.csv", "val_predictions.csv",
                 "model.weights.h5", "model.keras", "localization.csv")
 
-    def config(self) -> dict[str, Any] | None:
-        """cell.json: the resolved cell, its grid, task and data (None if absent)."""
-        return read_json(self.config_file)
-
-    CELL_KEYS = ("task", "source", "backbone", "freeze", "lr", "seed", "fold")
+    def config(self) -> CellConfig | None:
+        """cell.json as its typed record (CellConfig: cell, grid, task, data); None when it is
+        absent or damaged (`config_damage` says how)."""
+        data = read_json(self.config_file)
+        if data is None:
+            return None
+        try:
+            return CellConfig.model_validate(data)
+        except (ValidationError, TypeError, ValueError, KeyError):
+            return None
 
     def config_damage(self) -> str | None:
-        """What is wrong with a cell.json that is there: not a JSON object, or a key the
-        report and the executors read is missing. None when it is whole (or absent)."""
+        """What is wrong with a cell.json that is there: not a JSON object, a key the report
+        and the executors read is missing, or a value of the wrong kind. None when it is whole
+        (or absent)."""
         if not self.config_file.exists():
             return None
-        config = self.config()
-        if config is None:
+        data = read_json(self.config_file)
+        if data is None:
             return "cell.json is not valid JSON (cut short?)"
-        cell = config.get("cell")
+        cell = data.get("cell")
         if not isinstance(cell, dict):
             return "cell.json has no 'cell' object"
-        missing = [k for k in self.CELL_KEYS if k not in cell]
-        return f"cell.json lacks the key 'cell.{missing[0]}'" if missing else None
+        missing = [k for k in CELL_KEYS if k not in cell]
+        if missing:
+            return f"cell.json lacks the key 'cell.{missing[0]}'"
+        try:
+            CellConfig.model_validate(data)
+        except ValidationError as exc:
+            first = exc.errors()[0]
+            where = ".".join(str(p) for p in first["loc"]) or "its content"
+            return f"cell.json is not a whole record ({where}: {first['msg'].lower()})"
+        except (TypeError, ValueError, KeyError) as exc:
+            return f"cell.json is not a whole record ({exc})"
+        return None
 
     def damage(self) -> str | None:
         """The first damaged file of this cell (cell.json, result.json, failure.json: there but
@@ -316,13 +223,15 @@ class CellDir:
                 return f"{file.name} is not a whole record ({where}: {first['msg'].lower()})"
         return None
 
-    def write_config(self, config: dict[str, Any]) -> None:
-        atomic_write_json(self.config_file, config)
+    def write_config(self, config: CellConfig) -> None:
+        atomic_write_json(self.config_file, config.to_json())
 
     def data(self) -> "DataDir":
         """The run's data folder of this cell's task and dataset."""
-        config = self.config() or {}
-        return self.run.data_dir(config["task"]["name"], config["data"]["data_id"])
+        config = self.config()
+        if config is None:
+            raise FileNotFoundError(f"{self.config_file}: missing or damaged")
+        return self.run.data_dir(config.task.name, config.data.data_id)
 
     def split(self) -> pd.DataFrame:
         """split.csv: row (index into the image cache), case_id, part, y."""
@@ -511,18 +420,16 @@ class RunDir:
             if path.is_dir() and cell.config() is not None:
                 yield cell
 
-    INDEX_COLUMNS = ("task", "source", "backbone", "freeze", "lr", "seed", "fold")
-
     def write_cells_index(self) -> Path:
         """cells.csv: every cell folder's id beside its scenario (task, source, backbone,
         freeze, lr, seed, fold) and any training settings it sets, so a person can find a
         cell's folder by what it ran."""
         rows = []
         for cell in self.cells():
-            spec = (cell.config() or {}).get("cell", {})
-            rows.append({"cell_id": cell.id, **{k: spec.get(k) for k in self.INDEX_COLUMNS},
+            spec = cell.config().cell
+            rows.append({"cell_id": cell.id, **{k: getattr(spec, k) for k in CELL_KEYS},
                          "folder": f"cells/{cell.id}"})
-        frame = pd.DataFrame(rows, columns=["cell_id", *self.INDEX_COLUMNS, "folder"])
+        frame = pd.DataFrame(rows, columns=["cell_id", *CELL_KEYS, "folder"])
         atomic_write_csv(self.cells_index_file, frame)
         return self.cells_index_file
 

@@ -12,7 +12,7 @@ from radbench.config.schema import DataSpec, TaskConfig
 from radbench.data.adapters import read_csv_manifest, read_folders
 from radbench.data.manifest import build_manifest
 from radbench.errors import ConfigError, DataError
-from radbench.store import atomic_write_text
+from radbench.atomic import atomic_write_text
 
 LIKELY_POSITIVE = ("malignant", "pneumonia", "tear", "positive", "hemorrhage", "abnormal",
                    "disease", "tumor", "tumour", "cancer", "covid", "ncp", "yes", "1", "true")

@@ -42,7 +42,7 @@ def one(n: int, size: int, batch: int, work: Path) -> dict:
     import pandas as pd
 
     from radbench.config.schema import Training
-    from radbench.grid import Cell
+    from radbench.cellspec import Cell
     from radbench.train.cell import fit_and_predict
 
     path = work / f"images-{n}.npy"

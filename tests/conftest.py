@@ -92,3 +92,18 @@ def foreign_weights(path: Path) -> Path:
     with h5py.File(path, "w") as handle:
         handle.create_dataset("not_a_layer", data=np.zeros(3))
     return path
+
+
+def cell_record(cell, cell_id: str | None = None, grid: str = "test"):
+    """A whole cell.json record (radbench.cellspec.CellConfig) for a cell made by a test: the
+    shipped task of the cell's task name (demo's where none is shipped), no data behind it."""
+    from radbench.cellspec import CellConfig, CellData
+    from radbench.config.load import load_task
+    from radbench.errors import ConfigError
+
+    try:
+        task = load_task(cell.task)[0]
+    except ConfigError:
+        task = load_task("demo")[0].model_copy(update={"name": cell.task})
+    return CellConfig(cell_id=cell_id, cell=cell, grid=grid, task=task,
+                      data=CellData(root="/nonexistent", data_id="d0"))

@@ -25,7 +25,7 @@ import yaml
 from PIL import Image
 from typer.testing import CliRunner
 
-from tests.conftest import REPO, foreign_weights
+from tests.conftest import REPO, cell_record, foreign_weights
 
 LIBRARY_NOISE = re.compile(r"Warning:|absl::|oneDNN|cpu_feature_guard|^[IWE]\d{4} ", re.M)
 
@@ -84,7 +84,7 @@ class World:
     def run_dir(self) -> Path:
         """A finished run as `radbench run` stores it: two sources, two lrs, one fold."""
         from radbench.config.schema import Training
-        from radbench.grid import Cell
+        from radbench.cellspec import Cell
         from radbench.store import CellResult, RunDir
 
         out = self.root / "run"
@@ -94,7 +94,7 @@ class World:
                 cell = Cell("demo", source, "MobileNetV3Small", "freezeall", lr, 0, 0,
                             Training(image_size=32, epochs=1))
                 directory = run.cell(f"{source}-{lr}")
-                directory.write_config({"cell_id": directory.id, "cell": cell.to_dict()})
+                directory.write_config(cell_record(cell, directory.id))
                 directory.write_result(CellResult(
                     cell_id=directory.id, fold=0, test_auc=0.6 + lr, best_epoch=1,
                     distinct_test_scores=9, **cell.scenario()))

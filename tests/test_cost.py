@@ -8,8 +8,9 @@ import pytest
 
 from radbench.config.schema import Training
 from radbench.cost import BUILD_SECONDS, DEFAULT_THROUGHPUT, estimate
-from radbench.grid import Cell
-from radbench.store import CellResult, RunDir, atomic_write_json
+from radbench.cellspec import Cell
+from radbench.store import CellResult, RunDir
+from tests.conftest import cell_record
 
 
 def cell(backbone: str, size: int, epochs: int, fold: int = 0) -> Cell:
@@ -30,7 +31,7 @@ def test_shipped_defaults_scale_by_pixels_and_backbone():
 
 def test_finished_cells_give_their_backbones_measured_speed(tmp_path):
     run = RunDir(tmp_path)
-    atomic_write_json(run.cell("abc").config_file, {"cell": {}})
+    run.cell("abc").write_config(cell_record(cell("MobileNetV3Small", 64, 4), "abc"))
     run.cell("abc").write_result(CellResult(
         cell_id="abc", fold=0, test_auc=0.7, backbone="MobileNetV3Small", image_size=64,
         n_images={"train": 100, "val": 10, "test": 10}, device="CPU: x86_64",

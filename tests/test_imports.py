@@ -1,6 +1,6 @@
 """Imports point one way (__main__ → cli → demo → runner → execute/report → train → grid → models/data →
-config → store/registry → ids/errors), function-local imports included, and no module imports
-itself in a circle."""
+store → cellspec → config/registry → atomic/ids/errors), function-local imports included, and no
+module imports itself in a circle."""
 
 from __future__ import annotations
 
@@ -23,9 +23,10 @@ LAYERS = [
     {"train"},
     {"grid"},
     {"models", "data"},
-    {"config"},
-    {"store", "registry", "provenance", "writable", "quiet"},
-    {"ids", "errors", "metrics"},
+    {"store", "provenance", "writable", "quiet"},
+    {"cellspec"},
+    {"config", "registry"},
+    {"atomic", "ids", "errors", "metrics"},
 ]
 LAYER = {name: depth for depth, names in enumerate(LAYERS) for name in names}
 

@@ -6,8 +6,11 @@ import os
 import pandas as pd
 import pytest
 
-from radbench.store import CellDir, CellFailure, CellResult, CellState, RunDir, \
-    atomic_write_json, atomic_write_text
+from radbench.cellspec import Cell
+from radbench.config.schema import Training
+from radbench.store import CellDir, CellFailure, CellResult, CellState, RunDir
+from radbench.atomic import atomic_write_json, atomic_write_text
+from tests.conftest import cell_record
 
 
 def test_atomic_write_leaves_no_temporary_files(tmp_path):
@@ -56,7 +59,8 @@ def test_the_layout_is_pinned(tmp_path):
 
 def test_state_follows_the_files(tmp_path):
     cell = RunDir(tmp_path).cell("abc")
-    cell.write_config({"cell": {}, "task": {"name": "t"}, "data": {"data_id": "d"}})
+    cell.write_config(cell_record(Cell("breast", "scratch", "ResNet50", "freezeall", 1e-3, 0, 0,
+                                       Training()), "abc"))
     assert cell.stored_state() == CellState.PENDING
     cell.record_failure("ValueError: bad", "ValueError", attempt=1)
     assert cell.stored_state() == CellState.FAILED
@@ -71,7 +75,7 @@ def test_state_follows_the_files(tmp_path):
     cell.clear_outputs()
     assert cell.stored_state() == CellState.DONE and not cell.failure_file.exists()
     assert [c.id for c in RunDir(tmp_path).cells()] == ["abc"]
-    assert cell.data().path == tmp_path / "data" / "t-d"
+    assert cell.data().path == tmp_path / "data" / "breast-d0"
 
 
 def test_records_keep_fields_they_do_not_know(tmp_path):
@@ -113,7 +117,7 @@ def test_data_dir_is_whole_only_once_data_json_is_written(tmp_path):
                                                        (0o077, 0o600, 0o700),
                                                        (0o002, 0o664, 0o775)])
 def test_atomic_writes_and_scratch_folders_honour_the_umask(tmp_path, umask, file_mode, dir_mode):
-    from radbench.store import atomic_write_json, make_temporary_dir
+    from radbench.atomic import atomic_write_json, make_temporary_dir
 
     previous = os.umask(umask)
     try:
@@ -128,12 +132,59 @@ def test_atomic_writes_and_scratch_folders_honour_the_umask(tmp_path, umask, fil
 def test_cells_index_names_each_folder_by_its_scenario(tmp_path):
     run = RunDir(tmp_path)
     for cell_id, lr in (("b2", 1e-3), ("a1", 1e-2)):
-        run.cell(cell_id).write_config({"cell": {
-            "task": "breast", "source": "imagenet", "backbone": "ResNet50",
-            "freeze": "freezeall", "lr": lr, "seed": 0, "fold": 2, "training": {}}})
+        run.cell(cell_id).write_config(cell_record(
+            Cell("breast", "imagenet", "ResNet50", "freezeall", lr, 0, 2, Training()), cell_id))
     index = pd.read_csv(run.write_cells_index())
     assert index.to_dict("records") == [
         {"cell_id": "a1", "task": "breast", "source": "imagenet", "backbone": "ResNet50",
          "freeze": "freezeall", "lr": 0.01, "seed": 0, "fold": 2, "folder": "cells/a1"},
         {"cell_id": "b2", "task": "breast", "source": "imagenet", "backbone": "ResNet50",
          "freeze": "freezeall", "lr": 0.001, "seed": 0, "fold": 2, "folder": "cells/b2"}]
+
+
+def test_cell_json_is_read_as_its_typed_record_everywhere():
+    """cell.json crosses every process boundary: outside store.py nobody reads it as a dict."""
+    import re
+    from pathlib import Path
+
+    import radbench
+
+    package = Path(radbench.__file__).parent
+    dict_reads = re.compile(r"config\(\)\s*(\[|or\s*\{\}|\.get\()")
+    found = [f"{path.relative_to(package)}:{number}: {line.strip()}"
+             for path in package.rglob("*.py") if path.name != "store.py"
+             for number, line in enumerate(path.read_text().splitlines(), 1)
+             if dict_reads.search(line)]
+    assert found == []
+
+
+def test_the_previous_versions_cell_json_reads_as_a_typed_record():
+    from pathlib import Path
+
+    from radbench.cellspec import CellConfig
+
+    fixture = Path(__file__).parent / "fixtures" / "run_0_1_0" / "cells"
+    for folder in sorted(fixture.iterdir()):
+        cell = CellDir(folder)
+        config = cell.config()
+        assert isinstance(config, CellConfig) and cell.config_damage() is None
+        stored = json.loads(cell.config_file.read_text())
+        assert config.cell_id == folder.name == stored["cell_id"]
+        assert config.cell.to_dict()["training"].items() >= stored["cell"]["training"].items()
+        assert (config.task.name, config.data.data_id, config.grid) == (
+            "demo", stored["data"]["data_id"], "legacy")
+
+
+def test_a_cell_json_with_a_value_of_the_wrong_kind_is_damaged(tmp_path):
+    cell = RunDir(tmp_path).cell("abc")
+    cell.write_config(cell_record(Cell("breast", "scratch", "ResNet50", "freezeall", 1e-3, 0, 0,
+                                       Training()), "abc"))
+    stored = json.loads(cell.config_file.read_text())
+    assert cell.config() is not None and cell.config().to_json() == stored
+    stored["cell"]["lr"] = "fast"
+    atomic_write_json(cell.config_file, stored)
+    assert cell.config() is None and cell.damage() == cell.config_damage()
+    assert cell.config_damage().startswith("cell.json is not a whole record (cell.lr: ")
+    del stored["cell"]["seed"]
+    atomic_write_json(cell.config_file, stored)
+    assert cell.config_damage() == "cell.json lacks the key 'cell.seed'"

@@ -16,7 +16,7 @@ import pandas as pd
 from radbench.data.decode import load_rgb
 from radbench.data.manifest import Manifest
 from radbench.ids import stable_hash
-from radbench.store import make_temporary_dir
+from radbench.atomic import make_temporary_dir
 
 CACHE_FORMAT = 3  # 3: entries carry complete.json, verified before reuse
 SAMPLED_BLOCKS = 64  # blocks of 64 KiB hashed across images.npy (and its first and last)

@@ -121,7 +121,7 @@ def save_inspection(manifest: Manifest, infos: list[ImageInfo],
                     windows: Sequence[tuple[float, float]] = (),
                     cache_root: Path | None = None) -> None:
     """Keep an inspection in the image cache folder so a re-run need not decode everything."""
-    from radbench.store import atomic_write_json
+    from radbench.atomic import atomic_write_json
 
     atomic_write_json(_inspection_file(manifest, windows, cache_root),
                       [asdict(info) for info in infos])

@@ -16,7 +16,7 @@ import pandas as pd
 from PIL import Image
 from scipy.ndimage import gaussian_filter
 
-from radbench.store import make_temporary_dir
+from radbench.atomic import make_temporary_dir
 
 
 def _tissue(rng: np.random.Generator, size: int) -> np.ndarray:

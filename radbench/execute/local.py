@@ -20,7 +20,6 @@ from radbench.execute.lock import is_locked
 from radbench.execute.policy import FailureBudget, RetryPolicy
 from radbench.execute.progress import GridProgress
 from radbench.execute.slots import Slot, make_slots
-from radbench.grid import Cell
 from radbench.store import CellDir
 
 
@@ -63,11 +62,8 @@ def model_groups(cells: list[CellDir], reuse_models: bool = True) -> list[list[C
         return [[cell] for cell in cells]
     groups: dict[str, list[CellDir]] = {}
     for cell in cells:
-        config = (cell.config() or {}).get("cell")
-        try:
-            key = Cell.from_dict(config).model_key()
-        except (TypeError, ValueError, KeyError):  # unreadable: a process of its own
-            key = cell.id
+        config = cell.config()
+        key = config.cell.model_key() if config else cell.id  # unreadable: a process of its own
         groups.setdefault(key, []).append(cell)
     return list(groups.values())
 

@@ -18,7 +18,7 @@ from typing import Any, get_args
 from radbench.config.schema import FreezeName
 from radbench.execute.heartbeat import stale_after
 from radbench.execute.lock import is_locked
-from radbench.grid import Cell
+from radbench.cellspec import Cell
 from radbench.store import CellDir, CellState, RunDir
 
 ORDER = tuple(CellState)
@@ -39,10 +39,8 @@ class CellStatus:
     @functools.cached_property
     def spec(self) -> Cell | None:
         """The cell's parameters from cell.json, read once (None when unreadable)."""
-        try:
-            return Cell.from_dict((self.cell.config() or {})["cell"])
-        except (KeyError, TypeError, ValueError):
-            return None
+        config = self.cell.config()
+        return config.cell if config else None
 
     def label(self) -> str:
         return self.spec.label() if self.spec else self.cell.id

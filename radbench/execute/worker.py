@@ -67,9 +67,9 @@ def run_one(directory: Path, reuse=None) -> int:
             return 0
         _append_output_to(cell.log_file)
         attempt = len(cell.attempts()) + 1
-        batch_size = cell.overrides().get("batch_size",
-                                          (cell.config() or {}).get("cell", {})
-                                          .get("training", {}).get("batch_size"))
+        config = cell.config()
+        batch_size = cell.overrides().get(
+            "batch_size", config.cell.training.batch_size if config else None)
         started = time.strftime("%Y-%m-%dT%H:%M:%S%z")
         who = identity()
         print(f"=== attempt {attempt} of cell {cell.id}: {started}, host {who['host']}, pid "

@@ -309,7 +309,7 @@ def export_weights(source: str, backbone: str, fmt: str, out: Path,
     from radbench.models.backbones import get_backbone
     from radbench.models.sources import check_source, input_mode, resolve_source
     from radbench.quiet import import_backend_quietly
-    from radbench.store import written_beside
+    from radbench.atomic import written_beside
 
     check_request(backbone, fmt)
     check_source(source, [backbone])

@@ -173,7 +173,7 @@ def import_radimagenet(folder: Path) -> list[dict]:
                  "imported_from": str(path.resolve()), "time": time.strftime("%Y-%m-%dT%H:%M:%S")}
         index[backbone] = entry
         stored.append(entry)
-    from radbench.store import atomic_write_json
+    from radbench.atomic import atomic_write_json
 
     atomic_write_json(target_dir / "index.json", index)
     return stored

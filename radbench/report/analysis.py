@@ -9,7 +9,7 @@ import numpy as np
 import pandas as pd
 
 from radbench.errors import ConfigError
-from radbench.grid import SCENARIO_KEYS
+from radbench.cellspec import SCENARIO_KEYS
 from radbench.report.collect import localization_cells
 from radbench.config.schema import SCENARIO_SETTINGS
 from radbench.report.stats import bootstrap_auc_ci, compare_pair, compare_sources, delong_ci, \

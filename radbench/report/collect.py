@@ -6,8 +6,8 @@ from pathlib import Path
 
 import pandas as pd
 
+from radbench.cellspec import SCENARIO_KEYS
 from radbench.errors import DataError
-from radbench.grid import SCENARIO_KEYS, Cell
 from radbench.store import CellState, RunDir
 
 
@@ -36,7 +36,7 @@ def collect_cells(out: Path) -> pd.DataFrame:
     check_not_damaged(out)
     rows = []
     for directory in RunDir(out).cells():
-        cell = Cell.from_dict(directory.config()["cell"])
+        cell = directory.config().cell
         status = directory.stored_state()
         result = directory.result() if status == CellState.DONE else None
         rows.append({**cell.scenario(), "fold": cell.fold, "cell_id": directory.id,

@@ -16,7 +16,7 @@ from radbench.report.build import Report, Section
 from radbench.report.html import write_html
 from radbench.report.provenance import provenance_lines
 from radbench.report.shown import empty_reason
-from radbench.store import atomic_write_csv, atomic_write_text
+from radbench.atomic import atomic_write_csv, atomic_write_text
 
 FORMATS = ("md", "csv", "json", "tex", "html")
 

@@ -25,7 +25,8 @@ from radbench.report.figures import calibration_figure, forest_figure, forest_ro
     scores_figure, training_figure
 from radbench.report.provenance import provenance_lines
 from radbench.report.shown import empty_reason
-from radbench.store import CellState, RunDir, atomic_write_text
+from radbench.store import CellState, RunDir
+from radbench.atomic import atomic_write_text
 
 STYLE = """body{font-family:system-ui,sans-serif;margin:2em auto;max-width:1150px;color:#222;
 padding:0 1em}table{border-collapse:collapse;margin:1em 0;font-size:13px}th,td{border:1px solid
@@ -78,7 +79,6 @@ def cam_figure(out: Path, cells: pd.DataFrame, per_source: int = 4):
     import_backend_quietly()
 
     from radbench.data.cache import ImageCache
-    from radbench.grid import Cell
     from radbench.models.build import build_classifier
     from radbench.models.gradcam import gradcam
     from radbench.train.localization import lesion_masks
@@ -88,10 +88,10 @@ def cam_figure(out: Path, cells: pd.DataFrame, per_source: int = 4):
     for cell in best.itertuples():
         directory = run.cell(cell.cell_id)
         config = directory.config()
-        spec = Cell.from_dict(config["cell"])
+        spec = config.cell
         split = directory.split()
         test = split[split["part"] == "test"]
-        images = ImageCache(Path(config["data"]["cache_dir"])).images()
+        images = ImageCache(Path(config.data.cache_dir)).images()
         masks = lesion_masks(directory, test["case_id"].tolist(), images.shape[1])
         groups = directory.data().manifest().set_index("case_id")["group"]
         with_lesion = test[test["case_id"].isin(masks)].assign(

@@ -37,11 +37,10 @@ def run_provenance(out: Path, report_command: list[str] | None = None) -> dict[s
         for i in run.invocations()]
     grids, schemes, radbench, backends, devices, finished = [], {}, [], [], [], []
     for cell in run.cells():
-        config = cell.config() or {}
-        grids.append(config.get("grid"))
-        task = config.get("task") or {}
-        if task.get("name"):
-            schemes.setdefault(task["name"], (task.get("split") or {}).get("scheme"))
+        config = cell.config()
+        if config is not None:
+            grids.append(config.grid)
+            schemes.setdefault(config.task.name, config.task.split.scheme)
         result = cell.result()
         if result is not None:
             radbench.append(result.versions.get("radbench"))

@@ -11,8 +11,8 @@ from typing import Any, Callable
 import numpy as np
 import pandas as pd
 
-from radbench.config.schema import PROBES, TaskConfig
-from radbench.grid import Cell
+from radbench.cellspec import Cell
+from radbench.config.schema import PROBES
 from radbench.store import CellDir, CellResult
 from radbench.metrics import scores_of
 from radbench.train.reuse import ModelReuse
@@ -180,7 +180,7 @@ def save_model(model, path: Path) -> None:
     beside and renamed, so a kill never leaves half a file under its name."""
     import keras
 
-    from radbench.store import written_beside
+    from radbench.atomic import written_beside
 
     copy = keras.models.clone_model(model)
     copy.set_weights(model.get_weights())
@@ -204,18 +204,19 @@ def run_cell(directory: Path, verbose: int = 2, attempt: int | None = None,
     cell_dir = CellDir(Path(directory))
     config = cell_dir.config()
     if config is None:
-        raise FileNotFoundError(f"{cell_dir.config_file}: missing or not valid JSON")
-    cell = Cell.from_dict(config["cell"])
+        raise FileNotFoundError(f"{cell_dir.config_file}: missing or damaged "
+                                f"({cell_dir.config_damage() or 'absent'})")
+    cell = config.cell
     overrides = cell_dir.overrides()
     configured = cell
     if overrides.get("batch_size"):
         cell = replace(cell, training=cell.training.model_copy(
             update={"batch_size": int(overrides["batch_size"])}))
-    task = TaskConfig.model_validate(config["task"])
+    task = config.task
     split = cell_dir.split()
     source = resolve_source(cell.source, cell.backbone)
     cell_dir.clear_outputs()
-    cache = ImageCache(Path(config["data"]["cache_dir"]))
+    cache = ImageCache(Path(config.data.cache_dir))
     damage = cache.damage()
     if damage:
         raise ValueError(f"image cache {cache.directory} is damaged ({damage}); run "
@@ -268,7 +269,7 @@ def run_cell(directory: Path, verbose: int = 2, attempt: int | None = None,
             and cell_dir.data().manifest_file.is_file():
         from radbench.train.localization import localize
 
-        from radbench.store import written_beside
+        from radbench.atomic import written_beside
 
         with written_beside(cell_dir.weights_file) as partial:
             outcome["model"].save_weights(partial)
@@ -291,8 +292,8 @@ def run_cell(directory: Path, verbose: int = 2, attempt: int | None = None,
         "best_val_auc": outcome["best_val_auc"],
         "epochs_run": len(outcome["history"]),
         "n_images": outcome["n"],
-        "split_id": config["data"]["split_id"],
-        "data_id": config["data"]["data_id"],
+        "split_id": config.data.split_id,
+        "data_id": config.data.data_id,
         "source_sha256": source.sha256,
         "localization": localization,
         "timings": {**outcome["timings"], "total_s": time.perf_counter() - started},

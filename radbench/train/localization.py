@@ -14,9 +14,7 @@ from typing import Callable
 import numpy as np
 import pandas as pd
 
-from radbench.config.schema import TaskConfig
 from radbench.data.decode import load_mask
-from radbench.grid import Cell
 from radbench.models.gradcam import gradcam, localization_scores
 from radbench.store import CellDir, CellState, RunDir
 
@@ -26,7 +24,7 @@ def lesion_masks(cell_dir: CellDir, case_ids: list[str], size: int) -> dict[str,
     config = cell_dir.config()
     manifest = cell_dir.data().manifest()
     masks = dict(zip(manifest["case_id"], manifest["masks"]))
-    root = Path(config["data"]["root"])
+    root = Path(config.data.root)
     return {case: load_mask([root / m for m in masks[case].split(";")], size)
             for case in case_ids if masks.get(case)}
 
@@ -35,7 +33,7 @@ def localize(cell_dir: CellDir, model, images: np.ndarray, split: pd.DataFrame,
              threshold: float = 0.5) -> dict:
     """Grad-CAM on the cell's test images with a lesion; writes localization.csv and returns the
     cell's means (also stored in localization.json)."""
-    cell = Cell.from_dict(cell_dir.config()["cell"])
+    cell = cell_dir.config().cell
     test = split[split["part"] == "test"]
     masks = lesion_masks(cell_dir, test["case_id"].tolist(), images.shape[1])
     with_lesion = test[test["case_id"].isin(masks)]
@@ -74,12 +72,12 @@ def run_cam(out: Path, threshold: float = 0.5, log: Callable[[str], None] = prin
     counts = {"done_now": 0, "already": 0, "no_weights": 0, "no_masks": 0, "no_gradcam": 0}
     for cell_dir in RunDir(out).cells():
         config = cell_dir.config()
-        task = TaskConfig.model_validate(config["task"])
+        task = config.task
         done = cell_dir.stored_state() == CellState.DONE
         if not done or not task.has_masks:
             counts["no_masks"] += int(done)
             continue
-        if not get_backbone(config["cell"]["backbone"]).gradcam:
+        if not get_backbone(config.cell.backbone).gradcam:
             counts["no_gradcam"] += 1  # its pooled features are normalised: no closed form
             continue
         stored = cell_dir.localization_summary()
@@ -89,12 +87,12 @@ def run_cam(out: Path, threshold: float = 0.5, log: Callable[[str], None] = prin
         if not cell_dir.weights_file.is_file():
             counts["no_weights"] += 1
             continue
-        cell = Cell.from_dict(config["cell"])
+        cell = config.cell
         model, _ = build_classifier(cell.backbone, cell.training, cell.freeze, None, cell.seed,
                                     source=cell.source)
         model.load_weights(cell_dir.weights_file)
         split = cell_dir.split()
-        images = ImageCache(Path(config["data"]["cache_dir"])).images()
+        images = ImageCache(Path(config.data.cache_dir)).images()
         summary = localize(cell_dir, model, images, split, threshold)
         counts["done_now"] += 1
         log(f"{cell_dir.id}: Dice {summary['dice']:.3f}, IoU {summary['iou']:.3f}, pointing "

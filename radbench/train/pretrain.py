@@ -30,7 +30,7 @@ from radbench.data.records import relative_locator
 from radbench.errors import ConfigError, DataError
 from radbench.ids import file_sha256, stable_hash
 from radbench.models.backbones import get_backbone
-from radbench.store import atomic_write_json
+from radbench.atomic import atomic_write_json
 from radbench.train.batchnorm import calibrate_batchnorm
 
 WEIGHTS_SUFFIX = ".weights.h5"

@@ -15,9 +15,9 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
-from radbench.grid import Cell
+from radbench.cellspec import Cell
 from radbench.ids import stable_hash
-from radbench.store import make_temporary_dir
+from radbench.atomic import make_temporary_dir
 
 C_VALUES = (1e-3, 1e-2, 1e-1, 1.0, 10.0, 100.0)  # logistic regression's inverse regularisation
 K_VALUES = (1, 3, 5, 11, 21, 51)  # kNN's neighbour counts (those below the train size)

@@ -13,7 +13,7 @@ from __future__ import annotations
 import json
 from typing import Any
 
-from radbench.grid import Cell
+from radbench.cellspec import Cell
 
 
 def model_key(cell: Cell, weights: str | None, classes: int = 2) -> str:

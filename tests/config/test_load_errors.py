@@ -126,7 +126,7 @@ def test_an_axis_must_be_a_training_setting_a_grid_may_vary(tmp_path):
 
 def test_the_training_settings_derive_from_one_declaration():
     from radbench.config.schema import LATER_SETTINGS, TrainingOverrides
-    from radbench.grid import SCENARIO_KEYS
+    from radbench.cellspec import SCENARIO_KEYS
 
     assert SCENARIO_KEYS == ["task", "source", "backbone", "freeze", "lr", "seed", "image_size",
                              "batch_size", "epochs", "normalization", "interpolation", "augment",

@@ -7,6 +7,7 @@ import subprocess
 
 import pytest
 
+from tests.conftest import cell_record
 from tests.execute.slurm_cluster import LocalSlurmCluster, ensure_installed
 
 
@@ -29,13 +30,13 @@ def slurm_cluster(tmp_path_factory):
 def write_cell(out, cell_id: str = "c0", lr: float = 1e-3):
     """A cell directory with a real cell.json (no data behind it)."""
     from radbench.config.schema import Training
-    from radbench.grid import Cell
+    from radbench.cellspec import Cell
     from radbench.store import RunDir
 
     directory = RunDir(out).cell(cell_id)
     cell = Cell("demo", "scratch", "MobileNetV3Small", "freezeall", lr, 0, 0,
                 Training(image_size=32, batch_size=16, epochs=1))
-    directory.write_config({"cell_id": cell_id, "cell": cell.to_dict()})
+    directory.write_config(cell_record(cell, cell_id))
     return directory
 
 

@@ -17,7 +17,7 @@ import pytest
 import yaml
 from sklearn.metrics import roc_auc_score
 
-from radbench.store import atomic_write_text
+from radbench.atomic import atomic_write_text
 from tests.conftest import REPO, run_cli
 from tests.execute.test_local import attempts, cells
 
@@ -25,7 +25,7 @@ WRITER = """
 import sys
 import time
 from pathlib import Path
-from radbench.store import atomic_write_text
+from radbench.atomic import atomic_write_text
 print("writing", flush=True)
 atomic_write_text(Path(sys.argv[1]), "x" * 400_000_000)
 """

@@ -10,7 +10,7 @@ import pytest
 
 from radbench.execute.heartbeat import Heartbeat
 from radbench.execute.state import count_states, cell_state, run_states
-from radbench.store import atomic_write_json
+from radbench.atomic import atomic_write_json
 from tests.conftest import run_cli
 from tests.execute.conftest import write_cell
 

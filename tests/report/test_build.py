@@ -8,10 +8,11 @@ import pytest
 
 from radbench.config.schema import Training
 from radbench.errors import DataError
-from radbench.grid import Cell
+from radbench.cellspec import Cell
 from radbench.report.build import build_report
 from radbench.report.formats import to_json, to_markdown, write_report
 from radbench.store import CellResult, RunDir
+from tests.conftest import cell_record
 
 
 def store(out, source, backbone, lr, fold, auc, done=True, distinct=5, **training):
@@ -20,7 +21,7 @@ def store(out, source, backbone, lr, fold, auc, done=True, distinct=5, **trainin
     suffix = "".join(f"-{k}={v}" for k, v in sorted(training.items()))
     directory = RunDir(out).cell(
         f"{source}-{backbone}-{lr}-{fold}{suffix}".replace(":", "_").replace("/", "_"))
-    directory.write_config({"cell": cell.to_dict()})
+    directory.write_config(cell_record(cell, directory.id))
     if done:
         directory.write_result(CellResult(cell_id=directory.id, fold=fold, test_auc=auc,
                                           best_epoch=1, distinct_test_scores=distinct,
@@ -79,7 +80,7 @@ def test_empty_run_directory(tmp_path):
 def test_report_pairs_sources_by_scenario_and_writes_cell_intervals(tmp_path):
     from scipy import stats
 
-    from radbench.store import atomic_write_csv
+    from radbench.atomic import atomic_write_csv
 
     rng = np.random.default_rng(5)
     diffs = []
@@ -113,7 +114,7 @@ def test_report_pairs_sources_by_scenario_and_writes_cell_intervals(tmp_path):
 
 def test_cells_of_two_sources_on_the_same_cases_get_delongs_paired_test(tmp_path):
     from radbench.report.stats import delong_test
-    from radbench.store import atomic_write_csv
+    from radbench.atomic import atomic_write_csv
 
     rng = np.random.default_rng(6)
     y = np.r_[np.ones(12), np.zeros(18)].astype(int)
@@ -162,7 +163,8 @@ def test_every_format_renders_every_section(tmp_path):
     from html import escape
 
     from radbench.report.formats import FORMATS, to_latex
-    from radbench.store import RunDir, atomic_write_csv, atomic_write_json
+    from radbench.store import RunDir
+    from radbench.atomic import atomic_write_csv, atomic_write_json
 
     rng = np.random.default_rng(8)
     y = np.r_[np.ones(10), np.zeros(14)].astype(int)

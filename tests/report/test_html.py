@@ -11,7 +11,8 @@ import pytest
 
 from radbench.report.build import build_report
 from radbench.report.formats import write_report
-from radbench.store import RunDir, atomic_write_csv
+from radbench.store import RunDir
+from radbench.atomic import atomic_write_csv
 from tests.report.test_build import store
 
 

@@ -9,7 +9,7 @@ import numpy as np
 import pytest
 
 from radbench.config.schema import Training
-from radbench.grid import Cell
+from radbench.cellspec import Cell
 from radbench.models.build import build_classifier
 from radbench.train.batchnorm import batchnorm_layers, calibrate_batchnorm
 from radbench.train.cell import fit_and_predict

@@ -10,7 +10,7 @@ import pandas as pd
 import pytest
 
 from radbench.config.schema import Augmentation, Training
-from radbench.grid import Cell
+from radbench.cellspec import Cell
 from radbench.train.batches import CachedBatches
 from radbench.train.cell import fit_and_predict
 from radbench.execute.worker import backend_environment
@@ -65,7 +65,7 @@ def test_trains_under_other_backends(backend, tmp_path, monkeypatch):
     monkeypatch.setenv("RADBENCH_CACHE", str(tmp_path))
     code = (
         "import numpy as np, keras; from tests.train.test_cell import tiny_problem;"
-        "from radbench.config.schema import Training; from radbench.grid import Cell;"
+        "from radbench.config.schema import Training; from radbench.cellspec import Cell;"
         "from radbench.train.cell import fit_and_predict;"
         "images, split = tiny_problem();"
         "from tests.train.test_cell import PAPER_AUG;"

@@ -82,7 +82,7 @@ def test_damaged_stored_features_are_computed_again(tmp_path):
     """A features file cut short (a kill, a full disk) is never loaded as features: the cell
     computes them again and replaces it."""
     from radbench.config.schema import Training
-    from radbench.grid import Cell
+    from radbench.cellspec import Cell
     from radbench.train.probe import features_key, stored_features
 
     cell = Cell("t", "scratch", "MobileNetV3Small", "probe", 0.0, 0, 0,

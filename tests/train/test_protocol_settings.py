@@ -8,7 +8,7 @@ import pytest
 from sklearn.metrics import roc_auc_score
 
 from radbench.config.schema import Training
-from radbench.grid import Cell
+from radbench.cellspec import Cell
 from radbench.models.build import build_classifier
 from radbench.train.cell import fit_and_predict, step_lr
 from tests.train.test_cell import tiny_problem

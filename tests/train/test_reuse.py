@@ -4,7 +4,7 @@ cell the predictions it gets alone."""
 import numpy as np
 
 from radbench.config.schema import Training
-from radbench.grid import Cell
+from radbench.cellspec import Cell
 from radbench.train.cell import fit_and_predict
 from radbench.train.reuse import ModelReuse, model_key
 from tests.train.test_cell import PAPER_AUG, tiny_problem
