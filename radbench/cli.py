@@ -11,7 +11,8 @@ from typing import Callable, Optional
 import typer
 from rich.console import Console
 
-from radbench.errors import RadbenchError
+from radbench.errors import ConfigError, RadbenchError
+from radbench.execute.registry import EXECUTORS, executors_help
 
 app = typer.Typer(help="Reproduce and re-test the RadImageNet transfer-learning benchmark.",
                   no_args_is_help=True, pretty_exceptions_enable=False, add_completion=True,
@@ -81,8 +82,10 @@ def _split_list(value: Optional[str]) -> Optional[list[str]]:
 
 
 # execution options, shared by `run` and `resume`
-EXECUTOR = typer.Option("local", "--executor", help="local (slots on this machine) or slurm "
-                        "(one job array through submitit; returns after submission)")
+EXECUTOR = typer.Option("local", "--executor", help=executors_help())
+EXECUTOR_OPTIONS = typer.Option(None, "--executor-option", help="the executor's own setting "
+                                "(repeatable), over the grid's executors.NAME section, e.g. "
+                                "mem_gb=32")
 GPUS = typer.Option("auto", "--gpus", help="local slots: 'auto' (every visible GPU, else the "
                     "CPU), 'cpu', or GPU ids like 0,1,2,3 (one cell process per GPU)")
 MAX_PARALLEL = typer.Option(None, "--max-parallel", min=1, help="cells at once (CPU slots; "
@@ -107,18 +110,35 @@ TENSORBOARD = typer.Option(False, "--tensorboard", help="write TensorBoard event
 def _execution(executor: str, gpus: str, max_parallel: Optional[int], retries: Optional[int],
                max_failures: Optional[int], partition: Optional[str],
                gpus_per_task: Optional[int], slurm_time: Optional[int],
-               parallelism: Optional[int], reuse: bool = True) -> dict:
+               parallelism: Optional[int], reuse: bool = True,
+               executor_options: Optional[list[str]] = None) -> dict:
+    import yaml
+
+    options = {}
+    for item in executor_options or []:
+        key, equals, value = item.partition("=")
+        if not equals or not key.strip():
+            raise ConfigError(f"--executor-option {item!r}: expected KEY=VALUE (e.g. mem_gb=32)")
+        try:
+            options[key.strip()] = yaml.safe_load(value) if value.strip() else None
+        except yaml.YAMLError:
+            options[key.strip()] = value
+    slurm = {"--slurm-partition": ("partition", partition),
+             "--slurm-gpus-per-task": ("gpus_per_task", gpus_per_task),
+             "--slurm-time": ("time_min", slurm_time),
+             "--array-parallelism": ("array_parallelism", parallelism)}
+    given = [flag for flag, (_, value) in slurm.items() if value is not None]
+    if given and executor != "slurm":
+        raise ConfigError(f"{given[0]}: a setting of --executor slurm (this run uses "
+                          f"--executor {executor})")
+    options.update({key: value for key, value in slurm.values() if value is not None})
     return {"executor": executor, "gpus": gpus, "max_parallel": max_parallel,
-            "reuse_models": reuse,
-            "retries": retries, "max_consecutive_failures": max_failures,
-            "slurm": {k: v for k, v in {"partition": partition, "gpus_per_task": gpus_per_task,
-                                        "time_min": slurm_time,
-                                        "array_parallelism": parallelism}.items()
-                      if v is not None}}
+            "reuse_models": reuse, "retries": retries, "max_consecutive_failures": max_failures,
+            "executor_options": options}
 
 
 def _print_summary(summary, out_dir: Path) -> None:
-    if summary.slurm_job_id:
+    if summary.job_id:
         return
     err.print(f"{summary.total} cell(s): {summary.skipped_done} already done, {summary.done} "
               f"done now, {len(summary.failed)} failed now, {summary.skipped_failed} failed "
@@ -161,6 +181,7 @@ def run(
     retries: Optional[int] = RETRIES, max_failures: Optional[int] = MAX_FAILURES,
     partition: Optional[str] = PARTITION, gpus_per_task: Optional[int] = GPUS_PER_TASK,
     slurm_time: Optional[int] = SLURM_TIME, parallelism: Optional[int] = PARALLELISM,
+    executor_options: Optional[list[str]] = EXECUTOR_OPTIONS,
     reuse: bool = REUSE, keep_weights: bool = KEEP_WEIGHTS, tensorboard: bool = TENSORBOARD,
 ) -> None:
     """Run every cell of GRID on TASK that is not done yet; finished cells are skipped,
@@ -170,8 +191,9 @@ def run(
     summary = run_grid(RunOptions(
         task, grid, data, out_dir, _split_list(sources), max_images, dry_run, retry_failed,
         cache_dir=cache_dir, skip_bad=skip_bad, split=split, splits=splits,
-        keep_model=keep_weights, tensorboard=tensorboard, **_execution(executor, gpus, max_parallel, retries, max_failures, partition,
-                     gpus_per_task, slurm_time, parallelism, reuse)), err)
+        keep_model=keep_weights, tensorboard=tensorboard, **_execution(
+            executor, gpus, max_parallel, retries, max_failures, partition, gpus_per_task,
+            slurm_time, parallelism, reuse, executor_options)), err)
     if dry_run:
         return
     _print_summary(summary, out_dir)
@@ -188,6 +210,7 @@ def resume(
     retries: Optional[int] = RETRIES, max_failures: Optional[int] = MAX_FAILURES,
     partition: Optional[str] = PARTITION, gpus_per_task: Optional[int] = GPUS_PER_TASK,
     slurm_time: Optional[int] = SLURM_TIME, parallelism: Optional[int] = PARALLELISM,
+    executor_options: Optional[list[str]] = EXECUTOR_OPTIONS,
     reuse: bool = REUSE, keep_weights: bool = KEEP_WEIGHTS, tensorboard: bool = TENSORBOARD,
 ) -> None:
     """Go on with a run: the `radbench run` commands recorded in DIR/run.json run again;
@@ -197,7 +220,7 @@ def resume(
     template = RunOptions("", "", retry_failed=retry_failed, keep_model=keep_weights,
                           tensorboard=tensorboard, **_execution(
         executor, gpus, max_parallel, retries, max_failures, partition, gpus_per_task,
-        slurm_time, parallelism, reuse))
+        slurm_time, parallelism, reuse, executor_options))
     summaries = resume_run(run_dir, template, err)
     for summary in summaries:
         _print_summary(summary, run_dir)
@@ -641,7 +664,7 @@ def version() -> None:
 METAVARS = {
     "grid": "GRID", "data": "PATH", "out_dir": "DIR", "out_file": "FILE", "sources": "A,B,...",
     "max_images": "N", "cache_dir": "DIR", "split": "published|kfold|holdout", "splits": "DIR",
-    "executor": "local|slurm", "gpus": "auto|cpu|0,1,...", "max_parallel": "N", "retries": "N",
+    "executor": "|".join(EXECUTORS), "executor_options": "KEY=VALUE", "gpus": "auto|cpu|0,1,...", "max_parallel": "N", "retries": "N",
     "max_failures": "N", "partition": "NAME", "gpus_per_task": "N",
     "slurm_time": "MINUTES", "parallelism": "N", "watch": "SECONDS", "compare": "A,B",
     "baseline": "SOURCE", "formats": "md,csv,json,tex,html", "threshold": "X", "task": "TASK",

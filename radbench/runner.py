@@ -24,8 +24,8 @@ from radbench.errors import ConfigError
 from radbench.execute.executor import ExecutorSettings
 from radbench.execute.lock import FileLock
 from radbench.execute.policy import RetryPolicy
-from radbench.execute.registry import make_executor
-from radbench.execute.state import cell_state, queued_slurm_jobs
+from radbench.execute.registry import make_executor, queued_jobs
+from radbench.execute.state import cell_state
 from radbench.grid import cell_id, expand
 from radbench.models.sources import check_source, normalize_source
 from radbench.store import CellDir, CellState, RunDir
@@ -50,7 +50,7 @@ class RunOptions:
     gpus: str | None = "auto"
     retries: int | None = None
     max_consecutive_failures: int | None = None
-    slurm: dict[str, Any] = field(default_factory=dict)  # command-line sbatch overrides
+    executor_options: dict[str, Any] = field(default_factory=dict)  # the executor's own
     reuse_models: bool = True  # cells differing only in lr or fold share one built model
     split: str | None = None  # overrides the task's split scheme (e.g. published)
     splits: str | None = None  # folder of the authors' published split CSVs
@@ -83,7 +83,7 @@ class RunSummary:
     stopped_early: str | None = None
     degenerate: list[str] = field(default_factory=list)  # labels of degenerate finished cells
     submitted: int = 0
-    slurm_job_id: str | None = None
+    job_id: str | None = None  # the scheduler's job, when the executor submitted the cells
 
     @property
     def any_failed(self) -> bool:
@@ -173,7 +173,8 @@ def run_grid(options: RunOptions, console: Console | None = None) -> RunSummary:
                        "image cache (set --cache-dir or RADBENCH_CACHE)")
     executor = make_executor(options.executor, ExecutorSettings(
         out=options.out, grid=grid, gpus=options.gpus, max_parallel=options.max_parallel,
-        reuse_models=options.reuse_models, slurm=options.slurm, dry_run=options.dry_run))
+        reuse_models=options.reuse_models, options=options.executor_options,
+        dry_run=options.dry_run))
     if options.sources is not None and not options.sources:
         raise ConfigError("--sources: empty; expected comma-separated sources (e.g. "
                           "scratch,imagenet), or leave it out for the grid's")
@@ -242,7 +243,7 @@ def run_grid(options: RunOptions, console: Console | None = None) -> RunSummary:
     summary.not_started = len(executed.not_started)
     summary.stopped_early = executed.stopped_early
     summary.submitted = executed.submitted
-    summary.slurm_job_id = executed.job_id
+    summary.job_id = executed.job_id
     for directory in directories:  # all of the grid's finished cells, this run's and earlier
         result = directory.result()
         if result is not None and result.degenerate:
@@ -266,8 +267,7 @@ def check_tensorboard() -> None:
 def _select(directories: list[CellDir], options: RunOptions, summary: RunSummary,
             console: Console) -> list[CellDir]:
     """The cells to run now: not done, not running or queued elsewhere; stale ones again."""
-    queued = queued_slurm_jobs() if any(d.submitted_file.is_file() for d in directories) \
-        else None
+    queued = queued_jobs([s for s in (d.submitted() for d in directories) if s is not None])
     to_run, stale, damaged = [], 0, 0
     for directory in directories:
         state = cell_state(directory, queued=queued).state

@@ -311,7 +311,7 @@ kind("run-retries-negative", "'--retries': Input should be greater than or equal
 kind("run-gpus-words", "--gpus 'abc'")(lambda w: w.run_args("--gpus", "abc"))
 kind("run-gpus-absent", "no GPU 7 on this machine", env={"CUDA_VISIBLE_DEVICES": ""})(
     lambda w: w.run_args("--gpus", "7"))
-kind("run-executor-unknown", "--executor 'cloud': expected local or slurm")(lambda w: w.run_args("--executor", "cloud"))
+kind("run-executor-unknown", "--executor: unknown executor 'cloud'; expected one of local, slurm")(lambda w: w.run_args("--executor", "cloud"))
 kind("run-split-unknown", "--split 'random'")(lambda w: w.run_args("--split", "random"))
 kind("run-unknown-option", "No such option: --epochs")(lambda w: w.run_args("--epochs", "3"))
 kind("run-missing-grid", "Missing option '--grid'")(lambda w: ["run", "demo"])
@@ -329,6 +329,12 @@ kind("run-published-without-splits", "no published split known")(
     lambda w: w.run_args("--split", "published", "--splits", str(w.path("no-splits"))))
 kind("run-slurm-time-zero", "'--slurm-time': Input should be greater than or equal to 1")(
     lambda w: w.run_args("--executor", "slurm", "--slurm-time", "0"))
+kind("run-executor-option-no-value", "--executor-option 'mem': expected KEY=VALUE")(
+    lambda w: w.run_args("--executor-option", "mem"))
+kind("run-executor-option-unknown", "--executor-option mem_gb: extra inputs are not permitted "
+     "(--executor local)")(lambda w: w.run_args("--executor-option", "mem_gb=32"))
+kind("run-slurm-flag-with-local", "--slurm-partition: a setting of --executor slurm")(
+    lambda w: w.run_args("--slurm-partition", "gpu"))
 
 
 # --- run folders in a bad state ----------------------------------------------------------------

@@ -10,7 +10,7 @@ from __future__ import annotations
 import math
 import re
 from dataclasses import dataclass
-from typing import Annotated, Literal, Optional, Union, get_args
+from typing import Annotated, Any, Literal, Optional, Union, get_args
 
 from pydantic import BaseModel, ConfigDict, Field, PrivateAttr, create_model, field_validator, \
     model_validator
@@ -415,21 +415,6 @@ class ExecutionSpec(Strict):
     on_out_of_memory: OutOfMemorySpec = OutOfMemorySpec()
 
 
-class SlurmSpec(Strict):
-    """sbatch settings for `--executor slurm` (command-line options override them)."""
-
-    partition: str | None = None
-    time_min: int = Field(240, ge=1, description="time limit of one cell's job")
-    gpus_per_task: int = Field(1, ge=0)
-    cpus_per_task: int = Field(4, ge=1)
-    mem_gb: float | None = Field(None, gt=0)
-    array_parallelism: int = Field(64, ge=1, description="array tasks running at once")
-    additional_parameters: dict[str, Union[str, int, float, bool]] = Field(
-        default_factory=dict, description="extra sbatch options, e.g. {account: lab, qos: high}")
-    setup: list[str] = Field(default_factory=list, description="shell lines run before the "
-                                                               "cell, e.g. module load cuda")
-
-
 AxisValue = Union[int, float, str, bool]
 
 
@@ -447,7 +432,9 @@ class GridConfig(ConfigFile):
         "setting with axis=True): each value list multiplies the grid"
     )
     execution: ExecutionSpec = ExecutionSpec()
-    slurm: SlurmSpec = SlurmSpec()
+    executors: dict[str, dict[str, Any]] = Field(
+        default_factory=dict, description="each executor's settings under its name (`radbench "
+        "run --help` lists the executors); checked by that executor when it is chosen")
 
     @field_validator("seeds", "backbones")
     @classmethod

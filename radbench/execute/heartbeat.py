@@ -39,6 +39,14 @@ def identity() -> dict[str, Any]:
             "gpus": os.environ.get("CUDA_VISIBLE_DEVICES")}
 
 
+def where(beat: dict[str, Any]) -> str:
+    """Where a heartbeat's process runs, for people: host, pid and the scheduler's job."""
+    place = f"host {beat.get('host')} pid {beat.get('pid')}"
+    if beat.get("slurm_job_id"):
+        place += f" slurm job {beat['slurm_job_id']}"
+    return place
+
+
 class Heartbeat:
     """Writes the cell's heartbeat now and every `interval` seconds until `stop()`."""
 

@@ -13,11 +13,11 @@ import os
 import shutil
 import subprocess
 import time
-from dataclasses import asdict, dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import Any, Union
 
-from radbench.config.schema import SlurmSpec
+from pydantic import BaseModel, ConfigDict, Field
+
 from radbench.errors import ConfigError
 from radbench.execute.heartbeat import slurm_job_id
 from radbench.execute.attempt import attempt_outcome, worker_command
@@ -26,24 +26,23 @@ from radbench.execute.policy import FailureBudget, RetryPolicy
 from radbench.execute.slots import Slot
 from radbench.store import CellDir, RunDir
 
-@dataclass
-class SlurmOptions:
-    """sbatch settings: the grid's `slurm:` section with command-line overrides applied."""
+
+class SlurmOptions(BaseModel):
+    """sbatch settings: the grid's `executors: {slurm: ...}` section with the command line's
+    options (`--slurm-partition`, `--executor-option mem_gb=32`...) applied over it."""
+
+    model_config = ConfigDict(extra="forbid")
 
     partition: str | None = None
-    time_min: int = 240
-    gpus_per_task: int = 1
-    cpus_per_task: int = 4
-    mem_gb: float | None = None
-    array_parallelism: int = 64
-    additional_parameters: dict[str, Any] = field(default_factory=dict)
-    setup: list[str] = field(default_factory=list)
-
-    @classmethod
-    def from_spec(cls, spec: SlurmSpec, **overrides: Any) -> "SlurmOptions":
-        values = spec.model_dump()
-        values.update({k: v for k, v in overrides.items() if v is not None})
-        return cls(**values)
+    time_min: int = Field(240, ge=1, description="time limit of one cell's job, minutes")
+    gpus_per_task: int = Field(1, ge=0)
+    cpus_per_task: int = Field(4, ge=1)
+    mem_gb: float | None = Field(None, gt=0)
+    array_parallelism: int = Field(64, ge=1, description="array tasks running at once")
+    additional_parameters: dict[str, Union[str, int, float, bool]] = Field(
+        default_factory=dict, description="extra sbatch options, e.g. {account: lab, qos: high}")
+    setup: list[str] = Field(default_factory=list, description="shell lines run before the "
+                                                               "cell, e.g. module load cuda")
 
     def executor_parameters(self) -> dict[str, Any]:
         parameters: dict[str, Any] = {
@@ -165,7 +164,7 @@ def submit_slurm(out: Path, cells: list[CellDir], options: SlurmOptions,
     paths = [str(c.path.resolve()) for c in cells]
     # the record is written before sbatch runs, so that array tasks can read it
     record = {"submission": submission, "submitted_at": submitted_at,
-              "cells": [c.id for c in cells], "options": asdict(options),
+              "cells": [c.id for c in cells], "options": options.model_dump(),
               "policy": policy.to_dict(), "job_id": None}
     run.append_submission(record)
     try:
@@ -176,7 +175,8 @@ def submit_slurm(out: Path, cells: list[CellDir], options: SlurmOptions,
         raise ConfigError(f"sbatch refused the job array: {message}") from None
     array_id = jobs[0].job_id.split("_")[0]
     for index, (cell, job) in enumerate(zip(cells, jobs)):
-        cell.write_submitted({"job_id": job.job_id, "array_job_id": array_id,
+        cell.write_submitted({"executor": "slurm", "job_id": job.job_id,
+                              "array_job_id": array_id,
                               "array_index": index, "submission": submission,
                               "time": time.strftime("%Y-%m-%dT%H:%M:%S%z"),
                               "logs": str(folder / f"{array_id}_{index}")})
@@ -184,15 +184,34 @@ def submit_slurm(out: Path, cells: list[CellDir], options: SlurmOptions,
     return array_id
 
 
+def queued_slurm_jobs() -> set[str] | None:
+    """Slurm job ids (`JOB_INDEX` for array tasks) that are pending or running, or None when
+    `squeue` is not available or fails."""
+    if not shutil.which("squeue"):
+        return None
+    try:
+        listed = subprocess.run(["squeue", "-h", "--array", "-o", "%i"], capture_output=True,
+                                text=True, timeout=60)
+    except (OSError, subprocess.TimeoutExpired):
+        return None
+    if listed.returncode != 0:
+        return None
+    return {line.strip() for line in listed.stdout.splitlines() if line.strip()}
+
+
 class SlurmExecutor(Executor):
     """One Slurm job array per submission (submitit); returns once the array is queued."""
 
     name = "slurm"
+    Options = SlurmOptions
 
     def check(self) -> None:
-        self.options = SlurmOptions.from_spec(self.settings.grid.slurm, **self.settings.slurm)
         if not self.settings.dry_run:
             check_slurm_available(self.options)
+
+    @classmethod
+    def queued_jobs(cls, submitted: list[dict[str, Any]]) -> set[str] | None:
+        return queued_slurm_jobs()
 
     def execute(self, cells: list[CellDir], labels: dict[str, str], policy: RetryPolicy,
                 console) -> ExecutionSummary:

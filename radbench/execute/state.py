@@ -1,14 +1,12 @@
 """Where each cell of a run stands: done, running, stale (interrupted), failed, queued, pending.
 
-Read from the cell directories alone (result, failure, heartbeat, lock, attempts, Slurm
-submission), so `radbench status` works from any machine that sees the run directory.
+Read from the cell directories alone (result, failure, heartbeat, lock, attempts, a scheduler's
+submission record) and the executors' queue views, so `radbench status` works from any machine that sees the run directory.
 """
 
 from __future__ import annotations
 
 import functools
-import shutil
-import subprocess
 import time
 from collections import Counter
 from dataclasses import dataclass
@@ -17,7 +15,9 @@ from typing import Any, get_args
 
 from radbench.config.schema import FreezeName
 from radbench.execute.heartbeat import stale_after
+from radbench.execute.heartbeat import where as heartbeat_where
 from radbench.execute.lock import is_locked
+from radbench.execute.registry import queued_jobs
 from radbench.cellspec import Cell
 from radbench.store import CellDir, CellState, RunDir
 
@@ -59,21 +59,6 @@ class CellStatus:
                 "test_auc": self.test_auc}
 
 
-def queued_slurm_jobs() -> set[str] | None:
-    """Slurm job ids (`JOB_INDEX` for array tasks) that are pending or running, or None when
-    `squeue` is not available or fails."""
-    if not shutil.which("squeue"):
-        return None
-    try:
-        listed = subprocess.run(["squeue", "-h", "--array", "-o", "%i"], capture_output=True,
-                                text=True, timeout=60)
-    except (OSError, subprocess.TimeoutExpired):
-        return None
-    if listed.returncode != 0:
-        return None
-    return {line.strip() for line in listed.stdout.splitlines() if line.strip()}
-
-
 def _took(seconds: float) -> str:
     minutes, rest = divmod(int(seconds), 60)
     return f"{minutes} min {rest} s" if minutes else f"{rest} s"
@@ -85,7 +70,8 @@ def _ago(seconds: float) -> str:
 
 def cell_state(cell: CellDir, now: float | None = None, queued: set[str] | None = None,
                stale_s: float | None = None) -> CellStatus:
-    """The state of one cell. `queued`: live Slurm job ids (None: unknown, trust submissions)."""
+    """The state of one cell. `queued`: the job ids its executor still holds queued or running
+    (radbench.execute.registry.queued_jobs; None: unknown, trust the submission record)."""
     now = time.time() if now is None else now
     stale_s = stale_after() if stale_s is None else stale_s
     problem = cell.damage()
@@ -109,9 +95,7 @@ def cell_state(cell: CellDir, now: float | None = None, queued: set[str] | None 
     locked = is_locked(cell.lock_file)
     if beat is not None:
         age = now - float(beat.get("time", 0))
-        where = f"host {beat.get('host')} pid {beat.get('pid')}"
-        if beat.get("slurm_job_id"):
-            where += f" slurm job {beat['slurm_job_id']}"
+        where = heartbeat_where(beat)
         epoch = f"{beat['epoch']}/{beat['epochs']}" if beat.get("epoch") else ""
         if locked and age <= stale_s:
             slot = f"slot {beat['slot']}, " if beat.get("slot") else ""
@@ -130,21 +114,22 @@ def cell_state(cell: CellDir, now: float | None = None, queued: set[str] | None 
     submitted = cell.submitted()
     if submitted is not None:
         job = str(submitted.get("job_id"))
+        named = " ".join(filter(None, (submitted.get("executor"), "job", job)))
         if queued is None or job in queued:
-            return CellStatus(cell, CellState.QUEUED, f"slurm job {job}")
-        return CellStatus(cell, CellState.STALE, f"slurm job {job} ended without starting the "
-                                                 f"cell; the next run starts it again")
+            return CellStatus(cell, CellState.QUEUED, named)
+        return CellStatus(cell, CellState.STALE, f"{named} ended without starting the cell; "
+                                                 f"the next run starts it again")
     return CellStatus(cell, CellState.PENDING)
 
 
-def run_states(out: Path, with_slurm: bool = True) -> list[CellStatus]:
+def run_states(out: Path, ask_queues: bool = True) -> list[CellStatus]:
     """The state of every cell in run directory `out`."""
     run = RunDir(out)
     cells = list(run.cells())
     listed = {c.id for c in cells}
     cells += [c for c, _ in run.damaged() if c.id not in listed]  # cell.json unreadable
-    queued = queued_slurm_jobs() if with_slurm and any(c.submitted_file.is_file()
-                                                       for c in cells) else None
+    queued = queued_jobs([s for s in (c.submitted() for c in cells) if s is not None]) \
+        if ask_queues else None
     now = time.time()
     return [cell_state(c, now, queued) for c in cells]
 

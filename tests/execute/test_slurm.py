@@ -13,8 +13,10 @@ import pytest
 import yaml
 from sklearn.metrics import roc_auc_score
 
-from radbench.execute.slurm import SlurmOptions
-from radbench.config.schema import SlurmSpec
+from radbench.config.schema import GridConfig
+from radbench.errors import ConfigError
+from radbench.execute.executor import ExecutorSettings
+from radbench.execute.registry import EXECUTORS
 from tests.conftest import REPO
 
 
@@ -24,10 +26,16 @@ def cli(env: dict, *args: str, timeout: float = 600) -> subprocess.CompletedProc
 
 
 def test_slurm_options_take_grid_values_and_command_line_overrides():
-    spec = SlurmSpec(partition="gpu", time_min=30, additional_parameters={"account": "lab"},
-                     setup=["module load cuda"], mem_gb=16)
-    options = SlurmOptions.from_spec(spec, partition="debug", gpus_per_task=None)
-    parameters = options.executor_parameters()
+    grid = GridConfig.model_validate({
+        "name": "g", "sources": ["scratch"], "backbones": ["ResNet50"],
+        "settings": [{"freeze": "freezeall", "lr": [0.01]}],
+        "executors": {"slurm": {"partition": "gpu", "time_min": 30, "mem_gb": 16,
+                                "additional_parameters": {"account": "lab"},
+                                "setup": ["module load cuda"]}}})
+    slurm = EXECUTORS["slurm"].load()
+    executor = slurm(ExecutorSettings(out=None, grid=grid, dry_run=True,
+                                      options={"partition": "debug", "gpus_per_task": None}))
+    parameters = executor.options.executor_parameters()
     assert parameters["partition"] == "debug" and parameters["time"] == 30
     assert parameters["gres"] == "gpu:1" and parameters["mem"] == "16384M"
     assert parameters["additional_parameters"] == {"account": "lab"}
@@ -41,8 +49,8 @@ def test_grid_runs_through_a_real_slurm_cluster(tmp_path, phantom_root, slurm_cl
         "name": "two", "sources": ["scratch"], "backbones": ["MobileNetV3Small"],
         "settings": [{"freeze": "freezeall", "lr": [1e-2, 1e-3]}], "folds": 1,
         "overrides": {"image_size": 32, "epochs": 1, "batch_size": 16},
-        "slurm": {"cpus_per_task": 1, "time_min": 20,
-                  "additional_parameters": {"comment": "radbench-test"}}}))
+        "executors": {"slurm": {"cpus_per_task": 1, "time_min": 20,
+                                "additional_parameters": {"comment": "radbench-test"}}}}))
     env = {**slurm_cluster.env, "RADBENCH_CACHE": os.environ["RADBENCH_CACHE"]}
     refused = tmp_path / "refused"
     bad = cli(env, "run", "demo", "--grid", str(grid), "--data", str(phantom_root), "--out",
@@ -94,3 +102,18 @@ def test_grid_runs_through_a_real_slurm_cluster(tmp_path, phantom_root, slurm_cl
     again = cli(env, *args)
     assert again.returncode == 0 and "2 cell(s) already done" in again.stderr
     assert "nothing to submit" in again.stderr
+
+
+def test_bad_slurm_options_name_their_key():
+    grid = GridConfig.model_validate({
+        "name": "g", "sources": ["scratch"], "backbones": ["ResNet50"],
+        "settings": [{"freeze": "freezeall", "lr": [0.01]}],
+        "executors": {"slurm": {"time_min": 0}}})
+    slurm = EXECUTORS["slurm"].load()
+    with pytest.raises(ConfigError, match=r"g: key 'executors.slurm.time_min': input should be "
+                                          r"greater than or equal to 1"):
+        slurm(ExecutorSettings(out=None, grid=grid, dry_run=True))
+    with pytest.raises(ConfigError, match=r"--executor-option qos: extra inputs are not "
+                                          r"permitted \(--executor slurm\)"):
+        slurm(ExecutorSettings(out=None, grid=grid.model_copy(update={"executors": {}}),
+                               dry_run=True, options={"qos": "high"}))

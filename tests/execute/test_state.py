@@ -59,7 +59,7 @@ def test_each_state_from_the_files(tmp_path, lock_holder):
     assert cell_state(queued, queued=None).state == "queued"  # squeue unknown: trust the record
     assert cell_state(queued, queued={"8_0"}).state == "stale"  # the job is gone
 
-    counts = count_states(run_states(tmp_path, with_slurm=False))
+    counts = count_states(run_states(tmp_path, ask_queues=False))
     assert counts == {"done": 1, "running": 1, "stale": 2, "failed": 1, "queued": 1,
                       "pending": 1, "damaged": 0}
 
@@ -174,7 +174,7 @@ def test_a_damaged_file_is_its_own_state(tmp_path, file, content, said):
                                           "distinct_test_scores": 40})
     cell = write_cell(tmp_path, "hurt")
     (cell.path / file).write_text(content)
-    states = {s.cell.id: s for s in run_states(tmp_path, with_slurm=False)}
+    states = {s.cell.id: s for s in run_states(tmp_path, ask_queues=False)}
     assert states[cell.id].state == "damaged" and said in states[cell.id].detail
     assert states[whole.id].state == "done"
     assert [c.id for c, _ in RunDir(tmp_path).damaged()] == [cell.id]
