@@ -13,6 +13,7 @@ from rich.console import Console
 
 from radbench.errors import ConfigError, RadbenchError
 from radbench.execute.registry import EXECUTORS, executors_help
+from radbench.metrics import metrics_help
 
 app = typer.Typer(help="Reproduce and re-test the RadImageNet transfer-learning benchmark.",
                   no_args_is_help=True, pretty_exceptions_enable=False, add_completion=True,
@@ -259,9 +260,7 @@ def report(
     formats: str = typer.Option("md,csv,json,html", "--format",
                                 help="files to write: md,csv,json,tex,html"),
     metric: str = typer.Option("auc", "--metric", help="the metric of the headline, the paper "
-                               "table and the paired tests: auc, accuracy, balanced_accuracy, "
-                               "sensitivity, specificity (at the validation Youden threshold), "
-                               "brier, ece"),
+                               "table and the paired tests: " + metrics_help()),
 ) -> None:
     """Mean ± SD of the scenario test AUC per task × source (and per backbone), paired
     Wilcoxon comparisons between sources, per-cell bootstrap and DeLong CIs."""

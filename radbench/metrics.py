@@ -2,53 +2,73 @@
 balanced accuracy, sensitivity and specificity at a threshold chosen on the validation part
 (Youden's J), the Brier score and the expected calibration error.
 
-One registry (METRICS) owns each metric's name, label and direction; the report aggregates any
-of them like the AUC (`radbench report --metric NAME`).
+One registry (METRICS) owns each metric: the function computing it, its label, which way is
+better and whether it needs the validation-chosen threshold (as scikit-learn's scorers carry
+their function and sign); the report aggregates any of them like the AUC
+(`radbench report --metric NAME`, whose help comes from the registry).
 """
 
 from __future__ import annotations
 
 from dataclasses import dataclass
+from typing import TYPE_CHECKING, Callable
 
 import numpy as np
-import pandas as pd
+
+from radbench.registry import Registry
+
+if TYPE_CHECKING:
+    import pandas as pd
 
 ECE_BINS = 10
 
 
 @dataclass(frozen=True)
 class Metric:
-    """A test metric: its display label, whether higher is better, whether it needs the
-    validation-chosen threshold."""
+    """A test metric: `compute(y, values)` on the test cases, where values are the scores, or
+    the calls at the validation threshold when `thresholded`; its label, its direction."""
 
     label: str
+    compute: Callable[[np.ndarray, np.ndarray], float]
     higher_is_better: bool = True
     thresholded: bool = False
 
 
-METRICS: dict[str, Metric] = {
-    "auc": Metric("AUC"),
-    "accuracy": Metric("accuracy", thresholded=True),
-    "balanced_accuracy": Metric("balanced accuracy", thresholded=True),
-    "sensitivity": Metric("sensitivity", thresholded=True),
-    "specificity": Metric("specificity", thresholded=True),
-    "brier": Metric("Brier score", higher_is_better=False),
-    "ece": Metric(f"ECE ({ECE_BINS} bins)", higher_is_better=False),
-}
+def _two_classes(y: np.ndarray) -> bool:
+    return len(np.unique(y)) == 2
 
 
-def youden_threshold(y: np.ndarray, scores: np.ndarray) -> float:
-    """The score threshold maximising sensitivity + specificity - 1 on (y, scores): a case is
-    called positive when its score is >= the threshold (scikit-learn's roc_curve convention);
-    the first (highest) threshold wins ties. NaN when `y` holds one class only."""
-    from sklearn.metrics import roc_curve
+def _auc(y: np.ndarray, scores: np.ndarray) -> float:
+    from sklearn.metrics import roc_auc_score
 
-    y, scores = np.asarray(y), np.asarray(scores, dtype=float)
-    if len(np.unique(y)) < 2:
-        return float("nan")
-    fpr, tpr, thresholds = roc_curve(y, scores)
-    best = int(np.argmax(tpr - fpr))
-    return float(min(thresholds[best], 1.0))  # roc_curve's first threshold is inf
+    return float(roc_auc_score(y, scores)) if _two_classes(y) else float("nan")
+
+
+def _accuracy(y: np.ndarray, called: np.ndarray) -> float:
+    from sklearn.metrics import accuracy_score
+
+    return float(accuracy_score(y, called))
+
+
+def _balanced_accuracy(y: np.ndarray, called: np.ndarray) -> float:
+    from sklearn.metrics import balanced_accuracy_score
+
+    return float(balanced_accuracy_score(y, called)) if _two_classes(y) else float("nan")
+
+
+def _recall_of(label: int) -> Callable[[np.ndarray, np.ndarray], float]:
+    def recall(y: np.ndarray, called: np.ndarray) -> float:
+        from sklearn.metrics import recall_score
+
+        return float(recall_score(y, called, pos_label=label, zero_division=np.nan))
+
+    return recall
+
+
+def _brier(y: np.ndarray, scores: np.ndarray) -> float:
+    from sklearn.metrics import brier_score_loss
+
+    return float(brier_score_loss(y, np.clip(scores, 0.0, 1.0)))
 
 
 def expected_calibration_error(y: np.ndarray, scores: np.ndarray, bins: int = ECE_BINS) -> float:
@@ -67,31 +87,54 @@ def expected_calibration_error(y: np.ndarray, scores: np.ndarray, bins: int = EC
     return float(np.sum(counts / len(y) * np.abs(observed - predicted)))
 
 
+METRICS: Registry[Metric] = Registry("metric")
+METRICS.register("auc", Metric("AUC", _auc))
+METRICS.register("accuracy", Metric("accuracy", _accuracy, thresholded=True))
+METRICS.register("balanced_accuracy", Metric("balanced accuracy", _balanced_accuracy,
+                                             thresholded=True))
+METRICS.register("sensitivity", Metric("sensitivity", _recall_of(1), thresholded=True))
+METRICS.register("specificity", Metric("specificity", _recall_of(0), thresholded=True))
+METRICS.register("brier", Metric("Brier score", _brier, higher_is_better=False))
+METRICS.register("ece", Metric(f"ECE ({ECE_BINS} bins)", expected_calibration_error,
+                               higher_is_better=False))
+
+
+def metrics_help() -> str:
+    """The metrics for a command's help: name, and which are at the threshold or lower-better."""
+    def said(name: str, metric: Metric) -> str:
+        notes = (["at the validation threshold"] if metric.thresholded else []) + \
+            ([] if metric.higher_is_better else ["lower is better"])
+        return name + (f" ({', '.join(notes)})" if notes else "")
+
+    return ", ".join(said(name, metric) for name, metric in METRICS.items())
+
+
+def youden_threshold(y: np.ndarray, scores: np.ndarray) -> float:
+    """The score threshold maximising sensitivity + specificity - 1 on (y, scores): a case is
+    called positive when its score is >= the threshold (scikit-learn's roc_curve convention);
+    the first (highest) threshold wins ties. NaN when `y` holds one class only."""
+    from sklearn.metrics import roc_curve
+
+    y, scores = np.asarray(y), np.asarray(scores, dtype=float)
+    if len(np.unique(y)) < 2:
+        return float("nan")
+    fpr, tpr, thresholds = roc_curve(y, scores)
+    best = int(np.argmax(tpr - fpr))
+    return float(min(thresholds[best], 1.0))  # roc_curve's first threshold is inf
+
+
 def evaluate(y: np.ndarray, scores: np.ndarray, threshold: float) -> dict[str, float]:
     """Every metric of METRICS on the test cases; the thresholded ones at `threshold` (chosen
     on validation; NaN when it is)."""
-    from sklearn.metrics import accuracy_score, balanced_accuracy_score, brier_score_loss, \
-        recall_score, roc_auc_score
-
     y, scores = np.asarray(y).astype(int), np.asarray(scores, dtype=float)
-    two_classes = len(np.unique(y)) == 2
-    values = {
-        "auc": float(roc_auc_score(y, scores)) if two_classes else float("nan"),
-        "brier": float(brier_score_loss(y, np.clip(scores, 0.0, 1.0))),
-        "ece": expected_calibration_error(y, scores),
-    }
-    if np.isnan(threshold):
-        values.update({name: float("nan") for name, m in METRICS.items() if m.thresholded})
-    else:
-        called = (scores >= threshold).astype(int)
-        values.update({
-            "accuracy": float(accuracy_score(y, called)),
-            "balanced_accuracy": float(balanced_accuracy_score(y, called)) if two_classes
-            else float("nan"),
-            "sensitivity": float(recall_score(y, called, pos_label=1, zero_division=np.nan)),
-            "specificity": float(recall_score(y, called, pos_label=0, zero_division=np.nan)),
-        })
-    return {name: values[name] for name in METRICS}
+    called = None if np.isnan(threshold) else (scores >= threshold).astype(int)
+    values = {}
+    for name, metric in METRICS.items():
+        if not metric.thresholded:
+            values[name] = metric.compute(y, scores)
+        else:
+            values[name] = float("nan") if called is None else metric.compute(y, called)
+    return values
 
 
 def scores_of(probabilities: np.ndarray) -> np.ndarray:

@@ -1,5 +1,5 @@
 """Imports point one way (__main__ → cli → demo → runner → execute/report → train → grid → models/data →
-store → cellspec → config/registry → atomic/ids/errors), function-local imports included, and no
+store → cellspec/metrics → config/registry → atomic/ids/errors), function-local imports included, and no
 module imports itself in a circle."""
 
 from __future__ import annotations
@@ -24,9 +24,9 @@ LAYERS = [
     {"grid"},
     {"models", "data"},
     {"store", "provenance", "writable", "quiet"},
-    {"cellspec"},
+    {"cellspec", "metrics"},
     {"config", "registry"},
-    {"atomic", "ids", "errors", "metrics"},
+    {"atomic", "ids", "errors"},
 ]
 LAYER = {name: depth for depth, names in enumerate(LAYERS) for name in names}
 

@@ -17,6 +17,7 @@ from radbench.data.ddti import rasterise_outline
 from radbench.data.dicom import read_dicom
 from radbench.data.images import Decoded, array_image, open_image, resize, split_locator, to_rgb
 from radbench.errors import DataError
+from radbench.registry import Registry
 
 Windows = Sequence[tuple[float, float]]
 
@@ -37,13 +38,13 @@ def _dicom(path: Path, fragment: str | None, windows: Windows, locator: str) -> 
 
 
 # suffix -> reader of (path, fragment, windows, locator); any other suffix: PIL
-IMAGE_READERS: dict[str, Callable[[Path, str | None, Windows, str], Decoded]] = {
-    ".npy": _npy, ".npz": _npz, ".dcm": _dicom, ".dicom": _dicom,
-}
+IMAGE_READERS: Registry[Callable[[Path, str | None, Windows, str], Decoded]] = \
+    Registry("image reader")
+for _suffix, _reader in ((".npy", _npy), (".npz", _npz), (".dcm", _dicom), (".dicom", _dicom)):
+    IMAGE_READERS.register(_suffix, _reader)
 # suffix -> reader of a lesion mask (path, fragment) as a mode-L image; any other suffix: PIL
-MASK_READERS: dict[str, Callable[[Path, str | None], Image.Image]] = {
-    ".xml": rasterise_outline,  # a DDTI case's outlines
-}
+MASK_READERS: Registry[Callable[[Path, str | None], Image.Image]] = Registry("mask reader")
+MASK_READERS.register(".xml", rasterise_outline)  # a DDTI case's outlines
 
 
 def decode(locator: str | Path, windows: Sequence[tuple[float, float]] = ()) -> Decoded:

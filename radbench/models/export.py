@@ -27,6 +27,7 @@ from typing import Callable
 import numpy as np
 
 from radbench.errors import ConfigError
+from radbench.registry import Registry
 
 KERAS_BN_EPSILON = 1.001e-5
 TORCH_BN_EPSILON = 1e-5
@@ -214,11 +215,13 @@ class Exporter:
     adjust: Callable | None = None
 
 
-EXPORTERS = {
-    "DenseNet121": Exporter(_densenet121, "densenet121", "classifier", "densenet121"),
-    "ResNet50": Exporter(_resnet50, "resnet50", "fc", "resnet50", keras_strides),
-    "InceptionResNetV2": Exporter(_inception_resnet_v2, timm="inception_resnet_v2"),
-}
+# backbone name -> how it exports (a new exportable backbone is one entry)
+EXPORTERS: Registry[Exporter] = Registry("exportable backbone")
+EXPORTERS.register("DenseNet121", Exporter(_densenet121, "densenet121", "classifier",
+                                           "densenet121"))
+EXPORTERS.register("ResNet50", Exporter(_resnet50, "resnet50", "fc", "resnet50", keras_strides))
+EXPORTERS.register("InceptionResNetV2", Exporter(_inception_resnet_v2,
+                                                 timm="inception_resnet_v2"))
 
 
 def supported(fmt: str) -> list[str]:
