@@ -1,4 +1,4 @@
-"""`radbench predict`: score new images with a kept model (`radbench run --keep-weights`).
+"""`radbench predict`: score new images with a kept model (`radbench run --keep-models`).
 
 Given a cell directory, its model.keras scores every image under `--data` with the cell's own
 decoding (size, interpolation, CT windows), exactly as its image cache was built, so a cell's own
@@ -54,7 +54,7 @@ def kept_cell(directory: CellDir) -> KeptCell:
                           f"with a fine-tuned cell")
     if not directory.model_file.is_file():
         raise ConfigError(f"{directory.path}: no kept model ({directory.model_file.name}); run "
-                          f"its grid again with `radbench run ... --keep-weights --retry-failed` "
+                          f"its grid again with `radbench run ... --keep-models --retry-failed` "
                           f"in a new run directory, or keep models from the start")
     from radbench.data.prepare import windows_of
 
@@ -91,7 +91,7 @@ def kept_cells(target: Path) -> list[KeptCell]:
                   and c.config().cell.freeze not in ("probe", "knn")]
     if not candidates:
         raise ConfigError(f"{target}: no finished cell kept its model; run the grid with "
-                          f"`radbench run ... --keep-weights`")
+                          f"`radbench run ... --keep-models`")
     best: dict[tuple[str, str], KeptCell] = {}
     for cell in sorted(candidates, key=lambda c: c.directory.id):
         key = (cell.task, cell.source)

@@ -1,4 +1,4 @@
-"""Kept models (`run --keep-weights`), `radbench predict`, TensorBoard event files and
+"""Kept models (`run --keep-models`), `radbench predict`, TensorBoard event files and
 `report --metric`, on a tiny phantom run in fresh processes, as a user types them."""
 
 from __future__ import annotations
@@ -20,7 +20,7 @@ def kept_run(tmp_path_factory, phantom_root) -> Path:
     out = tmp_path_factory.mktemp("kept") / "run"
     grid = two_cell_grid(out.parent)
     done = run_cli("run", "demo", "--grid", str(grid), "--data", str(phantom_root), "--out",
-                   str(out), "--keep-weights", "--tensorboard")
+                   str(out), "--keep-models", "--tensorboard")
     assert done.returncode == 0, done.stderr[-3000:]
     return out
 

@@ -237,8 +237,8 @@ class SplitSpec(Strict):
         return self.folds if self.scheme in ("kfold", "published") else 1
 
 
-def setting(default, *, key: str | None = None, scenario: bool = True, axis: bool = True,
-            later: bool = False, **field: object):
+def training_setting(default, *, key: str | None = None, scenario: bool = True,
+                     axis: bool = True, later: bool = False, **field: object):
     """A training setting, declared once; what it is for derives from this declaration:
 
     - scenario: a key of the cell's scenario (result.json, the report's groups and pairing);
@@ -255,37 +255,38 @@ def setting(default, *, key: str | None = None, scenario: bool = True, axis: boo
 class Training(Strict):
     """Everything about fitting one cell that a grid may override."""
 
-    image_size: int = setting(256, ge=16, le=1024)
-    batch_size: int = setting(256, ge=1)
-    epochs: int = setting(30, ge=1)
-    normalization: Normalization = setting("paper", description=(
+    image_size: int = training_setting(256, ge=16, le=1024)
+    batch_size: int = training_setting(256, ge=1)
+    epochs: int = training_setting(30, ge=1)
+    normalization: Normalization = training_setting("paper", description=(
         "paper: caffe mode then x 1/255 for every source (the authors' scripts); native: what "
         "each source's weights were trained with (radbench.models.sources); caffe / tf ([-1, 1]) "
         "/ torch: that keras preprocess_input mode for every source"))
-    interpolation: Interpolation = setting("nearest")
-    augmentation: Augmentation = setting(Augmentation(), key="augment")
-    precision: Precision = setting("float32", later=True, description=(
+    interpolation: Interpolation = training_setting("nearest")
+    augmentation: Augmentation = training_setting(Augmentation(), key="augment")
+    precision: Precision = training_setting("float32", later=True, description=(
         "mixed_bfloat16 / mixed_float16 (with loss scaling) compute in half precision; float32: "
         "the paper"))
-    batchnorm_momentum: float | None = setting(None, later=True, gt=0, lt=1, description=(
+    batchnorm_momentum: float | None = training_setting(None, later=True, gt=0, lt=1, description=(
         "momentum of every BatchNorm layer's moving statistics; none: the backbone's own "
         "(Keras 0.99, MobileNetV3 0.999; the paper)"))
-    batchnorm_calibration: bool = setting(False, later=True, description=(
+    batchnorm_calibration: bool = training_setting(False, later=True, description=(
         "re-estimate the BatchNorm statistics on training images as training starts and before "
         "every validation (radbench.train.batchnorm); off: the paper"))
-    lr_schedule: LrSchedule = setting("constant", later=True, description=(
+    lr_schedule: LrSchedule = training_setting("constant", later=True, description=(
         "constant: the paper; step: x 0.1 after 50 % and again after 75 % of the epochs "
         "(MedMNIST v2's MultiStepLR)"))
-    select_on: SelectOn = setting("val_loss", later=True, description=(
+    select_on: SelectOn = training_setting("val_loss", later=True, description=(
         "the epoch whose weights are kept: lowest val_loss (the paper) or highest val_auc "
         "(MedMNIST v2)"))
-    head_dropout: float = setting(0.5, later=True, ge=0, lt=1, description=(
+    head_dropout: float = training_setting(0.5, later=True, ge=0, lt=1, description=(
         "dropout before the classification layer: 0.5 in the paper, 0 in MedMNIST v2"))
-    train_fraction: float = setting(1.0, later=True, gt=0, le=1, description=(
+    train_fraction: float = training_setting(1.0, later=True, gt=0, le=1, description=(
         "share of each fold's training images the cell trains on: whole patient groups, "
         "stratified by class, seeded by the cell's seed and fold, nested (the 10 % set holds the "
         "5 % set); validation and test untouched (label-efficiency curves)"))
-    jit_compile: bool | None = setting(None, scenario=False, axis=False, later=True, description=(
+    jit_compile: bool | None = training_setting(
+        None, scenario=False, axis=False, later=True, description=(
         "compiled training step; default: on under JAX, off under TensorFlow (XLA refuses the "
         "augmentation ops) and torch"))
 

@@ -91,65 +91,129 @@ def _started_here(cell: CellDir, pid: int) -> bool:
     return bool(attempts) and attempts[-1].get("pid") == pid
 
 
-def run_local(cells: list[CellDir], slots: list[Slot], policy: RetryPolicy = RetryPolicy(),
-              events: Events | None = None, poll_seconds: float = 0.2,
-              reuse_models: bool = True) -> ExecutionSummary:
-    """Run the cells in processes, one per free slot; returns what happened."""
-    events = events or _Quiet()
-    summary = ExecutionSummary()
-    queue = model_groups(cells, reuse_models)
-    free = list(slots)
-    running: list[_Running] = []
-    attempts: dict[str, int] = {}
-    budget = FailureBudget(policy.max_consecutive_failures)
+class LocalRun:
+    """One grid's cells through the local slots: a queue of model groups, the running cell
+    processes, each cell's attempt count and the failure budget. `run()` starts a process per
+    free slot, follows each process's cells as they start and end (retrying what the policy
+    allows), and returns what happened."""
 
-    def report(item: _Running, outcome: Outcome) -> None:
+    def __init__(self, cells: list[CellDir], slots: list[Slot], policy: RetryPolicy,
+                 events: Events | None = None, poll_seconds: float = 0.2,
+                 reuse_models: bool = True):
+        self.policy, self.poll_seconds = policy, poll_seconds
+        self.events = events or _Quiet()
+        self.summary = ExecutionSummary()
+        self.queue = model_groups(cells, reuse_models)
+        self.free = list(slots)
+        self.running: list[_Running] = []
+        self.attempts: dict[str, int] = {}
+        self.budget = FailureBudget(policy.max_consecutive_failures)
+
+    def run(self) -> ExecutionSummary:
+        try:
+            while self.queue or self.running:
+                self._start_workers()
+                if self.budget.exhausted:
+                    self._stop_starting()
+                time.sleep(self.poll_seconds)
+                for item in self.running:
+                    self._advance(item)
+                self.events.refresh({r.slot.name: (r.current, r.started) for r in self.running
+                                     if r.current is not None})
+                for item in [r for r in self.running if r.process.poll() is not None]:
+                    self.running.remove(item)
+                    self.free.append(item.slot)
+                    self._advance(item)
+                    self._ended(item)
+        finally:
+            self._stop_children()
+        return self.summary
+
+    def _start_workers(self) -> None:
+        """A cell process on each free slot for the next model group not done elsewhere."""
+        while self.queue and self.free and not self.budget.exhausted:
+            batch = []
+            for cell in self.queue.pop(0):
+                if cell.result() is not None or is_locked(cell.lock_file):
+                    self.summary.busy.append(cell)  # done or running in another process
+                else:
+                    batch.append(cell)
+            if not batch:
+                continue
+            slot = self.free.pop(0)
+            self.running.append(_Running(batch, slot, start_worker(batch, slot, self.policy),
+                                         time.monotonic()))
+
+    def _stop_starting(self) -> None:
+        """The failure budget is spent: queued cells are not started, running processes finish
+        the cell in hand and start no other."""
+        self.summary.not_started.extend(c for batch in self.queue for c in batch)
+        self.queue.clear()
+        for item in self.running:
+            if not item.stop_sent and item.process.poll() is None:
+                item.process.send_signal(signal.SIGUSR1)
+                item.stop_sent = True
+
+    def _stop_children(self) -> None:
+        """Interrupted: stop our cell processes; their cells count as stale."""
+        for item in self.running:
+            item.process.terminate()
+        for item in self.running:
+            try:
+                item.process.wait(timeout=10)
+            except subprocess.TimeoutExpired:
+                item.process.kill()
+                item.process.wait()
+
+    def _report(self, outcome: Outcome) -> None:
+        """Record how a cell's attempt ended: retried when the policy allows, else done or
+        failed (counted against the failure budget)."""
         if not outcome.ok:
             failure = outcome.cell.failure()
-            change = None if failure is None else policy.retry(
-                outcome.cell, failure, attempts.get(outcome.cell.id, 1))
+            change = None if failure is None else self.policy.retry(
+                outcome.cell, failure, self.attempts.get(outcome.cell.id, 1))
             if change is not None:
                 outcome.final = False
-                summary.retried += 1
-                events.finished(outcome)
-                events.retrying(outcome.cell, change)
-                queue.insert(0, [outcome.cell])
+                self.summary.retried += 1
+                self.events.finished(outcome)
+                self.events.retrying(outcome.cell, change)
+                self.queue.insert(0, [outcome.cell])
                 return
-        events.finished(outcome)
-        budget.record(outcome.ok, outcome.reason)
+        self.events.finished(outcome)
+        self.budget.record(outcome.ok, outcome.reason)
         if outcome.ok:
-            summary.done.append(outcome.cell)
+            self.summary.done.append(outcome.cell)
         else:
-            summary.failed.append((outcome.cell, outcome.reason or ""))
-        if budget.exhausted and summary.stopped_early is None:
-            summary.stopped_early = (
-                f"stopped after {budget.in_a_row} cells in a row failed (last: "
-                f"{budget.reasons[-1]}); no new cells started")
+            self.summary.failed.append((outcome.cell, outcome.reason or ""))
+        if self.budget.exhausted and self.summary.stopped_early is None:
+            self.summary.stopped_early = (
+                f"stopped after {self.budget.in_a_row} cells in a row failed (last: "
+                f"{self.budget.reasons[-1]}); no new cells started")
 
-    def advance(item: _Running) -> None:
+    def _advance(self, item: _Running) -> None:
         """Report the cells of a running batch that have ended; announce the one started."""
         pid = item.process.pid
         for cell in list(item.cells):
             # attempts.jsonl is read until the cell is seen started here, then no more
             here = cell.id in item.announced or _started_here(cell, pid)
             if here:
-                announce(item, cell)
+                self._announce(item, cell)
             if here and (cell.result() is not None or cell.failure() is not None):
                 item.cells.remove(cell)
-                report(item, attempt_outcome(cell, item.slot, 0, "",
+                self._report(attempt_outcome(cell, item.slot, 0, "",
                                              time.monotonic() - item.started))
             elif not here and cell.result() is not None:
                 item.cells.remove(cell)
-                summary.busy.append(cell)  # finished by another process meanwhile
+                self.summary.busy.append(cell)  # finished by another process meanwhile
 
-    def announce(item: _Running, cell: CellDir) -> None:
+    def _announce(self, item: _Running, cell: CellDir) -> None:
         if cell.id not in item.announced:
             item.announced.add(cell.id)
             item.current, item.started = cell, time.monotonic()
-            attempts[cell.id] = attempts.get(cell.id, 0) + 1
-            events.started(cell, item.slot, attempts[cell.id])
+            self.attempts[cell.id] = self.attempts.get(cell.id, 0) + 1
+            self.events.started(cell, item.slot, self.attempts[cell.id])
 
-    def ended(item: _Running) -> None:
+    def _ended(self, item: _Running) -> None:
         """The process ended: a cell it started without finishing crashed with it; cells it
         never reached go back to the queue."""
         code = item.process.returncode
@@ -160,67 +224,32 @@ def run_local(cells: list[CellDir], slots: list[Slot], policy: RetryPolicy = Ret
         started = [c for c in item.cells if _started_here(c, pid)]
         untouched = [c for c in item.cells if c not in started]
         if code == BUSY_EXIT:  # its only cell is being run by another process
-            summary.busy.extend(untouched)
+            self.summary.busy.extend(untouched)
             untouched = []
         elif not started and not item.announced and untouched and code != 0 \
                 and untouched[0].result() is None:
             started = [untouched.pop(0)]  # the process failed before it could start the cell
         for cell in started:
-            announce(item, cell)
-            report(item, attempt_outcome(cell, item.slot, code if code not in (0, BUSY_EXIT)
+            self._announce(item, cell)
+            self._report(attempt_outcome(cell, item.slot, code if code not in (0, BUSY_EXIT)
                                          else 1, early, time.monotonic() - item.started))
         again = []
         for cell in untouched:
             if cell.result() is not None:
-                summary.busy.append(cell)
+                self.summary.busy.append(cell)
             else:
                 again.append(cell)
-        if again and budget.exhausted:
-            summary.not_started.extend(again)
+        if again and self.budget.exhausted:
+            self.summary.not_started.extend(again)
         elif again:
-            queue.insert(0, again)
+            self.queue.insert(0, again)
 
-    try:
-        while queue or running:
-            while queue and free and not budget.exhausted:
-                batch = []
-                for cell in queue.pop(0):
-                    if cell.result() is not None or is_locked(cell.lock_file):
-                        summary.busy.append(cell)  # done or running in another process
-                    else:
-                        batch.append(cell)
-                if not batch:
-                    continue
-                slot = free.pop(0)
-                running.append(_Running(batch, slot, start_worker(batch, slot, policy),
-                                        time.monotonic()))
-            if budget.exhausted:
-                summary.not_started.extend(c for batch in queue for c in batch)
-                queue.clear()
-                for item in running:  # finish the cell in hand, start no other
-                    if not item.stop_sent and item.process.poll() is None:
-                        item.process.send_signal(signal.SIGUSR1)
-                        item.stop_sent = True
-            time.sleep(poll_seconds)
-            for item in running:
-                advance(item)
-            events.refresh({r.slot.name: (r.current, r.started) for r in running
-                            if r.current is not None})
-            for item in [r for r in running if r.process.poll() is not None]:
-                running.remove(item)
-                free.append(item.slot)
-                advance(item)
-                ended(item)
-    finally:
-        for item in running:  # interrupted: stop our children; their cells count as stale
-            item.process.terminate()
-        for item in running:
-            try:
-                item.process.wait(timeout=10)
-            except subprocess.TimeoutExpired:
-                item.process.kill()
-                item.process.wait()
-    return summary
+
+def run_local(cells: list[CellDir], slots: list[Slot], policy: RetryPolicy = RetryPolicy(),
+              events: Events | None = None, poll_seconds: float = 0.2,
+              reuse_models: bool = True) -> ExecutionSummary:
+    """Run the cells in processes, one per free slot; returns what happened."""
+    return LocalRun(cells, slots, policy, events, poll_seconds, reuse_models).run()
 
 
 class LocalExecutor(Executor):

@@ -19,16 +19,17 @@ KERAS_APPLICATIONS = "https://storage.googleapis.com/tensorflow/keras-applicatio
 @dataclass(frozen=True)
 class WeightFile:
     """A published weights file: its name, the folder URL it is served from, and the hash
-    Keras publishes for it (`md5`: an MD5, or a SHA-256 for the newer applications)."""
+    Keras publishes for it (`published_hash`: an MD5, or a SHA-256 for the newer applications;
+    `hash_kind` says which)."""
 
     file: str
     url: str
-    md5: str
+    published_hash: str
 
     @property
     def hash_kind(self) -> str:
         """'md5' or 'sha256', from the published hash's length (as keras.utils.get_file)."""
-        return "sha256" if len(self.md5) == 64 else "md5"
+        return "sha256" if len(self.published_hash) == 64 else "md5"
 
 
 @dataclass(frozen=True)
@@ -102,8 +103,8 @@ def paper_backbones() -> list[str]:
     return [name for name, backbone in BACKBONES.items() if backbone.paper]
 
 
-def _keras(folder: str, file: str, md5: str) -> WeightFile:
-    return WeightFile(file, f"{KERAS_APPLICATIONS}{folder}/", md5)
+def _keras(folder: str, file: str, published_hash: str) -> WeightFile:
+    return WeightFile(file, f"{KERAS_APPLICATIONS}{folder}/", published_hash)
 
 
 register_backbone(Backbone(

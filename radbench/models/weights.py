@@ -56,10 +56,10 @@ def imagenet_file(backbone: str, verify: bool = True) -> Path:
            f"network, or copy the file there from {entry.url}{entry.file}")
     if not path.is_file():
         raise ConfigError(f"source 'imagenet': {backbone} weights {path} not found; {fix}")
-    digest = _published_digest(path, entry) if verify else entry.md5
-    if digest != entry.md5:
+    digest = _published_digest(path, entry) if verify else entry.published_hash
+    if digest != entry.published_hash:
         raise ConfigError(f"source 'imagenet': {path} has {entry.hash_kind.upper()} {digest}, "
-                          f"Keras publishes {entry.md5} (damaged or another file); {fix}")
+                          f"Keras publishes {entry.published_hash} (damaged or another file); {fix}")
     return path
 
 
@@ -72,7 +72,7 @@ def fetch_imagenet(backbones: list[str]) -> list[Path]:
         entry = _imagenet_entry(backbone)
         try:
             path = keras.utils.get_file(entry.file, entry.url + entry.file, cache_subdir="models",
-                                        file_hash=entry.md5,
+                                        file_hash=entry.published_hash,
                                         cache_dir=str(keras_models_dir().parent))
         except Exception as exc:  # noqa: BLE001 - Keras raises a bare Exception offline
             first = (str(exc).splitlines() or [type(exc).__name__])[0][:160]
@@ -201,10 +201,10 @@ def weights_status() -> list[dict]:
             path = keras_models_dir() / entry.file
             state = "missing"
             if path.is_file():
-                state = "ok" if _published_digest(path, entry) == entry.md5 else \
+                state = "ok" if _published_digest(path, entry) == entry.published_hash else \
                     f"damaged ({entry.hash_kind.upper()} differs)"
             rows.append({"source": "imagenet", "backbone": backbone, "state": state,
-                         "path": str(path), "hash": f"{entry.hash_kind} {entry.md5}"})
+                         "path": str(path), "hash": f"{entry.hash_kind} {entry.published_hash}"})
         if spec.radimagenet_file:
             index = _radimagenet_index().get(backbone)
             path = radimagenet_dir() / spec.radimagenet_file

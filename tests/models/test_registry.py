@@ -41,7 +41,7 @@ def check_backbone(name: str, fit: bool = True) -> None:
     assert entry.native_mode in ("caffe", "tf", "torch")
     if entry.imagenet is not None:
         assert entry.imagenet.url.startswith("https://") and entry.imagenet.file.endswith(".h5")
-        assert re.fullmatch(r"[0-9a-f]{32}|[0-9a-f]{64}", entry.imagenet.md5)
+        assert re.fullmatch(r"[0-9a-f]{32}|[0-9a-f]{64}", entry.imagenet.published_hash)
     if entry.radimagenet_arch is not None:
         assert entry.radimagenet_file == f"RadImageNet-{entry.radimagenet_arch}_notop.h5"
     if fit:

@@ -98,7 +98,7 @@ def test_imagenet_lookup_missing_damaged_and_found(tmp_path, monkeypatch):
     with pytest.raises(ConfigError, match=r"has MD5 [0-9a-f]{32}, Keras publishes 4d473c1d"):
         resolve_source("imagenet", "ResNet50")
     monkeypatch.setitem(BACKBONES, "ResNet50", replace(
-        BACKBONES["ResNet50"], imagenet=replace(entry, md5=weights.file_md5(path))))
+        BACKBONES["ResNet50"], imagenet=replace(entry, published_hash=weights.file_md5(path))))
     resolved = resolve_source("imagenet", "ResNet50")
     assert resolved.weights == str(path) and resolved.sha256 == weights.file_sha256(path)
 
