@@ -1,53 +1,32 @@
 """The report as typed data: a `Report` built once from a run directory, then rendered by the
 writers (radbench.report.formats: md, csv, json, tex and the terminal; radbench.report.html).
 
-Every table is a `Section`: its numbers (a DataFrame, for csv and json) and how it is shown (a
-function giving the rows as text, for md, html, tex and the terminal). A new statistic is one
-more section in `build_report`; every format then shows it.
+Every table is a `Section` (radbench.report.sections): its numbers (a DataFrame, for csv and
+json) and how it is shown (a function giving the rows as text, for md, html, tex and the
+terminal). A new statistic is one more section in its group there; every format then shows it.
 """
 
 from __future__ import annotations
 
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Callable
 
 import pandas as pd
 
-from radbench.report.analysis import PAIR_KEYS, cell_intervals, degenerate_pairs, \
-    gain_by_setting, localization_summary, paired_cells, parse_baseline, parse_compare, \
-    summaries
 from radbench.errors import ConfigError
 from radbench.metrics import METRICS
+from radbench.report.analysis import PAIR_KEYS, cell_intervals, degenerate_pairs, \
+    localization_summary, parse_baseline, parse_compare
 from radbench.report.collect import add_metrics, binary_only, collect_cells, data_notes, \
-    metric_column, per_class_auc, scenario_table, source_label, stored_predictions
-from radbench.report.efficiency import data_equivalence, efficiency_curve
+    metric_column, scenario_table, source_label, stored_predictions
+from radbench.report.efficiency import efficiency_curve
 from radbench.report.provenance import run_provenance
+from radbench.report.sections import ReportInputs, Section, cell_sections, \
+    comparison_sections, localization_sections, summary_sections
 from radbench.report.stats import choose_baseline, compare_sources
-from radbench.report.shown import show_as_is, show_cell_pairs, show_cells, \
-    show_comparisons, show_friedman, show_gain_by_setting, show_localization, \
-    show_efficiency, show_equivalence, show_metrics, show_per_source, show_summary_rows, fmt_p, mean_sd
 from radbench.store import CellState
 
-
-@dataclass
-class Section:
-    """One table of the report."""
-
-    key: str  # its key in report.json
-    title: str
-    frame: pd.DataFrame  # the numbers
-    shown: Callable[[pd.DataFrame], pd.DataFrame]  # the same rows as text, for reading
-    note: str = ""  # one line under the title
-    terminal: bool = False  # also printed by `radbench report` on the terminal
-    csv: str = ""  # its file in the run directory; default report_<key>.csv
-
-    def __post_init__(self) -> None:
-        self.csv = self.csv or f"report_{self.key}.csv"
-
-    def text(self) -> pd.DataFrame:
-        """The rows as text (empty frame when the section is)."""
-        return self.shown(self.frame) if len(self.frame) else pd.DataFrame()
+__all__ = ["Report", "Section", "build_report"]
 
 
 @dataclass
@@ -70,69 +49,6 @@ class Report:
     def __getitem__(self, key: str) -> pd.DataFrame:
         """The numbers of section `key`."""
         return self.sections[key].frame
-
-
-def summarize(scenarios: pd.DataFrame, by: list[str], value: str = "auc") -> pd.DataFrame:
-    """n, mean, SD (n - 1), min and max of complete scenarios' `value` per `by` group."""
-    complete = scenarios[scenarios["complete"]]
-    return complete.groupby(by, dropna=False)[value].agg(
-        n="count", mean="mean", sd="std", min="min", max="max").reset_index()
-
-
-def headline_table(scenarios: pd.DataFrame, cells: pd.DataFrame,
-                   value: str = "auc") -> pd.DataFrame:
-    """Per task x source, over all backbones ('all') and per backbone; beside the numbers, how
-    many of the finished cells behind them are degenerate."""
-    done = cells[cells["status"] == CellState.DONE]
-    parts = []
-    for by in (["task", "source"], ["task", "source", "backbone"]):
-        part = summarize(scenarios, by, value)
-        counted = done.groupby(by)["degenerate"].agg(cells_done="size", degenerate_cells="sum")
-        part = part.merge(counted.reset_index(), on=by, how="left")
-        if "backbone" not in by:
-            part.insert(2, "backbone", "all")
-        parts.append(part)
-    rows = pd.concat(parts, ignore_index=True)
-    rows[["cells_done", "degenerate_cells"]] = rows[["cells_done", "degenerate_cells"]] \
-        .fillna(0).astype(int)
-    return rows.sort_values(["task", "source", "backbone"], key=lambda s: s.map(
-        lambda v: "" if v == "all" else str(v))).reset_index(drop=True)
-
-
-def paper_table(scenarios: pd.DataFrame, comparisons: pd.DataFrame,
-                baseline: str | None = None, value: str = "auc") -> pd.DataFrame:
-    """The paper's layout: one row per task; per source the mean ± SD of the scenario `value` over
-    the scenarios that every source of the task completed (matched, so that the columns average
-    the same scenarios), the baseline first; then each source's mean gain over the baseline in
-    points with its 95 % bootstrap CI, Wilcoxon p and number of pairs; and how many scenarios had no partner
-    in every source and were left out."""
-    rows = []
-    complete = scenarios[scenarios["complete"]]
-    for task, group in complete.groupby("task"):
-        sources = sorted(group["source"].unique())
-        base = choose_baseline(sources, baseline)
-        order = [base] + [s for s in sources if s != base]
-        wide = group.set_index(PAIR_KEYS + ["source"])[value].unstack("source")
-        matched = wide.dropna()
-        row = {"task": task, "scenarios": len(matched),
-               "left out": int(wide.notna().sum().sum() - matched.size)}
-        for source in order:
-            row[source] = mean_sd(matched[source].mean(), matched[source].std()) \
-                if len(matched) else "–"
-        for source in order[1:]:
-            found = comparisons[(comparisons["task"] == task) & (comparisons["a"] == source)
-                                & (comparisons["b"] == base)] if len(comparisons) else []
-            if len(found):
-                first = found.iloc[0]
-                gain = first["mean_gain_points"]
-                ci = "" if first.get("mean_ci_low") is None or pd.isna(first["mean_ci_low"]) \
-                    else f" [{100 * first['mean_ci_low']:+.1f}, {100 * first['mean_ci_high']:+.1f}]"
-                row[f"{source} − {base}"] = (
-                    f"{gain:+.1f}{ci} points, p {fmt_p(first['wilcoxon_p'])} "
-                    f"(n {first['n_pairs']})" if gain is not None and not pd.isna(gain)
-                    else f"– (n {first['n_pairs']})")
-        rows.append(row)
-    return pd.DataFrame(rows)
 
 
 def report_notes(cells: dict, scenarios: dict, data: list[dict],
@@ -170,22 +86,6 @@ def parse_metric(value: str) -> str:
     return value
 
 
-def metric_summary(cells: pd.DataFrame, metric: str) -> pd.DataFrame:
-    """Per task x source: every metric's mean and SD over the scenarios complete for it; n is
-    the number of complete scenarios of the headline `metric`."""
-    merged = None
-    for name in METRICS:
-        part = summarize(scenario_table(cells, name), ["task", "source"], name)
-        part = part.rename(columns={"mean": f"{name}_mean", "sd": f"{name}_sd", "n": f"{name}_n"})
-        part = part[["task", "source", f"{name}_n", f"{name}_mean", f"{name}_sd"]]
-        merged = part if merged is None else merged.merge(part, on=["task", "source"],
-                                                          how="outer")
-    if merged is None or merged.empty:
-        return pd.DataFrame()
-    merged.insert(2, "n", merged.pop(f"{metric}_n").fillna(0).astype(int))
-    return merged
-
-
 def build_report(out: Path, compare: str | None = None, seed: int = 0,
                  baseline: str | None = None, metric: str = "auc",
                  command: list[str] | None = None) -> Report:
@@ -194,23 +94,46 @@ def build_report(out: Path, compare: str | None = None, seed: int = 0,
     `metric` (radbench.metrics.METRICS; AUC by default). `command`: the report's own
     command line, for the provenance header."""
     parse_metric(metric)
-    label = METRICS[metric].label
     cells = collect_cells(out)
     every_prediction = stored_predictions(out, cells)
     cells = add_metrics(out, cells, every_prediction)
-    predictions = binary_only(every_prediction)  # DeLong and its kin: two classes
+    inputs = read_inputs(out, cells, binary_only(every_prediction), compare, seed, baseline,
+                         metric)
+    sections = [*summary_sections(inputs), *comparison_sections(inputs),
+                *localization_sections(inputs),
+                *cell_sections(inputs)]
+    counts = cell_counts(cells, metric)
+    scenarios = inputs.scenarios
+    scenario_counts = {"total": len(scenarios), "complete": int(scenarios["complete"].sum()),
+                       "incomplete": int((~scenarios["complete"]).sum())}
+    bases = {task: choose_baseline(sorted(rows["source"].unique()), baseline)
+             for task, rows in scenarios.groupby("task")}
+    data = data_notes(out)
+    return Report(cells=counts, scenarios=scenario_counts,
+                  sections={s.key: s for s in sections}, data=data,
+                  notes=report_notes(counts, scenario_counts, data, inputs.label),
+                  cell_table=inputs.cells, scenario_frame=scenarios, metric=metric,
+                  baseline=bases, provenance=run_provenance(out, command),
+                  predictions=inputs.predictions)
+
+
+def cell_counts(cells: pd.DataFrame, metric: str) -> dict[str, int]:
+    """How many cells are done, failed, pending, degenerate, and done without `metric`."""
+    status = cells["status"].value_counts()
+    return {"total": len(cells), "done": int(status.get(CellState.DONE, 0)),
+            "failed": int(status.get(CellState.FAILED, 0)),
+            "pending": int(status.get(CellState.PENDING, 0)),
+            "degenerate": int(cells["degenerate"].sum()),
+            "without_metric": int(((cells["status"] == CellState.DONE)
+                                   & cells[metric_column(metric)].isna()).sum())}
+
+
+def read_inputs(out: Path, cells: pd.DataFrame, predictions: dict, compare: str | None,
+                seed: int, baseline: str | None, metric: str) -> ReportInputs:
+    """The scenarios, the source comparisons and the other frames every section reads."""
     scenarios = scenario_table(cells, metric)
     labelled_scenarios = scenarios.assign(source=scenarios["source"].map(source_label))
     labelled_cells = cells.assign(source=cells["source"].map(source_label))
-    status = cells["status"].value_counts()
-    counts = {"total": len(cells), "done": int(status.get(CellState.DONE, 0)),
-              "failed": int(status.get(CellState.FAILED, 0)),
-              "pending": int(status.get(CellState.PENDING, 0)),
-              "degenerate": int(cells["degenerate"].sum()),
-              "without_metric": int(((cells["status"] == CellState.DONE)
-                                     & cells[metric_column(metric)].isna()).sum())}
-    scenario_counts = {"total": len(scenarios), "complete": int(scenarios["complete"].sum()),
-                       "incomplete": int((~scenarios["complete"]).sum())}
     sources = sorted(labelled_scenarios["source"].unique())
     pairs = parse_compare(compare, sources)
     parse_baseline(baseline, sources)
@@ -221,109 +144,15 @@ def build_report(out: Path, compare: str | None = None, seed: int = 0,
         comparisons["degenerate_pairs"] = degenerate_pairs(labelled_scenarios, comparisons)
     localization, localization_comparisons = localization_summary(
         out, labelled_cells, pairs, seed, baseline)
-    chosen = pairs or [(c.a, c.b) for c in found]
-    table = headline_table(labelled_scenarios, labelled_cells, metric)
-    data = data_notes(out)
-    direction = "" if METRICS[metric].higher_is_better else \
-        f" Lower {label} is better: a negative gain favours A."
     intervals = cell_intervals(labelled_cells, predictions, seed=seed)
     if len(intervals):
         extra = [metric_column(m) for m in METRICS if m != "auc"] + ["threshold"]
         intervals = intervals.merge(labelled_cells[["cell_id", *extra]].rename(
             columns={metric_column(m): m for m in METRICS}), on="cell_id", how="left")
-    curve = efficiency_curve(labelled_scenarios, metric, PAIR_KEYS, baseline, seed)
-    sections = [
-        Section("table", f"Test {label}, mean ± SD over scenarios", table,
-                lambda f: show_summary_rows(f, "backbone", label),
-                "n = number of complete scenarios; 'all' = every backbone; degenerate cells: "
-                "finished cells whose every test case got the same score", terminal=True,
-                csv="report.csv"),
-        Section("paper_table", f"Paper-style table ({label})",
-                paper_table(labelled_scenarios, comparisons, baseline, metric), show_as_is,
-                "one row per task; each source's mean ± SD over the scenarios every source "
-                "completed (scenarios: how many; left out: those without a partner in every "
-                f"source); each source's mean gain over the baseline in {label} points with its "
-                "95 % bootstrap CI, the Wilcoxon p and number of pairs of its comparison."
-                + direction),
-        Section("metrics", "Every metric, mean ± SD over scenarios",
-                metric_summary(labelled_cells, metric), show_metrics,
-                "thresholded metrics at the threshold chosen on each cell's validation part "
-                "(Youden's J), reported on test; Brier score and ECE "
-                "(radbench.metrics) lower is better; each metric over the scenarios complete "
-                f"for it; n: complete scenarios of the headline metric ({label})"),
-        Section("per_class_auc", "Per-class AUC (multi-class tasks)",
-                per_class_auc(labelled_cells), show_as_is,
-                "one-vs-rest AUC of each class, mean over the finished cells of each task and "
-                "source (the headline AUC of a multi-class task is their macro average)"),
-        Section("by_freeze", "By freeze setting", summarize(
-            labelled_scenarios, ["task", "source", "freeze"], metric),
-            lambda f: show_summary_rows(f, "freeze", label)),
-        Section("by_lr", "By learning rate", summarize(
-            labelled_scenarios, ["task", "source", "lr"], metric),
-            lambda f: show_summary_rows(f, "lr", label)),
-        Section("summary", "Per task and source",
-                summaries(labelled_scenarios, labelled_cells, metric),
-                show_per_source, f"{label} of complete scenarios; fold SD: mean SD over a "
-                "scenario's folds; seeds: their number and the mean SD over seeds of otherwise "
-                "equal scenarios"),
-        Section("comparisons", f"Paired comparisons of {label} (Wilcoxon signed-rank primary, "
-                "Holm-adjusted)", comparisons,
-                lambda f: show_comparisons(f, "median difference", f"mean gain ({label} points)"),
-                "Every source minus the baseline (imagenet when present, else scratch; "
-                f"--baseline), as the paper states gains: the mean difference in {label} "
-                "points, with its 95 % bootstrap CI. Scenarios are paired on everything but the "
-                "source. Primary test: two-sided Wilcoxon signed-rank on the paired "
-                "differences; Holm adjusts over every Wilcoxon p of this report; paired t-test "
-                "secondary; effect size: matched-pairs rank-biserial correlation." + direction,
-                terminal=True),
-        Section("label_efficiency", f"Label efficiency: test {label} against the share of "
-                "training images", curve, show_efficiency,
-                "per training fraction (grid axis train_fraction: nested, group-whole, "
-                "stratified subsets of each fold's training images), the complete scenarios of "
-                "each source; each source against the baseline at that fraction (paired on "
-                "every other key; Wilcoxon, Holm over the fractions of each source)",
-                terminal=True),
-        Section("data_equivalence", "Data equivalence", data_equivalence(curve, metric),
-                show_equivalence, "the smallest training fraction at which each source's mean "
-                f"{label} reaches the baseline's at the largest fraction (full data)",
-                terminal=True),
-        Section("gain_by_setting", "Does the gain depend on a training setting?",
-                gain_by_setting(labelled_scenarios, comparisons, seed, metric),
-                show_gain_by_setting, "for each training setting with two values in this run "
-                "(e.g. bn-check's BatchNorm calibration): each comparison's gain per scenario "
-                "under either value, paired on every other key; Wilcoxon signed-rank on the "
-                "change of the gain", terminal=True),
-        Section("friedman", "Friedman tests (three or more sources)", pd.DataFrame(friedman),
-                show_friedman, "sources compared over the scenarios every one of them "
-                "completed; pairwise Wilcoxon tests above", terminal=True),
-        Section("localization", "Lesion localization (Grad-CAM)", localization,
-                show_localization, "Grad-CAM at the backbone's last convolutional block, "
-                "binarised at 0.5 of each map's maximum, against the lesion masks of test images "
-                "with a lesion; scenario means over folds, then mean ± SD over scenarios.",
-                terminal=True),
-        Section("localization_comparisons", "Paired comparisons of lesion localization (Dice)",
-                localization_comparisons,
-                lambda f: show_comparisons(f, "median Dice difference",
-                                           "mean Dice gain (points)")),
-        Section("cell_intervals", "Per-cell test AUC with 95 % CIs, and every metric",
-                intervals, show_cells,
-                "stratified bootstrap (cases resampled within each class) and DeLong; the "
-                "thresholded metrics at the cell's validation (Youden) threshold",
-                csv="report_cells.csv"),
-        Section("paired_cells", "DeLong's paired test of two sources' cells",
-                paired_cells(labelled_cells, predictions, sorted(set(chosen))),
-                show_cell_pairs, "cells of two sources with the same scenario keys and fold, "
-                "on the same test cases; the CI: difference ± 1.96 DeLong SE",
-                csv="report_cell_pairs.csv"),
-        Section("scenario_table", "Scenarios", labelled_scenarios, show_as_is,
-                f"one row per scenario: the mean test {label} over its folds",
-                csv="report_scenarios.csv"),
-    ]
-    bases = {task: choose_baseline(sorted(rows["source"].unique()), baseline)
-             for task, rows in labelled_scenarios.groupby("task")}
-    return Report(cells=counts, scenarios=scenario_counts,
-                  sections={s.key: s for s in sections}, data=data,
-                  notes=report_notes(counts, scenario_counts, data, label),
-                  cell_table=labelled_cells, scenario_frame=labelled_scenarios, metric=metric,
-                  baseline=bases, provenance=run_provenance(out, command),
-                  predictions=predictions)
+    return ReportInputs(
+        metric=metric, seed=seed, baseline=baseline, cells=labelled_cells,
+        scenarios=labelled_scenarios, predictions=predictions, comparisons=comparisons,
+        friedman=friedman, chosen_pairs=sorted(set(pairs or [(c.a, c.b) for c in found])),
+        intervals=intervals,
+        curve=efficiency_curve(labelled_scenarios, metric, PAIR_KEYS, baseline, seed),
+        localization=localization, localization_comparisons=localization_comparisons)
