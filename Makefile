@@ -2,6 +2,9 @@
 #   make demo   offline demo (phantom data, smoke grid, report)
 #   make test   the test suite (RADBENCH_SLOW=1 adds the slow tests, as CI does)
 PYTHON ?= python3
+# two test processes (pytest-xdist; a module's shared fixture keeps its tests in one of them);
+# `make test PYTEST_ARGS=` runs them in one process
+PYTEST_ARGS ?= -n 2 --dist loadgroup
 VENV ?= .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
@@ -29,10 +32,10 @@ $(TEST_STAMP): $(STAMP)
 	touch $(TEST_STAMP)
 
 test: install $(TEST_STAMP)
-	$(BIN)/python -m pytest
+	$(BIN)/python -m pytest $(PYTEST_ARGS)
 
 test-all: install $(TEST_STAMP)
-	RADBENCH_SLOW=1 $(BIN)/python -m pytest
+	RADBENCH_SLOW=1 $(BIN)/python -m pytest $(PYTEST_ARGS)
 
 demo: install
 	$(BIN)/radbench demo --out runs/demo

@@ -70,7 +70,7 @@ def parse() -> argparse.Namespace:
                         help="a stratified subset of each corpus part")
     parser.add_argument("--max-images", type=int, default=None, help="a BUSI subset")
     parser.add_argument("--max-parallel", type=int, default=2)
-    parser.add_argument("--grid", action="append", default=None,
+    parser.add_argument("--grid", action="append", default=None,  # a shipped name or a YAML
                         help="smoke (default), bn-check-smoke, label-efficiency-smoke, "
                         "probe-smoke; repeat for several, each into OUT/run-GRID")
     return parser.parse_args()
@@ -106,8 +106,8 @@ def main() -> int:
                 p.model_copy(update={"max_images": args.corpus_max_images}) for p in corpus.parts]})
         corpora[source] = (corpus, {part: args.data_root / folder for part, folder in folders.items()})
     check_no_leak(busi, corpora, console)
-    grids = args.grid or ["smoke"]
-    backbones = sorted({b for name in grids for b in load_grid(name)[0].backbones})
+    grids = {name: load_grid(name)[0] for name in args.grid or ["smoke"]}  # shipped or a YAML
+    backbones = sorted({b for grid in grids.values() for b in grid.backbones})
     for source, (corpus, roots) in corpora.items():
         for backbone in backbones:
             weights = args.out / "weights" / f"{source}-{backbone}.weights.h5"
@@ -123,20 +123,20 @@ def main() -> int:
     sources = ["scratch"] + [f"file:{(args.out / 'weights').resolve()}/{source}-{{backbone}}"
                              f".weights.h5" for source in corpora]
     failed = False
-    for name in grids:
-        run_dir = args.out / f"run-{name}"
+    for name, grid in grids.items():
+        run_dir = args.out / f"run-{grid.name}"
         began = time.perf_counter()
         summary = run_grid(RunOptions(task="breast", grid=name, data=str(busi), out=run_dir,
                                       sources=sources, max_images=args.max_images,
                                       max_parallel=args.max_parallel), console)
-        console.print(f"grid {name}: {time.perf_counter() - began:.0f} s on this machine",
+        console.print(f"grid {grid.name}: {time.perf_counter() - began:.0f} s on this machine",
                       highlight=False)
         report = build_report(run_dir)
         print_report(report, Console())
         write_report(run_dir, report)
         failed = failed or summary.any_failed
     console.print(f"miniature study done in {time.perf_counter() - started:.0f} s; reports in "
-                  f"{', '.join(str(args.out / f'run-{name}') for name in grids)}",
+                  f"{', '.join(str(args.out / f'run-{g.name}') for g in grids.values())}",
                   highlight=False)
     return 1 if failed else 0
 

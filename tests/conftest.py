@@ -107,3 +107,14 @@ def cell_record(cell, cell_id: str | None = None, grid: str = "test"):
         task = load_task("demo")[0].model_copy(update={"name": cell.task})
     return CellConfig(cell_id=cell_id, cell=cell, grid=grid, task=task,
                       data=CellData(root="/nonexistent", data_id="d0"))
+
+
+EAGER = "RADBENCH_RUN_EAGERLY"
+
+
+@pytest.fixture
+def eager(monkeypatch):
+    """The cells this test runs train without tracing a graph (RADBENCH_RUN_EAGERLY=1, passed
+    to every cell process): for tests about what runs, stores and reports cells. The traced
+    step is what tests/train, the BUSI smoke grid, the demo and the chaos test run."""
+    monkeypatch.setenv(EAGER, "1")

@@ -10,6 +10,8 @@ from radbench.store import RunDir
 from tests.conftest import run_cli
 from tests.test_end_to_end import two_cell_grid
 
+pytestmark = pytest.mark.usefixtures("eager")  # cells trained without tracing (conftest)
+
 
 def one_line_error(done, expected: str) -> None:
     assert done.returncode == 2, (done.returncode, done.stderr[-2000:])

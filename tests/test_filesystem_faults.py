@@ -17,6 +17,8 @@ import yaml
 from radbench.store import RunDir
 from tests.conftest import run_cli
 
+pytestmark = pytest.mark.usefixtures("eager")  # cells trained without tracing (conftest)
+
 
 def _mount(point: Path, size: str) -> None:
     point.mkdir(parents=True, exist_ok=True)

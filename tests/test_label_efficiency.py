@@ -15,6 +15,8 @@ from tests.test_end_to_end import smoke_weights  # noqa: F401 - the fixture
 
 FRACTIONS = (0.25, 1.0)
 
+pytestmark = pytest.mark.usefixtures("eager")  # cells trained without tracing (conftest)
+
 
 @pytest.mark.slow  # 8 cells and a report with Grad-CAM: about 3 min on 2 cores
 def test_label_efficiency_on_busi(tmp_path, busi_root, smoke_weights):  # noqa: F811

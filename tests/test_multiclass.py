@@ -18,6 +18,8 @@ from tests.conftest import run_cli
 NAMES = ["normal", "benign", "malignant"]
 COLUMNS = [f"score_{n}" for n in NAMES]
 
+pytestmark = pytest.mark.usefixtures("eager")  # cells trained without tracing (conftest)
+
 
 @pytest.mark.slow  # two cells, a report and predict: about 2 min on 2 cores
 def test_three_class_busi_end_to_end(tmp_path, busi_root):

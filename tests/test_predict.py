@@ -11,16 +11,20 @@ import pandas as pd
 import pytest
 from sklearn.metrics import balanced_accuracy_score, roc_curve
 
-from tests.conftest import run_cli
+from tests.conftest import EAGER, run_cli
 from tests.test_end_to_end import two_cell_grid
+
+pytestmark = pytest.mark.xdist_group("kept_run")  # its module fixture, built once
 
 
 @pytest.fixture(scope="module")
 def kept_run(tmp_path_factory, phantom_root) -> Path:
     out = tmp_path_factory.mktemp("kept") / "run"
     grid = two_cell_grid(out.parent)
-    done = run_cli("run", "demo", "--grid", str(grid), "--data", str(phantom_root), "--out",
-                   str(out), "--keep-models", "--tensorboard")
+    with pytest.MonkeyPatch.context() as patch:  # trained without tracing (conftest's eager)
+        patch.setenv(EAGER, "1")
+        done = run_cli("run", "demo", "--grid", str(grid), "--data", str(phantom_root),
+                       "--out", str(out), "--keep-models", "--tensorboard")
     assert done.returncode == 0, done.stderr[-3000:]
     return out
 

@@ -14,6 +14,7 @@ import json
 from typing import Any
 
 from radbench.cellspec import Cell
+from radbench.provenance import run_eagerly
 
 
 def model_key(cell: Cell, weights: str | None, classes: int = 2) -> str:
@@ -92,6 +93,6 @@ def build_compiled(cell: Cell, weights: str | None, classes: int = 2):
                                 classes=classes, source=cell.source)
     model.compile(optimizer=keras.optimizers.Adam(learning_rate=cell.lr),
                   loss="binary_crossentropy" if classes == 2 else "categorical_crossentropy",
-                  metrics=["accuracy"],
-                  jit_compile=jit_setting(cell.training.jit_compile))
+                  metrics=["accuracy"], run_eagerly=run_eagerly(),
+                  jit_compile=False if run_eagerly() else jit_setting(cell.training.jit_compile))
     return model

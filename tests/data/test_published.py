@@ -29,6 +29,8 @@ COUNTS = {
             {"no_tear": 452, "tear": 569}),
 }
 
+pytestmark = pytest.mark.xdist_group("published")  # its module fixture, built once
+
 
 @pytest.fixture(scope="module")
 def splits(shared_data) -> Path:

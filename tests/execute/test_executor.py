@@ -10,6 +10,8 @@ from radbench.execute import registry
 from radbench.execute.executor import ExecutionSummary, Executor, ExecutorSettings
 from radbench.runner import RunOptions, run_grid
 
+pytestmark = pytest.mark.usefixtures("eager")  # cells trained without tracing (conftest)
+
 
 class RecordingExecutor(Executor):
     """Marks every cell done by writing nothing: records what it was given."""

@@ -15,6 +15,8 @@ import yaml
 
 from tests.conftest import foreign_weights, REPO, run_cli
 
+pytestmark = pytest.mark.usefixtures("eager")  # cells trained without tracing (conftest)
+
 
 def grid_file(tmp_path: Path, name: str, lrs: list[float], **extra) -> Path:
     path = tmp_path / f"{name}.yaml"

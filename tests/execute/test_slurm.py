@@ -19,6 +19,8 @@ from radbench.execute.executor import ExecutorSettings
 from radbench.execute.registry import EXECUTORS
 from tests.conftest import REPO
 
+pytestmark = pytest.mark.usefixtures("eager")  # cells trained without tracing (conftest)
+
 
 def cli(env: dict, *args: str, timeout: float = 600) -> subprocess.CompletedProcess:
     return subprocess.run([sys.executable, "-m", "radbench.cli", *args], capture_output=True,

@@ -10,6 +10,8 @@ import pytest
 
 from tests.conftest import run_cli
 
+pytestmark = pytest.mark.xdist_group("inspect_weights")  # its module fixture, built once
+
 
 @pytest.fixture(scope="module")
 def planted(tmp_path_factory):

@@ -98,3 +98,21 @@ def test_cell_process_environment_defaults_and_opt_outs(tmp_path, monkeypatch):
     off = {"RADBENCH_JAX_COMPILATION_CACHE": "off"}
     backend_environment(off)
     assert "JAX_COMPILATION_CACHE_DIR" not in off
+
+
+def test_a_cell_run_eagerly_gives_the_traced_cells_predictions(monkeypatch):
+    """RADBENCH_RUN_EAGERLY=1 (the tests' shortcut for tiny runs) is the same arithmetic as the
+    traced step: same history, same test scores."""
+    from radbench.provenance import versions
+
+    images, split = tiny_problem()
+    cell = Cell("t", "scratch", "MobileNetV3Small", "unfreezeall", 1e-3, 0, 0,
+                Training(image_size=32, batch_size=8, epochs=2, augmentation=PAPER_AUG))
+    traced = fit_and_predict(cell, images, split, None, verbose=0)
+    assert "run_eagerly" not in versions()
+    monkeypatch.setenv("RADBENCH_RUN_EAGERLY", "1")
+    eager = fit_and_predict(cell, images, split, None, verbose=0)
+    assert versions()["run_eagerly"] is True
+    np.testing.assert_allclose(eager["test_scores"], traced["test_scores"], atol=1e-5)
+    np.testing.assert_allclose(eager["history"]["val_loss"], traced["history"]["val_loss"],
+                               rtol=1e-5)

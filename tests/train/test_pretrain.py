@@ -15,6 +15,8 @@ from radbench.train.pretrain import load_corpus_data, part_roots, pretrain
 from tests.conftest import run_cli
 from tests.data import releases
 
+pytestmark = pytest.mark.xdist_group("pretrain")  # its module fixture, built once
+
 
 def corpus_config(**extra) -> CorpusConfig:
     return CorpusConfig.model_validate({
