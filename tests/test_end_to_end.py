@@ -23,7 +23,7 @@ from radbench.ids import file_sha256
 from tests.conftest import foreign_weights, REPO, run_cli
 
 
-@pytest.fixture(scope="module")
+@pytest.fixture(scope="session")
 def smoke_weights(tmp_path_factory) -> Path:
     """A notop MobileNetV3Small weights file (64 px), as `file:` sources take."""
     from radbench.models.backbones import get_backbone

@@ -17,7 +17,7 @@ from tests.test_end_to_end import two_cell_grid
 pytestmark = pytest.mark.xdist_group("kept_run")  # its module fixture, built once
 
 
-@pytest.fixture(scope="module")
+@pytest.fixture(scope="session")  # with its xdist_group: built once per test run
 def kept_run(tmp_path_factory, phantom_root) -> Path:
     out = tmp_path_factory.mktemp("kept") / "run"
     grid = two_cell_grid(out.parent)

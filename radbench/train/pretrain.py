@@ -30,6 +30,7 @@ from radbench.data.records import relative_locator
 from radbench.errors import ConfigError, DataError
 from radbench.ids import file_sha256, stable_hash
 from radbench.models.backbones import get_backbone
+from radbench.provenance import run_eagerly
 from radbench.atomic import atomic_write_json
 from radbench.train.batchnorm import calibrate_batchnorm
 
@@ -217,6 +218,7 @@ def pretrain(corpus_config: CorpusConfig, backbone: str, out: Path, roots: dict[
                                     classes=len(corpus.classes))
         model.compile(optimizer=keras.optimizers.Adam(corpus_config.lr),
                       loss="categorical_crossentropy", metrics=["accuracy"], jit_compile=False)
+    model.run_eagerly = run_eagerly()  # RADBENCH_RUN_EAGERLY, as for cells
     work.mkdir(parents=True, exist_ok=True)
 
     train = _batches(corpus, "train", corpus_config.batch_size, True,

@@ -32,7 +32,7 @@ COUNTS = {
 pytestmark = pytest.mark.xdist_group("published")  # its module fixture, built once
 
 
-@pytest.fixture(scope="module")
+@pytest.fixture(scope="session")  # with its xdist_group: built once per test run
 def splits(shared_data) -> Path:
     root = shared_data / "radimagenet_splits"
     if not root.is_dir():

@@ -47,7 +47,7 @@ def radimagenet_style_file(path, backbone: str, size: int = 64):
 
 
 @pytest.mark.parametrize("backbone, fmt, size", [
-    ("DenseNet121", "torchvision", 64),
+    pytest.param("DenseNet121", "torchvision", 64, marks=pytest.mark.slow),
     pytest.param("InceptionResNetV2", "timm", 75, marks=pytest.mark.slow),
     pytest.param("DenseNet121", "timm", 64, marks=pytest.mark.slow),
     pytest.param("ResNet50", "torchvision", 64, marks=pytest.mark.slow),

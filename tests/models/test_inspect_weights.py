@@ -13,7 +13,7 @@ from tests.conftest import run_cli
 pytestmark = pytest.mark.xdist_group("inspect_weights")  # its module fixture, built once
 
 
-@pytest.fixture(scope="module")
+@pytest.fixture(scope="session")  # with its xdist_group: built once per test run
 def planted(tmp_path_factory):
     """DenseNet121 weights with RadImageNet #20's symptom planted: one BatchNorm layer of the
     last dense block (conv5_block13_0_bn, torchvision's denseblock4.denselayer13.norm1) with

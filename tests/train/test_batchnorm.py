@@ -21,7 +21,7 @@ def scratch_cell(**training) -> Cell:
                 Training(image_size=32, batch_size=8, epochs=2, **training))
 
 
-def test_calibration_turns_a_degenerate_scratch_cell_into_an_informative_one():
+def test_calibration_turns_a_degenerate_scratch_cell_into_an_informative_one(eager):
     from sklearn.metrics import roc_auc_score
 
     images, split = tiny_problem(n=48)

@@ -27,7 +27,7 @@ def corpus_config(**extra) -> CorpusConfig:
                                           "class_map": {"0": "a", "1": "b"}}}], **extra})
 
 
-@pytest.fixture(scope="module")
+@pytest.fixture(scope="session")  # with its xdist_group: built once per test run
 def roots(tmp_path_factory):
     base = tmp_path_factory.mktemp("corpus")
     us = generate_corpus(base / "us", per_class=10, size=32)

@@ -23,7 +23,7 @@ def test_step_schedule_is_pytorch_multisteplr_at_half_and_three_quarters():
     assert step_lr(1.0, 1, 0) == 1.0
 
 
-def test_a_cell_keeps_the_best_val_auc_epoch_under_its_step_schedule():
+def test_a_cell_keeps_the_best_val_auc_epoch_under_its_step_schedule(eager):
     images, split = tiny_problem(n=48)
     cell = Cell("t", "scratch", "MobileNetV3Small", "unfreezeall", 1e-2, 0, 0, Training(
         image_size=32, batch_size=8, epochs=4, lr_schedule="step", select_on="val_auc",
