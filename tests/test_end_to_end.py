@@ -176,6 +176,7 @@ def test_failing_cell_is_recorded_and_the_grid_goes_on(tmp_path, phantom_root, e
     assert report["cells"]["failed"] == 1 and report["cells"]["done"] == 1
 
 
+@pytest.mark.slow  # a whole run from task init (its parts: tests/test_cli.py, tests/data)
 def test_class_folder_dataset_from_task_init(tmp_path, shared_data, eager):
     """A chest X-ray set laid out train/NORMAL, train/PNEUMONIA, test/..., never seen before."""
     npz = shared_data / "medmnist" / "pneumoniamnist.npz"

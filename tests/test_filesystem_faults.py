@@ -117,6 +117,7 @@ def test_no_space_for_the_bookkeeping_ends_with_one_line(tmp_path, small_disk, p
     assert len(json.loads((out / "run.json").read_text())["invocations"]) >= 1
 
 
+@pytest.mark.slow  # several runs; the writable check: corpus kinds run-out-*
 def test_read_only_output_and_run_folders(tmp_path, small_disk, phantom_root):
     out = small_disk / "run"
     grid = str(grid_file(tmp_path, [1e-2]))

@@ -40,6 +40,7 @@ def attempts(cell: Path) -> list[dict]:
     return [json.loads(line) for line in (cell / "attempts.jsonl").read_text().splitlines()]
 
 
+@pytest.mark.slow  # three attempts; the retry decision: tests/execute/test_policy.py
 def test_out_of_memory_retries_with_half_the_batch_when_the_grid_allows(tmp_path, phantom_root):
     """The GPU's out-of-memory error is injected (tests/faults) since no CPU test can exhaust a
     GPU; everything after it is the real path."""

@@ -33,6 +33,7 @@ def planted(tmp_path_factory):
     return path
 
 
+@pytest.mark.slow  # a DenseNet121 file written and inspected
 def test_planted_extreme_variances_are_flagged(planted):
     done = run_cli("weights", "inspect", f"file:{planted}", "--backbone", "DenseNet121",
                    "--json")

@@ -100,6 +100,7 @@ def test_cell_process_environment_defaults_and_opt_outs(tmp_path, monkeypatch):
     assert "JAX_COMPILATION_CACHE_DIR" not in off
 
 
+@pytest.mark.slow  # two fits
 def test_a_cell_run_eagerly_gives_the_traced_cells_predictions(monkeypatch):
     """RADBENCH_RUN_EAGERLY=1 (the tests' shortcut for tiny runs) is the same arithmetic as the
     traced step: same history, same test scores."""
