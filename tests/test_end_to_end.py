@@ -45,7 +45,7 @@ TF_LOG_LINE = re.compile(r"absl::|oneDNN|cpu_feature_guard|TF_ENABLE_ONEDNN_OPTS
                          re.MULTILINE)
 
 
-@pytest.mark.slow  # the default suite's end-to-end runs are smaller (test_class_folder_...)
+@pytest.mark.slow  # the default suite's runs are smaller (tests/execute, tests/test_predict.py)
 def test_busi_smoke_grid_two_sources_report_and_rerun(tmp_path, busi_root, smoke_weights):
     out = tmp_path / "runs" / "b"
     args = ["run", "breast", "--grid", "smoke", "--data", str(busi_root), "--out", str(out),
