@@ -128,6 +128,13 @@ class CellFailure(_Record):
     exit_code: int | None = None
 
 
+def _not_whole(name: str, exc: ValidationError) -> str:
+    """A record file that does not validate, said with its first wrong key."""
+    first = exc.errors()[0]
+    where = ".".join(str(p) for p in first["loc"]) or "its content"
+    return f"{name} is not a whole record ({where}: {first['msg'].lower()})"
+
+
 @dataclass(frozen=True)
 class CellDir:
     """One cell's directory."""
@@ -196,9 +203,7 @@ class CellDir:
         try:
             CellConfig.model_validate(data)
         except ValidationError as exc:
-            first = exc.errors()[0]
-            where = ".".join(str(p) for p in first["loc"]) or "its content"
-            return f"cell.json is not a whole record ({where}: {first['msg'].lower()})"
+            return _not_whole("cell.json", exc)
         except (TypeError, ValueError, KeyError) as exc:
             return f"cell.json is not a whole record ({exc})"
         return None
@@ -218,9 +223,7 @@ class CellDir:
             try:
                 model.model_validate(data)
             except ValidationError as exc:
-                first = exc.errors()[0]
-                where = ".".join(str(p) for p in first["loc"]) or "its content"
-                return f"{file.name} is not a whole record ({where}: {first['msg'].lower()})"
+                return _not_whole(file.name, exc)
         return None
 
     def write_config(self, config: CellConfig) -> None:
