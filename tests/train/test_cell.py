@@ -112,6 +112,9 @@ def test_a_cell_run_eagerly_gives_the_traced_cells_predictions(monkeypatch):
     traced = fit_and_predict(cell, images, split, None, verbose=0)
     assert "run_eagerly" not in versions()
     monkeypatch.setenv("RADBENCH_RUN_EAGERLY", "1")
+    from radbench.train.reuse import build_compiled
+
+    assert build_compiled(cell, None).run_eagerly  # the switch reaches the compiled model
     eager = fit_and_predict(cell, images, split, None, verbose=0)
     assert versions()["run_eagerly"] is True
     np.testing.assert_allclose(eager["test_scores"], traced["test_scores"], atol=1e-5)
