@@ -15,14 +15,28 @@ from radbench.models.backbones import get_backbone
 
 def cell_id(cell: Cell, task: TaskConfig, data_id: str) -> str:
     """Stable id of a resolved cell: its parameters, the task (less the data path), the data."""
-    task_config = task.model_dump(mode="json")
-    task_config["data"].pop("root", None)
+    task_config = _id_view(task.model_dump(mode="json"))
     cell_config = cell.to_dict()
     for config in (cell_config["training"], task_config["training"]):
         for key, default in LATER_SETTINGS.items():
             if config.get(key, default) == default:
                 config.pop(key, None)
     return stable_hash({"cell": cell_config, "task": task_config, "data": data_id})
+
+
+def _id_view(task_config: dict) -> dict:
+    """The task as cell ids hash it: less the data path, and less the keys added after runs
+    were stored while they hold their defaults (so those cells keep their ids)."""
+    task_config["data"].pop("root", None)
+    if task_config["data"]["columns"].get("split") is None:
+        task_config["data"]["columns"].pop("split", None)
+    task_config["data"].pop("label_conflicts", None)  # what it changes, the data id holds
+    if not task_config["data"].get("external"):
+        task_config["data"].pop("external", None)
+    split = task_config["split"]
+    if split["scheme"] == "given" and split["folds"] == 1:
+        split["folds"] = 5  # a given split had no folds of its own: the dump showed the default
+    return task_config
 
 
 def _folds(grid: GridConfig, task: TaskConfig) -> list[int]:

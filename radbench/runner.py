@@ -218,8 +218,10 @@ def run_grid(options: RunOptions, console: Console | None = None) -> RunSummary:
                 to_do.append(cell)
         train = {fold: int((prepared.splits.query("fold == @fold")["part"] == "train").sum())
                  for fold in {c.fold for c in cells}}
+        _print_plan(prepared, cells, console)
         console.print(estimate(to_do, train, options.out).line(), highlight=False)
         return summary
+    _print_plan(prepared, cells, console, every_line=False)
     cache_dirs = {}
     for key in sorted({(c.training.image_size, c.training.interpolation) for c in cells}):
         cache_dirs[key] = build_cache(prepared.manifest, key[0], key[1], options.cache_dir,
@@ -249,6 +251,28 @@ def run_grid(options: RunOptions, console: Console | None = None) -> RunSummary:
         if result is not None and result.degenerate:
             summary.degenerate.append(labels[directory.id])
     return summary
+
+
+def _print_plan(prepared: PreparedData, cells: list[Cell], console: Console,
+                every_line: bool = True) -> None:
+    """The dry run's plan: per fold the images per part, the test part's classes and the
+    optimizer steps; warnings for too few steps and underpowered test parts (only those
+    unless `every_line`)."""
+    from radbench.config.schema import PROBES
+    from radbench.data.plan import fold_counts, plan_lines
+
+    trained = [c for c in cells if c.freeze not in PROBES]
+    epochs: dict[int, int] = {}
+    for cell in trained:
+        batch = cell.training.batch_size
+        epochs[batch] = min(epochs.get(batch, cell.training.epochs), cell.training.epochs)
+    counts = fold_counts(prepared.splits, prepared.manifest.frame, prepared.task.classes.names)
+    lines, warnings = plan_lines(prepared.task.name, counts, epochs,
+                                 sorted({c.fold for c in cells}))
+    if every_line:
+        console.print("plan:", highlight=False)
+    for line in (lines if every_line else []) + warnings:
+        console.print(line, highlight=False)
 
 
 def check_tensorboard() -> None:

@@ -10,13 +10,36 @@ import yaml
 from radbench.config.load import validate
 from radbench.config.schema import DataSpec, TaskConfig
 from radbench.data.adapters import read_csv_manifest, read_folders
-from radbench.data.manifest import build_manifest
+from radbench.data.manifest import Manifest, build_manifest, read_records
+from radbench.data.plan import MIN_STEPS_PER_EPOCH, fitting_batch_size, steps_per_epoch
+from radbench.data.splits import make_splits
 from radbench.errors import ConfigError, DataError
 from radbench.atomic import atomic_write_text
 
 LIKELY_POSITIVE = ("malignant", "pneumonia", "tear", "positive", "hemorrhage", "abnormal",
                    "disease", "tumor", "tumour", "cancer", "covid", "ncp", "yes", "1", "true")
 SMALL_TASK_LIMIT = 5000  # the paper: cross-validation for small tasks, one split for large ones
+PAPER_BATCH_SIZE = 256
+
+
+def _train_images(task: TaskConfig, manifest: Manifest) -> list[tuple[int, int]]:
+    """(fold, training images) of each fold of the task's split of `manifest`."""
+    splits = make_splits(manifest, task.split, task.classes.names)
+    train = splits[splits["part"] == "train"].groupby("fold").size()
+    return [(int(f), int(n)) for f, n in train.items()]
+
+
+def _scheme_sentence(split: dict, parts: Counter, small: bool) -> str:
+    """Which split scheme task init wrote, and why."""
+    if split["scheme"] == "given":
+        found = ", ".join(f"{p} {n}" for p, n in sorted(parts.items()))
+        inside = (f"{split['folds']}-fold cross-validation inside train + val"
+                  if split["folds"] > 1 else
+                  "the release's val part" if parts.get("val") else "val drawn from train")
+        return (f"given: the data's own test part is kept as the test set, never re-split "
+                f"(parts found: {found}); {inside}")
+    return ("kfold, 5-fold CV (the paper's scheme for a small task)" if small else
+            "holdout, one 75/10/15 split (the paper's scheme for a large task)")
 
 
 def _choose_positive(labels: list[str], positive: str | None) -> str:
@@ -49,15 +72,15 @@ def init_task(name: str, layout: str, data: Path, positive: str | None,
         root, csv_name = data.parent, data.name
         header = data.open().readline().strip().split(",")
         spec = DataSpec(adapter="csv", csv=csv_name, group_pattern=group_pattern,
-                        columns={"group": "group" if "group" in header else None,
-                                 "mask": "mask" if "mask" in header else None})
-        records = read_csv_manifest(root, spec)
+                        columns={name: name if name in header else None
+                                 for name in ("group", "mask", "split")})
+        records = read_records(read_csv_manifest, root, spec)
     else:
         if not data.is_dir():
             raise DataError(f"{data}: dataset folder not found")
         root = data
         spec = DataSpec(adapter="folders", group_pattern=group_pattern)
-        records = read_folders(root, spec)
+        records = read_records(read_folders, root, spec)
     counts = Counter(r.raw_label for r in records)
     if len(counts) < 2:
         raise DataError(f"{data}: found {len(counts)} class(es) {sorted(counts)}; need two")
@@ -78,6 +101,14 @@ def init_task(name: str, layout: str, data: Path, positive: str | None,
                     "fill_mode": "nearest"} if small else {
         "width_shift": 0.1, "height_shift": 0.1, "shear_degrees": 0.1, "zoom": 0.1,
         "fill_mode": "nearest"}
+    parts = Counter(r.part for r in records if not r.missing)
+    given = "test" in parts and None not in parts
+    if given:
+        split = {"scheme": "given", "folds": 5 if small else 1,
+                 "fractions": [0.7, 0.1, 0.2] if small else [0.75, 0.1, 0.15], "seed": 0}
+    else:
+        split = ({"scheme": "kfold", "folds": 5, "fractions": [0.7, 0.1, 0.2], "seed": 0}
+                 if small else {"scheme": "holdout", "fractions": [0.75, 0.1, 0.15], "seed": 0})
     config = {
         "name": name,
         "description": (f"{' / '.join(labels)}" if multiclass else f"{chosen} vs {negative}")
@@ -85,18 +116,25 @@ def init_task(name: str, layout: str, data: Path, positive: str | None,
         "data": data_block,
         "classes": {"names": labels} if multiclass else {"names": [negative, chosen],
                                                           "positive": chosen},
-        "split": ({"scheme": "kfold", "folds": 5, "fractions": [0.7, 0.1, 0.2], "seed": 0}
-                  if small else {"scheme": "holdout", "fractions": [0.75, 0.1, 0.15], "seed": 0}),
+        "split": split,
         "training": {"image_size": 256, "batch_size": 256, "epochs": 30,
                      "normalization": "paper", "interpolation": "nearest",
                      "augmentation": augmentation},
     }
     task = validate(TaskConfig, config, out_file)
     manifest = build_manifest(task, root)  # the data must load with the written config
+    train = min(n for _, n in _train_images(task, manifest))
+    batch = fitting_batch_size(train, PAPER_BATCH_SIZE)
+    config["training"]["batch_size"] = batch
+    task = validate(TaskConfig, config, out_file)
+    scheme = _scheme_sentence(split, parts, small)
     header = (f"# Task {name}: written by `radbench task init` from {data}\n"
               f"# {len(records)} images: " + ", ".join(f"{k} {v}" for k, v in counts.items())
-              + ".\n# Split and training follow the RadImageNet protocol "
-              f"({'5-fold CV, small task' if small else 'one 75/10/15 split, large task'}).\n")
+              + f".\n# Split: {scheme}.\n")
+    if batch != PAPER_BATCH_SIZE:
+        header += (f"# batch_size {batch}, not the paper's {PAPER_BATCH_SIZE}: {train} training "
+                   f"images give {steps_per_epoch(train, batch)} optimizer steps per epoch "
+                   f"(the paper's would give {steps_per_epoch(train, PAPER_BATCH_SIZE)}).\n")
     if manifest.per_image_groups:
         header += ("# No --group-pattern: each image is its own group. If several images come "
                    "from one patient, set data.group_pattern so they stay in one part.\n")
@@ -108,8 +146,17 @@ def init_task(name: str, layout: str, data: Path, positive: str | None,
         for label in (labels if multiclass else (negative, chosen)))
     classes = f"{len(labels)} classes" if multiclass else \
         f"classes {negative} / {chosen} (positive)"
-    lines = [f"{name}: {len(frame)} images, {classes}: "
-             f"{per_class}; {'kfold' if small else 'holdout'} split; wrote {out_file}"]
+    lines = [f"{name}: {len(frame)} images, {classes}: {per_class}; wrote {out_file}",
+             f"split: {scheme}"]
+    lines.append(f"batch size {batch}: {train} training images give "
+                 f"{steps_per_epoch(train, batch)} optimizer steps per epoch"
+                 + (f" (the paper's {PAPER_BATCH_SIZE} would give "
+                    f"{steps_per_epoch(train, PAPER_BATCH_SIZE)}, fewer than "
+                    f"{MIN_STEPS_PER_EPOCH})" if batch != PAPER_BATCH_SIZE else ""))
+    if not manifest.per_image_groups:
+        largest = frame["group"].value_counts().head(5)
+        lines.append("largest groups: " + ", ".join(f"{g} ({n} images)"
+                                                     for g, n in largest.items()))
     if len(others) > 1 and not multiclass:
         lines.append(f"note: {', '.join(others)} merged into {negative} (data.class_map)")
     if manifest.per_image_groups:

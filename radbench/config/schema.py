@@ -92,6 +92,9 @@ class Columns(Strict):
     label: str = "label"
     group: str | None = None
     mask: str | None = None
+    split: str | None = Field(
+        None, description="the release's own part of each image (train, val/validation, test) "
+        "for split scheme given; empty: the task's other scheme")
 
 
 class Window(Strict):
@@ -141,6 +144,11 @@ class DataSpec(Strict):
     near_duplicates: Literal["group", "report"] = Field(
         "report", description="near-duplicate images (perceptual hash): merge them into one "
         "group so they never straddle train and test, or only report them"
+    )
+    label_conflicts: Literal["error", "drop", "keep"] = Field(
+        "error", description="the same image (exact, or a near duplicate) in two classes: "
+        "stop with an error naming both files (`--skip-bad` leaves them out), leave them out "
+        "with a note, or keep them with a warning (the shipped paper tasks: as the study did)"
     )
     duplicate_distance: int = Field(
         4, ge=0, le=32, description="largest Hamming distance of two 64-bit perceptual hashes "
@@ -201,11 +209,14 @@ class SplitSpec(Strict):
     """Patient-grouped, label-stratified splits: k-fold CV or one hold-out split."""
 
     scheme: Literal["kfold", "holdout", "given", "published"] = Field(
-        description="kfold / holdout: made by radbench; given: the release's own train/val/test "
-        "parts (MedMNIST); published: the RadImageNet authors' folds (their CSVs; `folds` "
-        "must be their number of folds)"
+        description="kfold / holdout: made by radbench; given: the release's own test part, "
+        "never re-split (folders named train/val/test at any depth, a CSV's split column, "
+        "MedMNIST's parts), val drawn from train when the release has none; published: the "
+        "RadImageNet authors' folds (their CSVs; `folds` must be their number of folds)"
     )
-    folds: int = Field(5, ge=1, le=20)
+    folds: int = Field(5, ge=1, le=20, description="kfold and published: the folds; given: "
+                       "k-fold inside train + val with the test part fixed (default 1: the "
+                       "release's val part, or val drawn once from train)")
     fractions: tuple[float, float, float] = Field(
         (0.7, 0.1, 0.2), description="train, val, test; for kfold test must be 1/folds"
     )
@@ -232,9 +243,18 @@ class SplitSpec(Strict):
             )
         return self
 
+    @model_validator(mode="before")
+    @classmethod
+    def _given_defaults_to_one_fold(cls, values: Any) -> Any:
+        """A given split has one fold unless `folds` says otherwise (k-fold inside train +
+        val); the other schemes keep 5."""
+        if isinstance(values, dict) and values.get("scheme") == "given" and "folds" not in values:
+            values = {**values, "folds": 1}
+        return values
+
     @property
     def n_folds(self) -> int:
-        return self.folds if self.scheme in ("kfold", "published") else 1
+        return self.folds if self.scheme in ("kfold", "published", "given") else 1
 
 
 def training_setting(default, *, key: str | None = None, scenario: bool = True,

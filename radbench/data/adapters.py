@@ -22,7 +22,8 @@ from radbench.data.images import DICOM_SUFFIXES, IMAGE_SUFFIXES
 from radbench.data.medmnist import read_head_ct, read_medmnist, read_npz
 from radbench.data.mrnet import read_mrnet
 from radbench.data.published import Matcher, mrnet_key_slices
-from radbench.data.records import RawRecord, group_from_name, image_files, inside
+from radbench.data.records import PART_NAMES, RawRecord, group_from_name, image_files, inside, \
+    part_name
 from radbench.data.rsna import read_rsna_ich, read_rsna_pneumonia
 from radbench.errors import DataError
 from radbench.registry import Registry
@@ -53,26 +54,32 @@ def _images_with_masks(files: list[Path]) -> tuple[list[tuple[Path, list[Path]]]
 
 def read_folders(root: Path, spec: DataSpec) -> list[RawRecord]:
     """Class-folder layout: the class is the name of the folder holding the file, at any depth
-    (or of the folder at depth `class_level`); the group comes from `group_level` or the name."""
+    (or of the folder at depth `class_level`); the group comes from `group_level` or the name.
+    A folder named train, val/validation or test at any depth (the one nearest the root) is
+    the image's part of the release (split scheme given); it is never taken for the class."""
     pairs, records = _images_with_masks(image_files(root, spec.exclude_dirs,
                                                      IMAGE_SUFFIXES | DICOM_SUFFIXES))
     for image, masks in pairs:
         folders = image.relative_to(root).parts[:-1]
         level = spec.class_level
-        if not folders or (level is not None and level >= len(folders)):
+        classes = [f for f in folders if part_name(f) is None] if level is None else folders
+        if not classes or (level is not None and level >= len(folders)):
             raise DataError(
                 f"{image}: not inside a class folder"
                 + (f" at depth {level}" if level is not None else "")
                 + f" below {root}"
+                + (f" (folders named {'/'.join(sorted(PART_NAMES))} are parts, not classes)"
+                   if level is None and folders else "")
             )
-        raw_label = folders[-1] if level is None else folders[level]
+        raw_label = classes[-1] if level is None else folders[level]
+        part = next((part_name(f) for f in folders if part_name(f)), None)
         if spec.group_level is not None:
             if spec.group_level >= len(folders):
                 raise DataError(f"{image}: no folder at depth {spec.group_level} for its group")
             group = "/".join(folders[: spec.group_level + 1])
         else:
             group = group_from_name(image, spec.group_pattern)
-        records.append(RawRecord(image, raw_label, group, masks))
+        records.append(RawRecord(image, raw_label, group, masks, part=part))
     return records
 
 
@@ -98,7 +105,8 @@ def read_busi(root: Path, spec: DataSpec) -> list[RawRecord]:
 
 
 def read_csv_manifest(root: Path, spec: DataSpec) -> list[RawRecord]:
-    """A CSV with one row per image: path (relative to root), label, optional group and mask."""
+    """A CSV with one row per image: path (relative to root), label, optional group, mask and
+    split (the release's part: train, val/validation or test) columns."""
     table = root / (spec.csv or "manifest.csv")
     if not table.is_file():
         raise DataError(f"{table}: manifest CSV not found (set data.csv, relative to the data root)")
@@ -112,13 +120,21 @@ def read_csv_manifest(root: Path, spec: DataSpec) -> list[RawRecord]:
     with table.open(newline="", encoding="utf-8") as handle:
         reader = csv.DictReader(handle)
         header = reader.fieldnames or []
-        needed = [c for c in (columns.path, columns.label, columns.group, columns.mask) if c]
+        needed = [c for c in (columns.path, columns.label, columns.group, columns.mask,
+                              columns.split) if c]
         absent = [c for c in needed if c not in header]
         if absent:
             raise DataError(f"{table}: missing column(s) {', '.join(absent)}; header is {header}")
         for number, row in enumerate(reader, start=2):
             where = f"{table} row {number}"
             path = inside(root, row[columns.path], where)
+            part = None
+            if columns.split:
+                part = part_name(row[columns.split])
+                if part is None:
+                    raise DataError(f"{where}: column {columns.split} is "
+                                    f"{row[columns.split]!r}; expected train, val (or "
+                                    f"validation) or test")
             if not path.is_file():
                 records.append(RawRecord(path, row[columns.label].strip(), None, [],
                                          f"{table.name} row {number}"))
@@ -131,7 +147,8 @@ def read_csv_manifest(root: Path, spec: DataSpec) -> list[RawRecord]:
                     if not mask.is_file():
                         raise DataError(f"{where}: mask {mask} not found")
             records.append(RawRecord(path, row[columns.label].strip(),
-                                     group or group_from_name(path, spec.group_pattern), masks))
+                                     group or group_from_name(path, spec.group_pattern), masks,
+                                     part=part))
     return records
 
 

@@ -100,23 +100,61 @@ def _cross_class_distance(members: list[str], label: dict, hashes: dict) -> int 
     return best
 
 
+def _conflict(members: list[str], label: dict, policy: str, how: str) -> Finding:
+    """One finding for a set of images of one picture in two classes: both files named."""
+    a = members[0]
+    b = next(m for m in members if label[m] != label[a])
+    more = f"; {len(members)} images in the set" if len(members) > 2 else ""
+    level = ERROR if policy == "error" else WARNING
+    return Finding(level, "label_conflict",
+                   f"the same picture in two classes ({how}): {a} (class {label[a]}) and {b} "
+                   f"(class {label[b]}){more}", members if policy != "keep" else [])
+
+
 def _duplicate_findings(manifest: Manifest, duplicates: list[list[str]],
-                        infos: list[ImageInfo], max_distance: int) -> list[Finding]:
-    """A warning for each near-duplicate set whose images of different classes are alike
-    directly (within `strict_distance`), not only through a chain of neighbours."""
+                        infos: list[ImageInfo], max_distance: int,
+                        policy: str = "error") -> list[Finding]:
+    """Label conflicts: each set of identical pictures (decoded pixels) of two classes, and each
+    near-duplicate set whose images of different classes are alike directly (within
+    `strict_distance`), not only through a chain of neighbours. An error under the `policy`
+    error (data.label_conflicts), else a warning (drop: the images are left out)."""
     label = dict(zip(manifest.frame["case_id"], manifest.frame["label"]))
     hashes = {i.case_id: int(i.phash, 16) for i in infos if i.phash}
-    findings = []
+    findings, exact = [], set()
+    by_digest: dict[str, list[str]] = {}
+    for info in infos:
+        if info.digest and info.case_id in label:
+            by_digest.setdefault(info.digest, []).append(info.case_id)
+    for members in by_digest.values():
+        if len({label[m] for m in members}) > 1:
+            findings.append(_conflict(sorted(members), label, policy, "identical pixels"))
+            exact.update(members)
     for members in duplicates:
         classes = sorted({label[m] for m in members})
-        distance = _cross_class_distance(members, label, hashes) if len(classes) > 1 else None
+        if len(classes) < 2 or exact.intersection(members):
+            continue
+        distance = _cross_class_distance(members, label, hashes)
         if distance is not None and distance <= strict_distance(max_distance):
-            shown = ", ".join(members[:6]) + (f", ... ({len(members)} in all)"
-                                              if len(members) > 6 else "")
-            findings.append(Finding(WARNING, "duplicate_across_classes",
-                                    f"near-duplicate images in classes {' and '.join(classes)}: "
-                                    f"{shown}"))
+            findings.append(_conflict(members, label, policy,
+                                      f"perceptual hashes {distance} bit(s) apart"))
     return findings
+
+
+def _straddling_duplicates(manifest: Manifest, duplicates: list[list[str]],
+                           near_duplicates: str) -> list[Finding]:
+    """A warning when near-duplicate sets join two or more groups and the task only reports
+    them: such a set can fall in train and test of one fold. Ends with the fix as YAML."""
+    if near_duplicates != "report":
+        return []
+    group = dict(zip(manifest.frame["case_id"], manifest.frame["group"]))
+    spread = [m for m in duplicates if len({group.get(c) for c in m}) > 1]
+    if not spread:
+        return []
+    return [Finding(WARNING, "duplicate_across_groups",
+                    f"{len(spread)} near-duplicate set(s) join two or more patient groups (e.g. "
+                    f"{' = '.join(spread[0][:3])}), so a set can fall in train and test of one "
+                    f"fold; to keep each set in one part, set in the task YAML under data: "
+                    f"`near_duplicates: group`")]
 
 
 def evaluate(task: TaskConfig, manifest: Manifest, infos: list[ImageInfo]) -> CheckReport:
@@ -141,7 +179,13 @@ def evaluate(task: TaskConfig, manifest: Manifest, infos: list[ImageInfo]) -> Ch
     readable = [i for i in infos if i.error is None]
     duplicates = duplicate_groups(infos, task.data.duplicate_distance)
     findings.extend(_duplicate_findings(manifest, duplicates, infos,
-                                        task.data.duplicate_distance))
+                                        task.data.duplicate_distance, task.data.label_conflicts))
+    findings.extend(_straddling_duplicates(manifest, duplicates, task.data.near_duplicates))
+    if task.split.scheme in ("kfold", "holdout") and (frame["release_part"] == "test").any():
+        findings.append(Finding(WARNING, "given_test_pooled", (
+            f"the data has its own test part ({int((frame['release_part'] == 'test').sum())} "
+            f"images: a folder named test, or test rows in the CSV split column), but split "
+            f"scheme {task.split.scheme} pools it with the rest and splits again")))
     counts = manifest.counts()
     if task.paper_counts and task.paper_counts != counts:
         findings.append(Finding(WARNING, "counts", "class counts differ from the study's: " + ", ".join(
@@ -184,9 +228,15 @@ FIXES = {
                   "(counted in the run's data/skipped.csv)",
     "group_in_two_classes": "a patient in both classes: check data.group_pattern (group 1 must "
                             "be the patient id) or the labels; --skip-bad leaves those images out",
-    "duplicate_across_classes": "near-duplicates across classes: look at the listed images; if "
-                                "they are one lesion, fix its label; data.near_duplicates: group "
-                                "keeps every near-duplicate set in one part of each fold",
+    "label_conflict": "the same picture in two classes: look at the named files and fix the "
+                      "label; or `--skip-bad` (or `label_conflicts: drop` under data: in the "
+                      "task YAML) leaves them out; `label_conflicts: keep` keeps them (as the "
+                      "paper did)",
+    "duplicate_across_groups": "near-duplicates across groups: `near_duplicates: group` under "
+                               "data: in the task YAML keeps every set in one part of each fold",
+    "given_test_pooled": "a test set of its own: `split: {scheme: given}` in the task YAML keeps "
+                         "it as the test set (val drawn from train; folds: k for k-fold inside "
+                         "train + val)",
     "blank": "blank images: remove them from the dataset folder if they carry no image",
     "converted": "converted images: nothing to do unless the conversion is wrong for your data",
     "counts": "counts differ from the study's: expected when your release differs; data.class_map "

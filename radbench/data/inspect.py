@@ -3,6 +3,7 @@ and perceptual hash (for near-duplicates), and whether its masks match it."""
 
 from __future__ import annotations
 
+import hashlib
 import json
 import os
 from concurrent.futures import ThreadPoolExecutor
@@ -35,6 +36,7 @@ class ImageInfo:
     mean: tuple[float, float, float] = (0.0, 0.0, 0.0)
     std: float = 0.0
     phash: str = ""
+    digest: str = ""  # of the decoded pixels: the same picture in two files (any size)
 
 
 def _check_masks(masks: str, root, size: tuple[int, int], case_id: str) -> list[str]:
@@ -75,6 +77,7 @@ def inspect_image(manifest: Manifest, row: pd.Series,
     gray = decoded.image.convert("L")
     info.std = float(np.asarray(gray, dtype=np.float32).std())
     info.phash = str(imagehash.phash(gray))
+    info.digest = hashlib.sha1(f"{array.shape}".encode() + array.tobytes()).hexdigest()[:20]
     problems = _check_masks(row["masks"] or "", manifest.root, decoded.image.size, row["case_id"])
     if problems:
         info.error = problems[0] + (f" (and {len(problems) - 1} more)" if len(problems) > 1 else "")
@@ -96,7 +99,7 @@ def inspect_all(manifest: Manifest, windows: Sequence[tuple[float, float]] = (),
         return list(pool.map(one, rows))
 
 
-INSPECTION_FORMAT = 3  # 2: file names that are not UTF-8 are errors; 3: frame counts
+INSPECTION_FORMAT = 4  # 2: file names that are not UTF-8 are errors; 3: frame counts; 4: digests
 
 
 def _inspection_file(manifest: Manifest, windows: Sequence[tuple[float, float]],

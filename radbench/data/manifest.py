@@ -13,7 +13,8 @@ from radbench.config.schema import TaskConfig
 from radbench.data.adapters import get_adapter
 from radbench.data.images import locator_file
 from radbench.data.published import by_file_name
-from radbench.data.records import RawRecord, relative_locator
+from radbench.data.records import GroupPatternMiss, RawRecord, pattern_misses, \
+    relative_locator
 from radbench.errors import DataError
 from radbench.ids import stable_hash
 
@@ -48,12 +49,25 @@ class Manifest:
         """The file on disk that holds the image."""
         return locator_file(self.root / relative)
 
-    def without(self, case_ids: set[str], note: str) -> "Manifest":
-        """The manifest less some images (e.g. those `--skip-bad` leaves out)."""
+    def without(self, case_ids: set[str], note: str, reason: str = "(bad file)") -> "Manifest":
+        """The manifest less some images (e.g. those `--skip-bad` leaves out), counted under
+        `reason` in `dropped`."""
         frame = self.frame[~self.frame["case_id"].isin(case_ids)].reset_index(drop=True)
         dropped = dict(self.dropped)
-        dropped["(bad file)"] = dropped.get("(bad file)", 0) + len(case_ids)
+        dropped[reason] = dropped.get(reason, 0) + len(case_ids)
         return replace(self, frame=frame, dropped=dropped, notes=self.notes + [note])
+
+
+def read_records(reader, root: Path, spec) -> list[RawRecord]:
+    """The adapter's records; a group pattern that misses file names is one DataError that
+    counts every miss (not only the first) and previews the groups it makes."""
+    try:
+        return reader(root, spec)
+    except GroupPatternMiss as miss:
+        from radbench.data.images import DICOM_SUFFIXES, IMAGE_SUFFIXES
+
+        raise DataError(pattern_misses(root, miss.pattern, spec.exclude_dirs,
+                                       IMAGE_SUFFIXES | DICOM_SUFFIXES)) from None
 
 
 def _map_labels(task: TaskConfig, raw_labels: pd.Series, paths: pd.Series, root: Path) -> pd.Series:
@@ -91,7 +105,7 @@ def build_manifest(task: TaskConfig, root: Path, strict: bool = True,
     names: dict[str, str] = {}
     unmatched: list[tuple[str, str]] = []
     if published is None:
-        records = adapter.reader(root, task.data)
+        records = read_records(adapter.reader, root, task.data)
     else:
         records, names, unmatched = _published_records(adapter, root, task, published)
         if unmatched and strict:

@@ -133,6 +133,14 @@ def prepare(task: TaskConfig, root: Path, max_images: int | None = None,
         skipped += [{"image": printable(case), "reason": reasons[case]} for case in sorted(bad)]
         manifest = manifest.without(bad, f"--skip-bad left out {len(bad)} image(s) that failed "
                                          f"the integrity check")
+    conflicts = {c for f in report.warnings if f.kind == "label_conflict" for c in f.case_ids}
+    conflicts &= set(manifest.frame["case_id"])
+    if conflicts:  # data.label_conflicts: drop
+        skipped += [{"image": printable(case), "reason": "label conflict (data.label_conflicts: "
+                     "drop)"} for case in sorted(conflicts)]
+        manifest = manifest.without(conflicts, f"label_conflicts: drop left out {len(conflicts)} "
+                                    f"image(s) whose picture is also in another class "
+                                    f"(`radbench data check` names them)", "(label conflict)")
     if task.data.near_duplicates == "group":
         remaining = set(manifest.frame["case_id"])
         sets = [[c for c in members if c in remaining] for members in report.duplicates]
@@ -141,12 +149,33 @@ def prepare(task: TaskConfig, root: Path, max_images: int | None = None,
     if published is not None:
         notes = _published_notes(task, splits, manifest, splits_root(splits_dir))
     else:
-        notes = [f"split: given, the release's own train/val/test parts"
-                 if task.split.scheme == "given" else
+        notes = [given_note(task, manifest, splits) if task.split.scheme == "given" else
                  f"split: {task.split.scheme} made by radbench ({task.split.n_folds} fold(s), "
                  f"patient-grouped, label-stratified, seed {task.split.seed})"]
     manifest = replace(manifest, notes=manifest.notes + split_notes + notes)
     return PreparedData(task, manifest, splits, split_id(splits), report, skipped)
+
+
+def given_note(task: TaskConfig, manifest: Manifest, splits: pd.DataFrame) -> str:
+    """The report's and the run's sentence for a given split: the fixed test part, where val
+    comes from, and any patient the release puts in two parts."""
+    parts = manifest.frame["release_part"].value_counts()
+    test = int(parts.get("test", 0))
+    if task.split.folds > 1:
+        val = (f"{task.split.folds}-fold cross-validation inside the release's train + val "
+               f"(patient-grouped, label-stratified, seed {task.split.seed})")
+    elif parts.get("val", 0):
+        val = f"the release's val part ({int(parts['val'])} images)"
+    else:
+        val = (f"val drawn once from the release's train part (patient-grouped, "
+               f"label-stratified, seed {task.split.seed})")
+    note = (f"split: given, the release's own test part ({test} images) fixed in every fold, "
+            f"never re-split; {val}")
+    straddling = straddling_groups(splits, manifest)
+    if straddling and not manifest.per_image_groups:
+        note += (f"; the release puts {straddling} patient group(s) in two parts (kept as "
+                 f"released)")
+    return note
 
 
 def _published_notes(task: TaskConfig, splits: pd.DataFrame, manifest: Manifest,

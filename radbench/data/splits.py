@@ -56,14 +56,41 @@ def _holdout(frame: pd.DataFrame, spec: SplitSpec) -> pd.DataFrame:
     return pd.DataFrame({"case_id": frame["case_id"], "fold": 0, "part": part})
 
 
-def _given(frame: pd.DataFrame) -> pd.DataFrame:
+def _given(frame: pd.DataFrame, spec: SplitSpec) -> pd.DataFrame:
+    """The release's test part, fixed in every fold. Val: with one fold, the release's val
+    part, or (without one) a patient-grouped, stratified share of train (`fractions[1]` of
+    train + val); with `folds` k > 1, the k-th of k grouped, stratified parts of train + val."""
     parts = frame["release_part"]
     unknown = sorted(set(parts.dropna()) - set(PARTS))
     if parts.isna().any() or unknown:
-        example = frame.loc[parts.isna() | parts.isin(unknown), "case_id"].iloc[0]
-        raise DataError(f"split scheme 'given': image {example} has no part of {list(PARTS)} "
-                        f"from its release (use kfold or holdout for this data)")
-    return pd.DataFrame({"case_id": frame["case_id"], "fold": 0, "part": parts.astype(str)})
+        lacking = frame.loc[parts.isna() | parts.isin(unknown), "case_id"]
+        shown = ", ".join(lacking.iloc[:3])
+        raise DataError(f"split scheme 'given': {len(lacking)} image(s) have no part of "
+                        f"{list(PARTS)} from the release, e.g. {shown} (expected a folder named "
+                        f"train, val or test in each image's path, or a CSV split column "
+                        f"(data.columns.split); or use kfold or holdout for this data)")
+    if not (parts == "test").any():
+        raise DataError("split scheme 'given': the release has no test part (expected a folder "
+                        "named test, or test rows in the CSV split column)")
+    y, groups = frame["y"].to_numpy(), frame["group"].to_numpy()
+    fixed = parts.to_numpy(dtype=object)
+    rest = np.flatnonzero(fixed != "test")
+    if spec.folds == 1 and (parts == "val").any():
+        return pd.DataFrame({"case_id": frame["case_id"], "fold": 0, "part": fixed})
+    if spec.folds == 1:
+        val_share = spec.fractions[1] / (spec.fractions[0] + spec.fractions[1])
+        chunks = [_chunks(y[rest], groups[rest], max(2, int(round(1 / val_share))), spec.seed)[0]]
+    else:
+        if len(np.unique(groups[rest])) < spec.folds:
+            raise DataError(f"split scheme 'given': {len(np.unique(groups[rest]))} group(s) in "
+                            f"train + val are too few for {spec.folds} folds")
+        chunks = _chunks(y[rest], groups[rest], spec.folds, spec.seed)
+    rows = []
+    for fold, chunk in enumerate(chunks):
+        part = np.where(fixed == "test", "test", "train").astype(object)
+        part[rest[chunk]] = "val"
+        rows.append(pd.DataFrame({"case_id": frame["case_id"], "fold": fold, "part": part}))
+    return pd.concat(rows, ignore_index=True)
 
 
 def _published(manifest: Manifest, rows: pd.DataFrame, folds: int) -> pd.DataFrame:
@@ -146,10 +173,11 @@ def make_splits(manifest: Manifest, spec: SplitSpec, class_names: list[str],
                 f"{spec.scheme} split with {spec.n_folds} fold(s) (expected at least "
                 f"{spec.n_folds * 3}: use more images or fewer folds)"
             )
-    if spec.scheme == "given":
-        splits = _given(frame)
-    else:
-        splits = _kfold(frame, spec) if spec.scheme == "kfold" else _holdout(frame, spec)
+    if spec.scheme == "given":  # the release may hold a patient in two parts: said in a note
+        splits = _given(frame, spec)
+        check_splits(splits, manifest, class_names, grouped=False)
+        return splits
+    splits = _kfold(frame, spec) if spec.scheme == "kfold" else _holdout(frame, spec)
     check_splits(splits, manifest, class_names)
     return splits
 
