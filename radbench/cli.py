@@ -382,7 +382,8 @@ def grid_show(
 @reports_errors
 def task_init(
     name: str = typer.Argument(..., help="name of the new task"),
-    layout: str = typer.Option(..., help="folders (class = folder name) or csv"),
+    layout: Optional[str] = typer.Option(None, help="folders (class = folder name) or csv; "
+                                         "default: csv for a file, folders for a folder"),
     data: Path = typer.Option(..., help="dataset folder (folders) or CSV file (csv)"),
     positive: Optional[str] = typer.Option(None, help="the positive class"),
     all_classes: bool = typer.Option(False, "--all-classes", help="keep every class of the "

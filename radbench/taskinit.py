@@ -23,8 +23,12 @@ PAPER_BATCH_SIZE = 256
 
 
 def _train_images(task: TaskConfig, manifest: Manifest) -> list[tuple[int, int]]:
-    """(fold, training images) of each fold of the task's split of `manifest`."""
-    splits = make_splits(manifest, task.split, task.classes.names)
+    """(fold, training images) of each fold of the task's split of `manifest`; when the data
+    are too few to split, train's share of the images (the run then says what is wrong)."""
+    try:
+        splits = make_splits(manifest, task.split, task.classes.names)
+    except DataError:
+        return [(0, int(task.split.fractions[0] * len(manifest.frame)))]
     train = splits[splits["part"] == "train"].groupby("fold").size()
     return [(int(f), int(n)) for f, n in train.items()]
 
@@ -55,12 +59,14 @@ def _choose_positive(labels: list[str], positive: str | None) -> str:
                       f"{', '.join(labels)}")
 
 
-def init_task(name: str, layout: str, data: Path, positive: str | None,
+def init_task(name: str, layout: str | None, data: Path, positive: str | None,
               group_pattern: str | None, out_file: Path, force: bool,
               all_classes: bool = False) -> tuple[Path, str]:
     """Scan `data`, write `out_file` (validated by loading it back); returns it and a summary.
     `all_classes`: keep every class of the data (a multi-class task when there are three or
     more; no positive class), instead of one positive class against the rest."""
+    if layout is None:
+        layout = "csv" if data.expanduser().is_file() else "folders"
     if layout not in ("folders", "csv"):
         raise ConfigError(f"--layout {layout!r}: expected folders or csv")
     if out_file.exists() and not force:

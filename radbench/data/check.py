@@ -123,7 +123,7 @@ def _duplicate_findings(manifest: Manifest, duplicates: list[list[str]],
     findings, exact = [], set()
     by_digest: dict[str, list[str]] = {}
     for info in infos:
-        if info.digest and info.case_id in label:
+        if info.digest and info.case_id in label and info.std >= BLANK_STD:
             by_digest.setdefault(info.digest, []).append(info.case_id)
     for members in by_digest.values():
         if len({label[m] for m in members}) > 1:

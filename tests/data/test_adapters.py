@@ -96,10 +96,19 @@ def test_class_without_images(tmp_path):
 
 
 def test_group_pattern_must_match_every_file(tmp_path):
-    png(tmp_path / "NORMAL" / "person1_a.png")
-    png(tmp_path / "PNEUMONIA" / "scan.png")
-    with pytest.raises(DataError, match="scan.png: file name does not match"):
+    """Every miss is counted (not only the first), a few are shown, and the groups the pattern
+    makes of the other files are previewed."""
+    for n in range(3):
+        png(tmp_path / "NORMAL" / f"person1_{n}.png")
+    png(tmp_path / "NORMAL" / "person2_a.png")
+    for name in ("scan.png", "scan2.png", "x_person3.png", "y.png"):
+        png(tmp_path / "PNEUMONIA" / name)
+    with pytest.raises(DataError) as caught:
         build_manifest(folders_task(group_pattern=r"^person(\d+)_"), tmp_path)
+    message = str(caught.value)
+    assert "matches no patient id in 4 of 8 file name(s), e.g. PNEUMONIA/scan.png, " \
+           "PNEUMONIA/scan2.png, PNEUMONIA/x_person3.png;" in message
+    assert "makes 2 group(s), e.g. '1' (3 images), '2' (1 images)" in message
 
 
 def csv_task(**columns) -> TaskConfig:

@@ -207,7 +207,10 @@ def test_check_real_busi_counts_merge_and_duplicates(busi_root):
     text = run_cli("data", "check", "breast", "--data", str(busi_root)).stdout
     assert "class map: normal -> benign (133 images)" in text and "near-duplicates: " in text
     assert text.rstrip().endswith(PER_IMAGE_GROUPS_FIX)  # each finding ends with its fix
-    assert "fix: " + FIXES["duplicate_across_classes"] in text
+    assert "fix: " + FIXES["label_conflict"] in text
+    # the shipped task keeps them as the study did: warnings naming both files and classes
+    assert "warning: the same picture in two classes (identical pixels): benign/benign " \
+           "(433).png (class benign) and malignant/malignant (145).png (class malignant)" in text
 
 
 def test_busi_twins_never_straddle_train_and_test(busi_root):
@@ -277,4 +280,7 @@ def test_cross_class_sets_are_reported_only_when_alike_directly(tmp_path):
     assert _duplicate_findings(manifest, [members], infos, 4) == []
     infos[2] = ImageInfo("c", width=100, height=100, std=10.0, phash=f"{0b1110:016x}")  # b-c 1
     (finding,) = _duplicate_findings(manifest, duplicate_groups(infos, 4), infos, 4)
-    assert finding.kind == "duplicate_across_classes" and "classes x and y" in finding.message
+    assert finding.kind == "label_conflict" and finding.level == "error"
+    assert finding.message == ("the same picture in two classes (perceptual hashes 1 bit(s) "
+                               "apart): a (class x) and c (class y); 4 images in the set")
+    assert finding.case_ids == ["a", "b", "c", "d"]

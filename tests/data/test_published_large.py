@@ -98,8 +98,9 @@ def test_covid19_and_cc_ccii_match_names_and_paths(tmp_path):
         write_csv(splits, "covid19", f"covid19_{part}.csv", ",filename,label",
                   [f"{n},images/Bozhou_{name}.png,{label}" for n, (name, label) in
                    enumerate(items)])
-        for n, (name, label) in enumerate(items):
-            png(root / label / name.split("-")[0] / f"Bozhou_{name}.png", n)
+        for n, (name, label) in enumerate(items):  # a picture of its own each (no conflict)
+            png(root / label / name.split("-")[0] / f"Bozhou_{name}.png",
+                10 * list(rows).index(part) + n)
     prepared = published("covid19", root, splits)
     assert fold_counts(prepared) == [(4, 2, 2)]
     assert set(prepared.manifest.frame["group"]) == {
@@ -116,7 +117,7 @@ def test_covid19_and_cc_ccii_match_names_and_paths(tmp_path):
                   [f"{n},{p},{p.split('/')[0]}_{p.split('/')[1]},{p.split('/')[0]},images/{p}"
                    for n, p in enumerate(paths)])
         for n, path in enumerate(paths):
-            png(root / path, n)
+            png(root / path, 10 * list(rows).index(part) + n)
     prepared = published("sarscov2", root, splits)
     assert fold_counts(prepared) == [(4, 2, 2)]
     assert prepared.manifest.counts() == {"CP": 4, "NCP": 4}
