@@ -20,6 +20,7 @@ from radbench.report.analysis import PAIR_KEYS, cell_intervals, degenerate_pairs
 from radbench.report.collect import add_metrics, binary_only, collect_cells, data_notes, \
     metric_column, scenario_table, source_label, stored_predictions
 from radbench.report.efficiency import efficiency_curve
+from radbench.report.flags import cell_power, flags, headline_notes
 from radbench.report.provenance import run_provenance
 from radbench.report.sections import ReportInputs, Section, cell_sections, \
     comparison_sections, localization_sections, summary_sections
@@ -111,7 +112,8 @@ def build_report(out: Path, compare: str | None = None, seed: int = 0,
     data = data_notes(out)
     return Report(cells=counts, scenarios=scenario_counts,
                   sections={s.key: s for s in sections}, data=data,
-                  notes=report_notes(counts, scenario_counts, data, inputs.label),
+                  notes=headline_notes(inputs.flags)
+                  + report_notes(counts, scenario_counts, data, inputs.label),
                   cell_table=inputs.cells, scenario_frame=scenarios, metric=metric,
                   baseline=bases, provenance=run_provenance(out, command),
                   predictions=inputs.predictions)
@@ -144,7 +146,7 @@ def read_inputs(out: Path, cells: pd.DataFrame, predictions: dict, compare: str 
         comparisons["degenerate_pairs"] = degenerate_pairs(labelled_scenarios, comparisons)
     localization, localization_comparisons = localization_summary(
         out, labelled_cells, pairs, seed, baseline)
-    intervals = cell_intervals(labelled_cells, predictions, seed=seed)
+    intervals = cell_power(cell_intervals(labelled_cells, predictions, seed=seed), predictions)
     if len(intervals):
         extra = [metric_column(m) for m in METRICS if m != "auc"] + ["threshold"]
         intervals = intervals.merge(labelled_cells[["cell_id", *extra]].rename(
@@ -155,4 +157,5 @@ def read_inputs(out: Path, cells: pd.DataFrame, predictions: dict, compare: str 
         friedman=friedman, chosen_pairs=sorted(set(pairs or [(c.a, c.b) for c in found])),
         intervals=intervals,
         curve=efficiency_curve(labelled_scenarios, metric, PAIR_KEYS, baseline, seed),
-        localization=localization, localization_comparisons=localization_comparisons)
+        localization=localization, localization_comparisons=localization_comparisons,
+        flags=flags(intervals, labelled_scenarios, comparisons, metric))

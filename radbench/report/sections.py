@@ -59,6 +59,7 @@ class ReportInputs:
     curve: pd.DataFrame  # label efficiency
     localization: pd.DataFrame
     localization_comparisons: pd.DataFrame
+    flags: pd.DataFrame  # radbench.report.flags: what a reader could misread
 
     @property
     def label(self) -> str:
@@ -125,10 +126,11 @@ def paper_table(scenarios: pd.DataFrame, comparisons: pd.DataFrame,
                 gain = first["mean_gain_points"]
                 ci = "" if first.get("mean_ci_low") is None or pd.isna(first["mean_ci_low"]) \
                     else f" [{100 * first['mean_ci_low']:+.1f}, {100 * first['mean_ci_high']:+.1f}]"
+                unranked = ci and first["mean_ci_low"] <= 0 <= first["mean_ci_high"]
                 row[f"{source} − {base}"] = (
                     f"{gain:+.1f}{ci} points, p {fmt_p(first['wilcoxon_p'])} "
-                    f"(n {first['n_pairs']})" if gain is not None and not pd.isna(gain)
-                    else f"– (n {first['n_pairs']})")
+                    f"(n {first['n_pairs']})" + ("; cannot rank the sources" if unranked else "")
+                    if gain is not None and not pd.isna(gain) else f"– (n {first['n_pairs']})")
         rows.append(row)
     return pd.DataFrame(rows)
 
@@ -160,6 +162,11 @@ def summary_sections(i: ReportInputs) -> list[Section]:
     comparisons = i.comparisons
     table = headline_table(labelled_scenarios, labelled_cells, metric)
     return [
+        Section("warnings", "Read these numbers with care", i.flags, show_as_is,
+                "underpowered: a test part with fewer than 10 positives or negatives (its AUC "
+                "CI width beside it); below chance: an AUC under 0.5 whose 95 % CI excludes "
+                "0.5 (a cell's DeLong CI; a headline mean's t-interval over scenarios); cannot "
+                "rank: a source gain whose 95 % CI holds zero", terminal=True),
         Section("table", f"Test {label}, mean ± SD over scenarios", table,
                 lambda f: show_summary_rows(f, "backbone", label),
                 "n = number of complete scenarios; 'all' = every backbone; degenerate cells: "

@@ -9,6 +9,8 @@ from radbench.metrics import METRICS
 
 # why a section is empty, when it is
 EMPTY = {
+    "warnings": "nothing flagged: no underpowered test part, no result below chance, and "
+                "every gain's CI excludes zero",
     "table": "no scenario is complete yet (every fold of a scenario must be done)",
     "paper_table": "no scenario is complete yet",
     "metrics": "no scenario is complete yet",
@@ -116,13 +118,20 @@ def show_cells(frame: pd.DataFrame) -> pd.DataFrame:
         "cell": frame["cell_id"], "task": frame["task"], "source": frame["source"],
         "backbone": frame["backbone"], "freeze": frame["freeze"],
         "lr": frame["lr"].map(lambda v: f"{v:g}"), "fold": frame["fold"], "seed": frame["seed"],
-        "n test": frame["n_test"], "AUC": frame["auc"].map(fmt),
+        "n test": frame["n_test"],
+        **({"positives / negatives": [f"{p} / {n}" for p, n in zip(frame["n_pos"],
+                                                                   frame["n_neg"])]}
+           if "n_pos" in frame else {}),
+        "AUC": frame["auc"].map(fmt),
         "bootstrap 95 % CI": [f"[{fmt(a)}, {fmt(b)}]" for a, b in
                               zip(frame["bootstrap_low"], frame["bootstrap_high"])],
         "DeLong 95 % CI": [f"[{fmt(a)}, {fmt(b)}]" for a, b in
                            zip(frame["delong_low"], frame["delong_high"])],
         **{METRICS[m].label: frame[m].map(fmt) for m in METRICS if m != "auc" and m in frame},
-        **({"threshold (val)": frame["threshold"].map(fmt)} if "threshold" in frame else {})})
+        **({"threshold (val)": frame["threshold"].map(fmt)} if "threshold" in frame else {}),
+        **({"flag": [", ".join(f for f, on in (("underpowered", u), ("below chance", b)) if on)
+                     for u, b in zip(frame["underpowered"], frame["below_chance"])]}
+           if "underpowered" in frame else {})})
 
 
 def show_cell_pairs(frame: pd.DataFrame) -> pd.DataFrame:
