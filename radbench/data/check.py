@@ -217,7 +217,26 @@ def check_dataset(task: TaskConfig, root: Path) -> CheckReport:
     """Read and inspect every image of the dataset; writes nothing."""
     manifest = build_manifest(task, Path(root), strict=False)
     windows = [(w.center, w.width) for w in task.data.windows]
-    return evaluate(task, manifest, inspect_all(manifest, windows))
+    report = evaluate(task, manifest, inspect_all(manifest, windows))
+    report.findings.extend(_split_findings(task, manifest))
+    return report
+
+
+def _split_findings(task: TaskConfig, manifest: Manifest) -> list[Finding]:
+    """A warning naming the folds whose test part is underpowered, when radbench can make the
+    task's split here (not the published one, which needs the authors' files)."""
+    from radbench.data.plan import fold_counts, underpowered_sentence
+    from radbench.data.splits import make_splits
+    from radbench.errors import DataError
+
+    if task.split.scheme == "published":
+        return []
+    try:
+        splits = make_splits(manifest, task.split, task.classes.names)
+    except DataError:
+        return []  # `radbench run` names what is wrong with the split
+    sentence = underpowered_sentence(fold_counts(splits, manifest.frame, task.classes.names))
+    return [Finding(WARNING, "underpowered", sentence)] if sentence else []
 
 
 # what to do about each kind of finding (the last lines of `radbench data check`)
@@ -237,6 +256,8 @@ FIXES = {
     "given_test_pooled": "a test set of its own: `split: {scheme: given}` in the task YAML keeps "
                          "it as the test set (val drawn from train; folds: k for k-fold inside "
                          "train + val)",
+    "underpowered": "underpowered test parts: more images of the thin class, fewer folds, or a "
+                    "holdout split give each test part more cases",
     "blank": "blank images: remove them from the dataset folder if they carry no image",
     "converted": "converted images: nothing to do unless the conversion is wrong for your data",
     "counts": "counts differ from the study's: expected when your release differs; data.class_map "

@@ -156,7 +156,13 @@ def test_the_dry_run_warns_of_one_step_per_epoch_and_thin_test_parts(tmp_path):
     assert fitting_batch_size(15, 256) == 2
     rows = [(label, part, f"{part}_{label}_{i}.png") for part, n in (("train", 40), ("test", 4))
             for label in ("neg", "pos") for i in range(n)]
-    prepared = prepare(csv_task(tmp_path, rows), tmp_path)
+    task = csv_task(tmp_path, rows)
+    prepared = prepare(task, tmp_path)
+    from radbench.data.check import check_dataset
+
+    (thin,) = [f for f in check_dataset(task, tmp_path).findings if f.kind == "underpowered"]
+    assert thin.level == "warning" and thin.message.startswith(
+        "underpowered test part(s): fold 0: 4 neg, 4 pos (fewer than 10 of a class")
     counts = fold_counts(prepared.splits, prepared.manifest.frame, ["neg", "pos"])
     lines, warnings = plan_lines("t", counts, {256: 30}, [0])
     assert lines == ["  t fold 0: train 70, val 10, test 8 (test: neg 4, pos 4); batch 256: 1 "
