@@ -102,9 +102,21 @@ PARALLELISM = typer.Option(None, "--array-parallelism", min=1, help="array tasks
 REUSE = typer.Option(True, "--reuse-models/--no-reuse-models", help="local: cells that differ "
                      "only in learning rate or fold run in one process on one built, traced "
                      "model (same results, less start-up); off: one process per cell")
-KEEP_MODELS = typer.Option(False, "--keep-models", "--keep-weights", help="keep each cell's "
-                           "trained model (its kept epoch) as model.keras in its folder, for "
-                           "`radbench predict` (--keep-weights: the older name)")
+KEEP_MODELS = typer.Option(False, "--keep-models", help="the same as --keep-weights all")
+KEEP_WEIGHTS = typer.Option(None, "--keep-weights", metavar="all|best|none", help="trained "
+                            "models (the kept epoch) kept as model.keras for `radbench "
+                            "predict`: best (default): one per task and source, the cell with "
+                            "the best validation AUC; all: every cell's; none")
+
+
+def _keep(keep_models: bool, keep_weights: str | None) -> str:
+    """The models a run keeps: --keep-weights, or all for --keep-models; best by default."""
+    if keep_weights is not None and keep_weights not in ("all", "best", "none"):
+        raise ConfigError(f"--keep-weights {keep_weights!r}: expected all, best or none")
+    if keep_models and keep_weights not in (None, "all"):
+        raise ConfigError(f"--keep-models keeps every model, --keep-weights {keep_weights} "
+                          f"does not: give one of them")
+    return "all" if keep_models else keep_weights or "best"
 TENSORBOARD = typer.Option(False, "--tensorboard", help="write TensorBoard event files per cell "
                            "(CELL/tensorboard; `tensorboard --logdir DIR/cells`)")
 
@@ -184,7 +196,8 @@ def run(
     partition: Optional[str] = PARTITION, gpus_per_task: Optional[int] = GPUS_PER_TASK,
     slurm_time: Optional[int] = SLURM_TIME, parallelism: Optional[int] = PARALLELISM,
     executor_options: Optional[list[str]] = EXECUTOR_OPTIONS,
-    reuse: bool = REUSE, keep_models: bool = KEEP_MODELS, tensorboard: bool = TENSORBOARD,
+    reuse: bool = REUSE, keep_models: bool = KEEP_MODELS,
+    keep_weights: Optional[str] = KEEP_WEIGHTS, tensorboard: bool = TENSORBOARD,
 ) -> None:
     """Run every cell of GRID on TASK that is not done yet; finished cells are skipped,
     interrupted ones start again."""
@@ -193,7 +206,7 @@ def run(
     summary = run_grid(RunOptions(
         task, grid, data, out_dir, _split_list(sources), max_images, dry_run, retry_failed,
         cache_dir=cache_dir, skip_bad=skip_bad, split=split, splits=splits,
-        keep_model=keep_models, tensorboard=tensorboard, **_execution(
+        keep_model=_keep(keep_models, keep_weights), tensorboard=tensorboard, **_execution(
             executor, gpus, max_parallel, retries, max_failures, partition, gpus_per_task,
             slurm_time, parallelism, reuse, executor_options)), err)
     if dry_run:
@@ -213,13 +226,15 @@ def resume(
     partition: Optional[str] = PARTITION, gpus_per_task: Optional[int] = GPUS_PER_TASK,
     slurm_time: Optional[int] = SLURM_TIME, parallelism: Optional[int] = PARALLELISM,
     executor_options: Optional[list[str]] = EXECUTOR_OPTIONS,
-    reuse: bool = REUSE, keep_models: bool = KEEP_MODELS, tensorboard: bool = TENSORBOARD,
+    reuse: bool = REUSE, keep_models: bool = KEEP_MODELS,
+    keep_weights: Optional[str] = KEEP_WEIGHTS, tensorboard: bool = TENSORBOARD,
 ) -> None:
     """Go on with a run: the `radbench run` commands recorded in DIR/run.json run again;
     interrupted and pending cells run, finished cells are kept."""
     from radbench.runner import RunOptions, resume_run
 
-    template = RunOptions("", "", retry_failed=retry_failed, keep_model=keep_models,
+    template = RunOptions("", "", retry_failed=retry_failed,
+                          keep_model=_keep(keep_models, keep_weights),
                           tensorboard=tensorboard, **_execution(
         executor, gpus, max_parallel, retries, max_failures, partition, gpus_per_task,
         slurm_time, parallelism, reuse, executor_options))
@@ -299,7 +314,8 @@ def predict(
     out_file: Optional[Path] = typer.Option(None, "--out", help="CSV file to write (default: "
                                             "print the CSV)"),
 ) -> None:
-    """Score new images with models kept by `radbench run --keep-models`, each decoded as its
+    """Score new images with models kept by `radbench run` (the best cell's per task and source
+    by default; `--keep-weights all` keeps every cell's), each decoded as its
     cell's own images were (size, interpolation, windows)."""
     from radbench.predict import predict as predict_images, write_predictions
 

@@ -139,3 +139,26 @@ def estimate(cells: list[Cell], train_images: dict[int, int], out: Path | None =
              for device, figure in throughput.items()}
     return Estimate(len(cells), int(sum(steps)), hours, throughput,
                     frozenset(c.backbone for c in cells))
+
+
+def kept_models_line(cells: list[Cell], keep: str) -> str:
+    """The disk the kept models take (`--keep-weights`): 4 bytes per weight of each kept model
+    (radbench.models.backbones params_m); for best, one model per task and source, at most
+    the largest backbone's. Probe cells keep no network."""
+    trained = [c for c in cells if c.freeze not in PROBES]
+    if keep == "none" or not trained:
+        return "kept models: none"
+    size = {c.backbone: get_backbone(c.backbone).params_m * 4 for c in trained}  # MB
+    if keep == "all":
+        total = sum(size[c.backbone] for c in trained)
+        return (f"kept models: every cell's ({len(trained)}), about {_megabytes(total)} "
+                f"(--keep-weights best keeps one per task and source)")
+    pairs = {(c.task, c.source) for c in trained}
+    largest = max(size.values())
+    return (f"kept models: the best cell's of each task and source by validation AUC "
+            f"({len(pairs)} model(s), at most {_megabytes(largest * len(pairs))}; "
+            f"--keep-weights all|none)")
+
+
+def _megabytes(mb: float) -> str:
+    return f"{mb / 1024:.1f} GB" if mb >= 1024 else f"{mb:.0f} MB"

@@ -1,4 +1,5 @@
-"""`radbench predict`: score new images with a kept model (`radbench run --keep-models`).
+"""`radbench predict`: score new images with a kept model (`radbench run` keeps the best cell's
+of each task and source by default; `--keep-weights all` every cell's).
 
 Given a cell directory, its model.keras scores every image under `--data` with the cell's own
 decoding (size, interpolation, CT windows), exactly as its image cache was built, so a cell's own
@@ -53,22 +54,17 @@ def kept_cell(directory: CellDir) -> KeptCell:
                           f"scikit-learn on frozen features and keeps no Keras model; predict "
                           f"with a fine-tuned cell")
     if not directory.model_file.is_file():
-        raise ConfigError(f"{directory.path}: no kept model ({directory.model_file.name}); run "
-                          f"its grid again with `radbench run ... --keep-models --retry-failed` "
-                          f"in a new run directory, or keep models from the start")
+        raise ConfigError(f"{directory.path}: no kept model ({directory.model_file.name}): "
+                          f"`radbench run` keeps only the best cell's of each task and source "
+                          f"by validation AUC; give the run directory to predict with that one, "
+                          f"or run the grid with `--keep-weights all` in a new run directory")
     from radbench.data.prepare import windows_of
 
     spec, task = config.cell, config.task
     val = directory.val_predictions()
-    threshold, val_auc = float("nan"), float("nan")
-    if val is not None and len(val):
-        from radbench.metrics import auc_of, score_matrix
-
-        matrix = score_matrix(val)
-        if matrix is None:
-            matrix = np.column_stack([1 - val["y_score"], val["y_score"]])
-            threshold = youden_threshold(val["y_true"], val["y_score"])
-        val_auc = auc_of(val["y_true"], matrix)
+    threshold, val_auc = float("nan"), directory.val_auc()
+    if val is not None and len(val) and "y_score" in val:
+        threshold = youden_threshold(val["y_true"], val["y_score"])
     return KeptCell(directory, task.name, spec.source, spec.training.image_size,
                     spec.training.interpolation, windows_of(task), threshold,
                     list(task.classes.names), task.classes.positive, val_auc)
@@ -90,8 +86,9 @@ def kept_cells(target: Path) -> list[KeptCell]:
                   if c.model_file.is_file() and c.stored_state() == CellState.DONE
                   and c.config().cell.freeze not in ("probe", "knn")]
     if not candidates:
-        raise ConfigError(f"{target}: no finished cell kept its model; run the grid with "
-                          f"`radbench run ... --keep-models`")
+        raise ConfigError(f"{target}: no finished cell kept its model (run with "
+                          f"`--keep-weights none`, or only probe cells); run the grid with "
+                          f"`radbench run ... --keep-weights best` (the default) or `all`")
     best: dict[tuple[str, str], KeptCell] = {}
     for cell in sorted(candidates, key=lambda c: c.directory.id):
         key = (cell.task, cell.source)

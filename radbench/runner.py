@@ -14,7 +14,7 @@ from rich.console import Console
 from radbench.cellspec import Cell, CellConfig, CellData
 from radbench.config.load import load_grid, load_task
 from radbench.config.schema import ExecutionSpec, SplitSpec, TaskConfig
-from radbench.cost import estimate
+from radbench.cost import estimate, kept_models_line
 from radbench.data.adapters import get_adapter
 from radbench.data.cache import build_cache
 from radbench.data.prepare import PreparedData, data_root, prepare, windows_of
@@ -54,7 +54,8 @@ class RunOptions:
     reuse_models: bool = True  # cells differing only in lr or fold share one built model
     split: str | None = None  # overrides the task's split scheme (e.g. published)
     splits: str | None = None  # folder of the authors' published split CSVs
-    keep_model: bool = False  # every cell run now keeps its trained model (model.keras)
+    keep_model: str = "best"  # trained models kept (model.keras): all, best (one per task and
+    # source, by validation AUC) or none
     tensorboard: bool = False  # every cell run now writes TensorBoard event files
 
     def cells_part(self) -> dict[str, Any]:
@@ -220,6 +221,7 @@ def run_grid(options: RunOptions, console: Console | None = None) -> RunSummary:
                  for fold in {c.fold for c in cells}}
         _print_plan(prepared, cells, console)
         console.print(estimate(to_do, train, options.out).line(), highlight=False)
+        console.print(kept_models_line(to_do, options.keep_model), highlight=False)
         return summary
     _print_plan(prepared, cells, console, every_line=False)
     cache_dirs = {}

@@ -257,17 +257,41 @@ class CellDir:
             return None
         return pd.read_csv(self.val_predictions_file, dtype={"case_id": str})
 
+    def val_auc(self) -> float:
+        """The validation AUC of the cell's kept epoch, from val_predictions.csv (NaN without):
+        what picks the best cell of a task and source (kept models, `radbench predict`)."""
+        from radbench.metrics import auc_of, score_matrix
+
+        val = self.val_predictions()
+        if val is None or not len(val):
+            return float("nan")
+        matrix = score_matrix(val)
+        if matrix is None:
+            matrix = pd.concat([1 - val["y_score"], val["y_score"]], axis=1).to_numpy()
+        return float(auc_of(val["y_true"], matrix))
+
     def write_val_predictions(self, frame: pd.DataFrame) -> None:
         atomic_write_csv(self.val_predictions_file, frame)
 
-    def keep(self) -> dict[str, bool]:
-        """keep.json: what the latest run asked this cell to keep beyond its results
-        ({"model": bool, "tensorboard": bool}); nothing when absent."""
+    def keep(self) -> dict[str, Any]:
+        """keep.json: what the latest run asked this cell to keep beyond its results:
+        {"model": "all" | "best" | "none", "tensorboard": bool} ("best": the model, while it is
+        the best of its task and source by validation AUC); nothing when absent (and true /
+        false, as older runs wrote it: all / none)."""
         stored = read_json(self.keep_file) or {}
-        return {"model": bool(stored.get("model")), "tensorboard": bool(stored.get("tensorboard"))}
+        model = stored.get("model", "none")
+        model = {True: "all", False: "none"}.get(model, model) if isinstance(model, bool) \
+            else model
+        return {"model": model if model in KEEP_MODELS else "none",
+                "tensorboard": bool(stored.get("tensorboard"))}
 
-    def write_keep(self, model: bool, tensorboard: bool) -> None:
+    def write_keep(self, model: str, tensorboard: bool) -> None:
         atomic_write_json(self.keep_file, {"model": model, "tensorboard": tensorboard})
+
+    @property
+    def run_path(self) -> Path:
+        """The run directory holding this cell (RUN/cells/<id>)."""
+        return self.path.parent.parent
 
     def write_history(self, frame: pd.DataFrame) -> None:
         atomic_write_csv(self.history_file, frame)
@@ -383,6 +407,9 @@ class DataDir:
         atomic_write_json(self.info_file, info)
 
 
+KEEP_MODELS = ("all", "best", "none")  # `radbench run --keep-weights`
+
+
 @dataclass(frozen=True)
 class RunDir:
     """A run directory: what `radbench run --out DIR` writes and `status`/`report` read."""
@@ -402,6 +429,17 @@ class RunDir:
 
     def cell(self, cell_id: str) -> CellDir:
         return CellDir(self.cells_root / cell_id)
+
+    def best_model_record_file(self, task: str, source: str) -> Path:
+        """kept/<task>-<hash of source>.json: which cell's model is kept as the best of its
+        task and source by validation AUC (`--keep-weights best`)."""
+        from radbench.ids import stable_hash
+
+        return self.path / "kept" / f"{task}-{stable_hash(source)}.json"
+
+    def best_model_record(self, task: str, source: str) -> dict[str, Any] | None:
+        """{"cell_id", "val_auc"} of the kept best model of `task` and `source`, if any."""
+        return read_json(self.best_model_record_file(task, source))
 
     def damaged(self) -> list[tuple[CellDir, str]]:
         """Every cell folder with a damaged file (`CellDir.damage`), in id order."""

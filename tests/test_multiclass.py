@@ -30,7 +30,7 @@ def test_three_class_busi_end_to_end(tmp_path, busi_root):
         "overrides": {"image_size": 32, "epochs": 2, "batch_size": 16}}))
     out = tmp_path / "run"
     done = run_cli("run", "breast3", "--grid", str(grid), "--data", str(busi_root), "--out",
-                   str(out), "--max-images", "120", "--keep-weights")  # the older name
+                   str(out), "--max-images", "120", "--keep-weights", "all")
     assert done.returncode == 0, done.stderr[-3000:]
     results = {}
     for path in sorted(out.glob("cells/*/result.json")):

@@ -24,7 +24,7 @@ def kept_run(tmp_path_factory, phantom_root) -> Path:
     with pytest.MonkeyPatch.context() as patch:  # trained without tracing (conftest's eager)
         patch.setenv(EAGER, "1")
         done = run_cli("run", "demo", "--grid", str(grid), "--data", str(phantom_root),
-                       "--out", str(out), "--keep-models", "--tensorboard")
+                       "--out", str(out), "--tensorboard")  # models: the default, best
     assert done.returncode == 0, done.stderr[-3000:]
     return out
 
@@ -33,9 +33,22 @@ def cells_of(out: Path) -> list[Path]:
     return sorted(p.parent for p in (out / "cells").glob("*/result.json"))
 
 
+def test_a_run_without_flags_keeps_the_best_cells_model_only(kept_run):
+    """Two cells of one task and source: the model of the one with the higher validation AUC
+    is kept, the other's is not; kept/ records which (`--keep-weights best`, the default)."""
+    from sklearn.metrics import roc_auc_score
+
+    val_auc = {c.name: roc_auc_score(*pd.read_csv(c / "val_predictions.csv")[
+        ["y_true", "y_score"]].to_numpy().T) for c in cells_of(kept_run)}
+    kept = [c.name for c in cells_of(kept_run) if (c / "model.keras").is_file()]
+    assert len(val_auc) == 2 and kept == [max(val_auc, key=val_auc.get)]
+    (record,) = (kept_run / "kept").glob("demo-*.json")
+    assert __import__("json").loads(record.read_text())["cell_id"] == kept[0]
+
+
 def test_predict_reproduces_a_kept_cells_test_predictions(kept_run, phantom_root, tmp_path):
-    cell = cells_of(kept_run)[0]
-    assert (cell / "model.keras").is_file() and (cell / "val_predictions.csv").is_file()
+    (cell,) = [c for c in cells_of(kept_run) if (c / "model.keras").is_file()]
+    assert (cell / "val_predictions.csv").is_file()
     target = tmp_path / "scores.csv"
     done = run_cli("predict", str(cell), "--data", str(phantom_root), "--out", str(target))
     assert done.returncode == 0, done.stderr[-3000:]
@@ -64,7 +77,8 @@ def test_predict_on_a_run_takes_the_best_kept_cell_on_validation(kept_run, phant
 
 
 def test_predict_errors_are_one_line(kept_run, tmp_path):
-    cell = cells_of(kept_run)[0]
+    (cell,) = [c for c in cells_of(kept_run) if (c / "model.keras").is_file()]
+    (other,) = [c for c in cells_of(kept_run) if c != cell]
     empty = tmp_path / "empty"
     empty.mkdir()
     for args, expected in [
@@ -82,6 +96,9 @@ def test_predict_errors_are_one_line(kept_run, tmp_path):
     (bare / "model.keras").unlink()
     done = run_cli("predict", str(bare), "--data", str(empty))
     assert done.returncode == 2 and "no kept model" in done.stderr
+    done = run_cli("predict", str(other), "--data", str(empty))  # not the best: not kept
+    assert done.returncode == 2 and "keeps only the best cell's of each task and source" \
+        in done.stderr
 
 
 def test_tensorboard_event_files_per_cell(kept_run):

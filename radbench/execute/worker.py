@@ -99,10 +99,37 @@ def run_one(directory: Path, reuse=None) -> int:
                 reuse.forget()  # never train the next cell on a model left by a failure
             return 1
         heartbeat.stop()
+        settle_best_model(cell, result)
         print(f"test AUC {result.test_auc:.4f}")
         return 0
     finally:
         lock.release()
+
+
+def settle_best_model(cell: CellDir, result) -> None:
+    """`--keep-weights best`: under the run's lock for its task and source, this cell's saved
+    model becomes the kept best when its validation AUC beats the recorded one (the earlier
+    best's model.keras is deleted); else its own is deleted. One model per task and source."""
+    if cell.keep()["model"] != "best" or not cell.model_file.is_file():
+        return
+    from radbench.atomic import atomic_write_json
+    from radbench.store import RunDir
+
+    run = RunDir(cell.run_path)
+    score = cell.val_auc()
+    score = -1.0 if score != score else score
+    record_file = run.best_model_record_file(result.task, result.source)
+    with FileLock(record_file.with_suffix(".lock")):
+        record = run.best_model_record(result.task, result.source)
+        previous = None if record is None or record.get("cell_id") == cell.id else \
+            run.cell(str(record.get("cell_id")))
+        if previous is not None and previous.model_file.is_file() and \
+                score <= float(record.get("val_auc", -1.0)):
+            cell.model_file.unlink(missing_ok=True)
+            return
+        atomic_write_json(record_file, {"cell_id": cell.id, "val_auc": score})
+        if previous is not None:
+            previous.model_file.unlink(missing_ok=True)
 
 
 _stop_after_this_cell = False

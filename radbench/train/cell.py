@@ -174,6 +174,18 @@ def fit_and_predict(cell: Cell, images: np.ndarray, split: pd.DataFrame, weights
     }
 
 
+def beats_kept(cell_dir: CellDir, task: str, source: str, val_auc: float | None) -> bool:
+    """Whether a cell's validation AUC beats the model kept so far as the best of its task and
+    source (`--keep-weights best`); read without a lock, so it only spares saving a model that
+    cannot win: the worker decides under the lock (radbench.execute.worker)."""
+    from radbench.store import RunDir
+
+    record = RunDir(cell_dir.run_path).best_model_record(task, source)
+    score = -1.0 if val_auc is None or math.isnan(val_auc) else float(val_auc)
+    return record is None or record.get("cell_id") == cell_dir.id or \
+        score > float(record.get("val_auc", -1.0))
+
+
 def save_model(model, path: Path) -> None:
     """The trained model as a `.keras` file: architecture and the kept epoch's weights, without
     the optimizer's state (an uncompiled copy is saved; a third of the size under Adam). Written
@@ -259,8 +271,10 @@ def run_cell(directory: Path, verbose: int = 2, attempt: int | None = None,
                          f"({sorted(set(predictions['y_true']))} present): its AUC is undefined")
     cell_dir.write_predictions(predictions)
     cell_dir.write_val_predictions(val_predictions)
-    if keep["model"] and outcome["model"] is not None:
-        save_model(outcome["model"], cell_dir.model_file)
+    if outcome["model"] is not None and (keep["model"] == "all" or (
+            keep["model"] == "best" and beats_kept(cell_dir, task.name, cell.source,
+                                                   cell_dir.val_auc()))):
+        save_model(outcome["model"], cell_dir.model_file)  # "best": settled by the worker
     localization = None
     from radbench.models.backbones import get_backbone
 

@@ -144,6 +144,8 @@ def test_task_init_fits_the_batch_to_80_training_images(tmp_path):
     assert re.search(r"d fold 0: train 64, val 16, test 20 \(test: benign 10, malignant 10\); "
                      r"batch 4: 16 step\(s\)/epoch, \d+ in \d+ epochs", text), text
     assert "warning: d:" not in text
+    assert re.search(r"kept models: the best cell's of each task and source by validation AUC "
+                     r"\(\d model\(s\), at most \d+ MB", text), text
     smoke = run_cli("run", str(out), "--grid", "smoke", "--dry-run")  # it fixes batch 32
     assert "warning: d: batch size 32 on 64 training images gives 2 optimizer step(s) per " \
            "epoch" in smoke.stdout + smoke.stderr

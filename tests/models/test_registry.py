@@ -35,6 +35,7 @@ def check_backbone(name: str, fit: bool = True) -> None:
     training = Training(image_size=size, batch_size=4, epochs=1)
     model, base = build_classifier(name, training, "unfreezeall", None, 0)
     assert model.output_shape == (None, 2) and base.output_shape == (None, base.output_shape[1])
+    assert base.count_params() / 1e6 == pytest.approx(entry.params_m, rel=0.01)  # the disk line
     with pytest.raises(ValueError, match="needs inputs of at least"):
         entry.build(entry.min_size - 1)
     trainable = {}
