@@ -183,6 +183,11 @@ def run(
     max_images: Optional[int] = typer.Option(None, min=8, help="stratified, patient-grouped subset"),
     dry_run: bool = typer.Option(False, "--dry-run", help="show the cells, write nothing"),
     retry_failed: bool = typer.Option(False, "--retry-failed", help="run failed cells again"),
+    test_data: Optional[list[str]] = typer.Option(
+        None, "--test-data", metavar="[NAME=]PATH", help="an external validation site (another "
+        "hospital's images of the task, read by the same adapter; repeatable): the kept models "
+        "are scored on it, and the report compares sources per site; on a finished run it "
+        "scores the kept models without training"),
     cache_dir: Optional[Path] = typer.Option(None, help="image cache (default ~/.cache/radbench)"),
     skip_bad: bool = typer.Option(False, "--skip-bad", help="leave out the images the integrity "
                                   "check rejects (listed in the run's data/ folder)"),
@@ -201,12 +206,14 @@ def run(
 ) -> None:
     """Run every cell of GRID on TASK that is not done yet; finished cells are skipped,
     interrupted ones start again."""
+    from radbench.data.external import parse_test_data
     from radbench.runner import RunOptions, run_grid
 
     summary = run_grid(RunOptions(
         task, grid, data, out_dir, _split_list(sources), max_images, dry_run, retry_failed,
         cache_dir=cache_dir, skip_bad=skip_bad, split=split, splits=splits,
-        keep_model=_keep(keep_models, keep_weights), tensorboard=tensorboard, **_execution(
+        keep_model=_keep(keep_models, keep_weights), tensorboard=tensorboard,
+        test_data=parse_test_data(test_data), **_execution(
             executor, gpus, max_parallel, retries, max_failures, partition, gpus_per_task,
             slurm_time, parallelism, reuse, executor_options)), err)
     if dry_run:

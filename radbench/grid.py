@@ -31,8 +31,7 @@ def _id_view(task_config: dict) -> dict:
     if task_config["data"]["columns"].get("split") is None:
         task_config["data"]["columns"].pop("split", None)
     task_config["data"].pop("label_conflicts", None)  # what it changes, the data id holds
-    if not task_config["data"].get("external"):
-        task_config["data"].pop("external", None)
+    task_config["data"].pop("external", None)  # a site scores cells, never changes them
     split = task_config["split"]
     if split["scheme"] == "given" and split["folds"] == 1:
         split["folds"] = 5  # a given split had no folds of its own: the dump showed the default

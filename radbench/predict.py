@@ -11,6 +11,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import numpy as np
 import pandas as pd
@@ -18,6 +19,9 @@ import pandas as pd
 from radbench.errors import ConfigError, DataError
 from radbench.store import CellDir, CellState, RunDir
 from radbench.atomic import atomic_write_csv
+
+if TYPE_CHECKING:
+    from radbench.data.manifest import Manifest
 
 BATCH = 32
 
@@ -187,3 +191,48 @@ def write_predictions(frame: pd.DataFrame, out: Path) -> Path:
     """The predictions as CSV at `out` (written whole or not at all)."""
     atomic_write_csv(Path(out), frame)
     return Path(out)
+
+
+def score_sites(out: Path, task_name: str, sites: dict[str, "Manifest"]) -> dict[str, int]:
+    """Score every finished cell of `task_name` in run directory `out` that kept its model on
+    each external site (a manifest read by radbench.data.external) it has not scored yet;
+    stores the site (RUN/external/<task>/<site>/) and each cell's scores on it. A site whose
+    images changed since it was stored is scored again. Returns site -> cells scored now."""
+    from radbench.sites import site_dir, site_predictions_file
+
+    run, scored = RunDir(out), {}
+    cells = [c for c in run.cells() if c.config().cell.task == task_name
+             and c.stored_state() == CellState.DONE and c.model_file.is_file()
+             and c.config().cell.freeze not in ("probe", "knn")]
+    for name, manifest in sites.items():
+        folder = site_dir(run, task_name, name)
+        stored = folder.info() or {}
+        if stored.get("data_id") != manifest.data_id:
+            for cell in run.cells():
+                site_predictions_file(cell, name).unlink(missing_ok=True)
+            folder.write(manifest.frame, {"task": task_name, "site": name,
+                                          "root": str(Path(manifest.root).resolve()),
+                                          "data_id": manifest.data_id,
+                                          "counts": manifest.counts(), "notes": manifest.notes})
+        scored[name] = 0
+        for directory in cells:
+            target = site_predictions_file(directory, name)
+            if target.is_file():
+                continue
+            cell = kept_cell(directory)
+            locators = [manifest.absolute(p) for p in manifest.frame["path"]]
+            model = load_kept_model(cell)
+            probabilities = np.concatenate([
+                np.asarray(model.predict(_decoded(locators[i:i + BATCH], cell), verbose=0))
+                for i in range(0, len(locators), BATCH)]).astype(float)
+            frame = pd.DataFrame({"case_id": manifest.frame["case_id"].to_numpy(),
+                                  "y_true": manifest.frame["y"].to_numpy()})
+            if cell.positive is not None:
+                frame["y_score"] = probabilities[:, 1]
+            else:
+                for index, label in enumerate(cell.names):
+                    frame[f"score_{label}"] = probabilities[:, index]
+            target.parent.mkdir(exist_ok=True)
+            atomic_write_csv(target, frame)
+            scored[name] += 1
+    return scored

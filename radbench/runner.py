@@ -17,6 +17,7 @@ from radbench.config.schema import ExecutionSpec, SplitSpec, TaskConfig
 from radbench.cost import estimate, kept_models_line
 from radbench.data.adapters import get_adapter
 from radbench.data.cache import build_cache
+from radbench.data.external import prepare_site, site_roots
 from radbench.data.prepare import PreparedData, data_root, prepare, windows_of
 from radbench.data.published import resolve_split
 from radbench.data.splits import train_subset
@@ -57,6 +58,7 @@ class RunOptions:
     keep_model: str = "best"  # trained models kept (model.keras): all, best (one per task and
     # source, by validation AUC) or none
     tensorboard: bool = False  # every cell run now writes TensorBoard event files
+    test_data: dict[str, str] = field(default_factory=dict)  # external sites: name -> folder
 
     def cells_part(self) -> dict[str, Any]:
         """The options that decide the cells (recorded in run.json for `radbench resume`)."""
@@ -68,7 +70,8 @@ class RunOptions:
                 "sources": self.sources, "max_images": self.max_images,
                 "split": self.split, "splits": absolute(self.splits),
                 "cache_dir": str(self.cache_dir) if self.cache_dir else None,
-                "skip_bad": self.skip_bad}
+                "skip_bad": self.skip_bad,
+                "test_data": {k: absolute(v) for k, v in self.test_data.items()}}
 
 
 @dataclass
@@ -205,6 +208,13 @@ def run_grid(options: RunOptions, console: Console | None = None) -> RunSummary:
     if prepared.skipped:
         console.print(f"note: --skip-bad left out {len(prepared.skipped)} image(s); listed in "
                       f"the run's data/ folder (skipped.csv)", highlight=False)
+    sites = {name: prepare_site(task, name, root, prepared.manifest) for name, root in
+             site_roots(task, task_file, options.test_data).items()}
+    for site in sites.values():
+        counts = ", ".join(f"{k} {v}" for k, v in site.manifest.counts().items())
+        console.print(f"external site {site.name}: {len(site.manifest.frame)} images ({counts}) "
+                      f"from {site.manifest.root}; checked, none in the task's data",
+                      highlight=False)
     run = RunDir(options.out)
     check_same_data(run, prepared)  # before any image is decoded or file written
     _checked_run_record(run)  # a damaged record stops the run before any work
@@ -252,6 +262,13 @@ def run_grid(options: RunOptions, console: Console | None = None) -> RunSummary:
         result = directory.result()
         if result is not None and result.degenerate:
             summary.degenerate.append(labels[directory.id])
+    if sites:  # the kept models of finished cells, on each site they have not scored yet
+        from radbench.predict import score_sites
+
+        scored = score_sites(options.out, task.name, {n: s.manifest for n, s in sites.items()})
+        for name, count in scored.items():
+            console.print(f"external site {name}: {count} kept model(s) scored now",
+                          highlight=False)
     return summary
 
 

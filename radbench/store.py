@@ -367,6 +367,7 @@ class CellDir:
         for name in self._OUTPUTS:
             (self.path / name).unlink(missing_ok=True)
         shutil.rmtree(self.tensorboard_dir, ignore_errors=True)
+        shutil.rmtree(self.path / "external", ignore_errors=True)  # radbench.sites
         for leftover in self.path.glob(".*.*"):
             if leftover.name != self.lock_file.name and leftover.is_file():
                 leftover.unlink(missing_ok=True)

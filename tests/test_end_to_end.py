@@ -16,7 +16,6 @@ import numpy as np
 import pandas as pd
 import pytest
 import yaml
-from PIL import Image
 from sklearn.metrics import roc_auc_score
 
 from radbench.ids import file_sha256
@@ -174,34 +173,6 @@ def test_failing_cell_is_recorded_and_the_grid_goes_on(tmp_path, phantom_root, e
     assert retried.returncode == 1 and "1 failed now" in retried.stderr
     report = json.loads(run_cli("report", str(out), "--json").stdout)
     assert report["cells"]["failed"] == 1 and report["cells"]["done"] == 1
-
-
-@pytest.mark.slow  # a whole run from task init (its parts: tests/test_cli.py, tests/data)
-def test_class_folder_dataset_from_task_init(tmp_path, shared_data, eager):
-    """A chest X-ray set laid out train/NORMAL, train/PNEUMONIA, test/..., never seen before."""
-    npz = shared_data / "medmnist" / "pneumoniamnist.npz"
-    if not npz.is_file():
-        pytest.skip(f"{npz} not found")
-    arrays = np.load(npz)
-    root = tmp_path / "chest_xray"
-    for part in ("train", "val", "test"):
-        images, labels = arrays[f"{part}_images"], arrays[f"{part}_labels"].ravel()
-        for index in range(30):
-            folder = root / part / ("PNEUMONIA" if labels[index] else "NORMAL")
-            folder.mkdir(parents=True, exist_ok=True)
-            Image.fromarray(images[index]).save(folder / f"{part}{index}.jpeg")
-    task_file = tmp_path / "cxr.yaml"
-    init = run_cli("task", "init", "cxr", "--layout", "folders", "--data", str(root),
-                   "--out", str(task_file))
-    assert init.returncode == 0, init.stderr
-    config = yaml.safe_load(task_file.read_text())
-    assert config["classes"] == {"names": ["NORMAL", "PNEUMONIA"], "positive": "PNEUMONIA"}
-    assert "own group" in task_file.read_text()
-    out = tmp_path / "run"
-    ran = run_cli("run", str(task_file), "--grid", str(two_cell_grid(tmp_path)), "--out", str(out))
-    assert ran.returncode == 0, ran.stderr[-3000:]
-    report = json.loads(run_cli("report", str(out), "--json").stdout)
-    assert report["table"][0]["task"] == "cxr" and report["table"][0]["n"] == 2
 
 
 @pytest.mark.slow

@@ -145,6 +145,11 @@ class DataSpec(Strict):
         "report", description="near-duplicate images (perceptual hash): merge them into one "
         "group so they never straddle train and test, or only report them"
     )
+    external: dict[str, str] = Field(
+        default_factory=dict, description="external validation sites: name -> dataset folder "
+        "(relative to the task file), read by the same adapter and checked by the same data "
+        "check; cells train and select on the task's data and are also scored on each site "
+        "(`radbench run --test-data` adds more)")
     label_conflicts: Literal["error", "drop", "keep"] = Field(
         "error", description="the same image (exact, or a near duplicate) in two classes: "
         "stop with an error naming both files (`--skip-bad` leaves them out), leave them out "
@@ -160,6 +165,15 @@ class DataSpec(Strict):
     def _one_or_three(cls, value: list[Window]) -> list[Window]:
         if len(value) not in (0, 1, 3):
             raise ValueError(f"{len(value)} windows given; expected 0, 1 or 3 (one per channel)")
+        return value
+
+    @field_validator("external")
+    @classmethod
+    def _site_names(cls, value: dict[str, str]) -> dict[str, str]:
+        for name in value:
+            if not re.fullmatch(r"[A-Za-z0-9_.-]+", name):
+                raise ValueError(f"external site name {name!r}: expected letters, digits, "
+                                 f"'_', '.' or '-'")
         return value
 
     @field_validator("group_pattern")

@@ -71,5 +71,7 @@ def find_overlap(downstream: Manifest, corpus: Manifest, max_distance: int = 4) 
     for i, j in _close_thumbnails(_thumbnails(downstream), _thumbnails(corpus)):
         found.append(Overlap(downstream.frame["path"][i], corpus.frame["path"][j],
                              f"{THUMB} px thumbnail"))
-    unique = {(o.downstream, o.corpus): o for o in found}
+    unique: dict[tuple[str, str], Overlap] = {}
+    for overlap in found:  # the strongest evidence of a pair first: same file, hash, thumbnail
+        unique.setdefault((overlap.downstream, overlap.corpus), overlap)
     return list(unique.values())

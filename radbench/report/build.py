@@ -20,10 +20,11 @@ from radbench.report.analysis import PAIR_KEYS, cell_intervals, degenerate_pairs
 from radbench.report.collect import add_metrics, binary_only, collect_cells, data_notes, \
     metric_column, scenario_table, source_label, stored_predictions
 from radbench.report.efficiency import efficiency_curve
+from radbench.report.external import external_tables
 from radbench.report.flags import cell_power, flags, headline_notes
 from radbench.report.provenance import run_provenance
 from radbench.report.sections import ReportInputs, Section, cell_sections, \
-    comparison_sections, localization_sections, summary_sections
+    comparison_sections, external_sections, localization_sections, summary_sections
 from radbench.report.stats import choose_baseline, compare_sources
 from radbench.store import CellState
 
@@ -101,7 +102,7 @@ def build_report(out: Path, compare: str | None = None, seed: int = 0,
     inputs = read_inputs(out, cells, binary_only(every_prediction), compare, seed, baseline,
                          metric)
     sections = [*summary_sections(inputs), *comparison_sections(inputs),
-                *localization_sections(inputs),
+                *external_sections(inputs), *localization_sections(inputs),
                 *cell_sections(inputs)]
     counts = cell_counts(cells, metric)
     scenarios = inputs.scenarios
@@ -146,6 +147,7 @@ def read_inputs(out: Path, cells: pd.DataFrame, predictions: dict, compare: str 
         comparisons["degenerate_pairs"] = degenerate_pairs(labelled_scenarios, comparisons)
     localization, localization_comparisons = localization_summary(
         out, labelled_cells, pairs, seed, baseline)
+    external = external_tables(out, labelled_cells, baseline)
     intervals = cell_power(cell_intervals(labelled_cells, predictions, seed=seed), predictions)
     if len(intervals):
         extra = [metric_column(m) for m in METRICS if m != "auc"] + ["threshold"]
@@ -158,4 +160,5 @@ def read_inputs(out: Path, cells: pd.DataFrame, predictions: dict, compare: str 
         intervals=intervals,
         curve=efficiency_curve(labelled_scenarios, metric, PAIR_KEYS, baseline, seed),
         localization=localization, localization_comparisons=localization_comparisons,
-        flags=flags(intervals, labelled_scenarios, comparisons, metric))
+        flags=flags(intervals, labelled_scenarios, comparisons, metric),
+        external=external[0], external_pairs=external[1])

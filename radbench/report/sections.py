@@ -60,6 +60,8 @@ class ReportInputs:
     localization: pd.DataFrame
     localization_comparisons: pd.DataFrame
     flags: pd.DataFrame  # radbench.report.flags: what a reader could misread
+    external: pd.DataFrame  # radbench.report.external: per task, site and source
+    external_pairs: pd.DataFrame  # per site, each source against the baseline
 
     @property
     def label(self) -> str:
@@ -287,4 +289,22 @@ def cell_sections(i: ReportInputs) -> list[Section]:
         Section("scenario_table", "Scenarios", labelled_scenarios, show_as_is,
                 f"one row per scenario: the mean test {label} over its folds",
                 csv="report_scenarios.csv"),
+    ]
+
+
+def external_sections(i: ReportInputs) -> list[Section]:
+    """External validation: internal against external AUC per site and source, and the paired
+    comparison of sources on each site."""
+    from radbench.report.external import show_external, show_external_pairs
+
+    return [
+        Section("external", "External validation", i.external, show_external,
+                "per task, site (`run --test-data`, data.external) and source: the cell with "
+                "the highest validation AUC among those whose kept model scored the site; its "
+                "test AUC on the task's own data and its AUC on the site, each with its DeLong "
+                "95 % CI", terminal=True),
+        Section("external_comparisons", "External validation: sources compared per site",
+                i.external_pairs, show_external_pairs,
+                "each source's chosen cell minus the baseline's on the site's cases: DeLong's "
+                "paired test; the CI: difference ± 1.96 DeLong SE", terminal=True),
     ]

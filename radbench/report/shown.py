@@ -9,6 +9,9 @@ from radbench.metrics import METRICS
 
 # why a section is empty, when it is
 EMPTY = {
+    "external": "no external site: `radbench run ... --test-data PATH` (or data.external in "
+                "the task) scores the kept models on another hospital's images",
+    "external_comparisons": "no external site scored by two sources",
     "warnings": "nothing flagged: no underpowered test part, no result below chance, and "
                 "every gain's CI excludes zero",
     "table": "no scenario is complete yet (every fold of a scenario must be done)",

@@ -188,8 +188,10 @@ def test_every_format_renders_every_section(tmp_path):
                       batchnorm_calibration=True)
     report = build_report(tmp_path)
     # the sections of other kinds of run have their own tests (label efficiency:
-    # tests/test_label_efficiency.py; per-class AUC: tests/test_multiclass.py)
-    other_runs = {"per_class_auc", "label_efficiency", "data_equivalence"}
+    # tests/test_label_efficiency.py; per-class AUC: tests/test_multiclass.py;
+    # external validation: tests/test_own_data.py)
+    other_runs = {"per_class_auc", "label_efficiency", "data_equivalence", "external",
+                  "external_comparisons"}
     assert [k for k, s in report.sections.items() if not len(s.frame)] == sorted(
         other_runs, key=list(report.sections).index)
     written = write_report(tmp_path, report, FORMATS)
