@@ -364,7 +364,9 @@ def cam(
                                     help="binarise each map at this share of its maximum"),
 ) -> None:
     """Grad-CAM lesion localization (Dice, IoU, pointing game) for the finished cells of tasks
-    with masks; resumable, cells done at this threshold are skipped."""
+    with masks (resumable, cells done at this threshold are skipped); for tasks without masks,
+    heat maps only: overlays from each source's kept model under DIR/heatmaps/."""
+    from radbench.report.heatmaps import NO_MASKS, write_heatmaps
     from radbench.train.localization import run_cam
 
     counts = run_cam(run_dir, threshold, log=lambda line: err.print(line, highlight=False))
@@ -372,6 +374,14 @@ def cam(
               f"{counts['no_weights']} without stored weights"
               + (f", {counts['no_gradcam']} of backbones without Grad-CAM (ConvNeXt)"
                  if counts["no_gradcam"] else ""), highlight=False)
+    if counts["no_masks"]:
+        written = write_heatmaps(run_dir)
+        err.print(f"{counts['no_masks']} finished cell(s) of tasks without lesion masks: "
+                  f"{NO_MASKS}; wrote {len(written)} overlay(s) from the kept model of each "
+                  f"source under {run_dir / 'heatmaps'}" if written else
+                  f"{counts['no_masks']} finished cell(s) of tasks without lesion masks: "
+                  f"{NO_MASKS}, but none kept its model (`radbench run` keeps the best cell's "
+                  f"of each source unless --keep-weights none)", highlight=False)
 
 
 @grid_app.command("show", epilog="Example: radbench grid show quick --task thyroid")

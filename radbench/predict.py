@@ -141,19 +141,9 @@ def _decoded(paths: list[Path], cell: KeptCell) -> np.ndarray:
 
 def load_kept_model(cell: KeptCell):
     """The cell's model.keras, opened in Keras' safe mode (radbench's own layers registered)."""
-    from radbench.quiet import import_backend_quietly
+    from radbench.models.kept import load_model_file
 
-    import_backend_quietly()
-    import keras
-
-    import radbench.models.augment  # noqa: F401 - registers RandomAffine
-    import radbench.models.preprocess  # noqa: F401 - registers ChannelNormalization
-
-    try:
-        return keras.saving.load_model(cell.directory.model_file, compile=False, safe_mode=True)
-    except Exception as exc:  # noqa: BLE001 - Keras raises ValueError, OSError, zipfile errors
-        first = (str(exc).splitlines() or [type(exc).__name__])[0][:200]
-        raise ConfigError(f"{cell.directory.model_file}: cannot be loaded: {first}") from None
+    return load_model_file(cell.directory.model_file)
 
 
 def predict(target: Path, data: Path) -> pd.DataFrame:

@@ -72,7 +72,8 @@ def tour(tmp_path_factory) -> dict:
         "name": "tiny", "sources": ["scratch", f"file:{here / 'mine.weights.h5'}"],
         "backbones": ["MobileNetV3Small"], "settings": [{"freeze": "unfreezeall",
                                                          "lr": [1e-3]}],
-        "folds": 1, "overrides": {"image_size": 32, "epochs": 1}}))
+        "folds": 1, "overrides": {"image_size": 32, "epochs": 2,
+                                  "batchnorm_calibration": True}}))  # as the smoke grid
     results = []
     for args in tour_commands():
         args = ["tiny.yaml" if a == "quick" else a for a in args]
@@ -93,6 +94,11 @@ def test_the_tour_runs_as_written(tour):
         in said["run --dry-run"]
     assert "external site hospitalB: 2 kept model(s) scored now" in said["run"]
     assert "External validation" in said["report"]
+    assert "tasks without lesion masks: no lesion masks: heat maps only; wrote 8 overlay(s)" \
+        in said["cam"]  # two test images per class, two sources
+    overlays = sorted((tour["here"] / "runs" / "mine" / "heatmaps" / "mine").rglob("*.png"))
+    assert len(overlays) == 8 and {p.name.split("_")[0] for p in overlays} == {
+        "benign", "malignant"}
     rows = pd.read_csv(__import__("io").StringIO(
         next(r.stdout for a, r in tour["results"] if a[0] == "predict")))
     assert len(rows) == 2 * 4 and set(rows["source"]) == {
@@ -124,6 +130,22 @@ def test_the_external_section_is_scikit_learns_auc_on_the_stored_predictions(tou
                for note in report["notes"])
     page = (out / "report.html").read_text()
     assert "External validation" in page and "hospitalB" in page
+    assert "Grad-CAM heat maps (no lesion masks: heat maps only)" in page
+    from tests.report.test_html import chromium_driver
+
+    assert (out / "figures" / "heatmaps.pdf").read_bytes().startswith(b"%PDF")
+    driver = chromium_driver()
+    try:
+        driver.get((out / "report.html").as_uri())
+        captions = [e.text for e in driver.find_elements("tag name", "figcaption")]
+        assert any(c.startswith("Grad-CAM heat maps (no lesion masks") for c in captions)
+        (image,) = [i for i in driver.find_elements("tag name", "img")
+                    if "Grad-CAM heat maps" in i.find_element("xpath", "..").text]
+        assert driver.execute_script(
+            "return arguments[0].complete && arguments[0].naturalWidth > 100", image)
+        assert [e for e in driver.get_log("browser") if e["level"] == "SEVERE"] == []
+    finally:
+        driver.quit()
 
 
 def test_a_site_added_to_a_finished_run_scores_without_training(tour):

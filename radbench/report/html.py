@@ -21,6 +21,7 @@ from radbench.metrics import METRICS
 from radbench.report.analysis import PAIR_KEYS
 from radbench.report.build import Report, Section
 from radbench.report.efficiency import efficiency_figure
+from radbench.report.heatmaps import NO_MASKS, heatmap_figure, heatmap_panels, masks_absent
 from radbench.report.figures import calibration_figure, forest_figure, forest_rows, roc_figure, \
     scores_figure, training_figure
 from radbench.report.provenance import provenance_lines
@@ -184,6 +185,12 @@ def _figures(out: Path, report: Report) -> dict[str, list[str]]:
             efficiency_figure(report["label_efficiency"], report.metric),
             f"Label efficiency: scenario test {label} against the share of training images, "
             f"median over scenarios with the interquartile band", "no curve")
+    if masks_absent(cells, out):
+        add("localization", "heatmaps", heatmap_figure(heatmap_panels(out)),
+            f"Grad-CAM heat maps ({NO_MASKS}): the positive class's map on test images of "
+            "each class, kept model of each source (best cell on validation); no Dice or "
+            "pointing game without masks", "no finished fine-tuned cell kept its model (`run "
+            "--keep-weights best`, the default, keeps one per source)")
     if len(report["localization"]):
         add("localization", "gradcam", cam_figure(out, cells),
             "Grad-CAM (colour) and lesion outline (white) on test images of several patients, "

@@ -99,7 +99,8 @@ def test_a_backbone_registered_in_one_entry_appears_everywhere(tmp_path, monkeyp
 
     entry = Backbone("MobileNetV2", "MobileNetV2", 32, "tf", None, WeightFile(
         "mobilenet_v2_weights_tf_dim_ordering_tf_kernels_1.0_224_no_top.h5",
-        KERAS_APPLICATIONS + "mobilenet_v2/", "36e4ec2f3d5f2a1e9d8c7b6a5f4e3d2c"))
+        KERAS_APPLICATIONS + "mobilenet_v2/", "36e4ec2f3d5f2a1e9d8c7b6a5f4e3d2c"),
+        params_m=2.26)
     monkeypatch.setitem(BACKBONES, entry.name, entry)
     monkeypatch.setenv("KERAS_HOME", str(tmp_path / "keras"))
     grid = tmp_path / "g.yaml"
