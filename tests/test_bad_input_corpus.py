@@ -501,7 +501,7 @@ kind("cam-threshold-above-one", "'--threshold': Input should be less than or equ
                                                              "--threshold", "2"])
 kind("predict-missing", "not found")(lambda w: ["predict", str(w.path("none")), "--data",
                                                   str(w.phantom)])
-kind("predict-no-kept-model", "--keep-models")(lambda w: ["predict", str(w.run_dir()),
+kind("predict-no-kept-model", "--keep-weights best")(lambda w: ["predict", str(w.run_dir()),
                                                              "--data", str(w.phantom)])
 kind("export-missing", "not a run directory")(lambda w: ["export", "mlflow", str(w.path("x"))])
 

@@ -233,7 +233,7 @@ def _split_findings(task: TaskConfig, manifest: Manifest) -> list[Finding]:
         return []
     try:
         splits = make_splits(manifest, task.split, task.classes.names)
-    except DataError:
+    except (DataError, ValueError):
         return []  # `radbench run` names what is wrong with the split
     sentence = underpowered_sentence(fold_counts(splits, manifest.frame, task.classes.names))
     return [Finding(WARNING, "underpowered", sentence)] if sentence else []

@@ -21,7 +21,8 @@ HOLDOUT_CHUNKS = 20
 
 
 def _chunks(y: np.ndarray, groups: np.ndarray, n: int, seed: int) -> list[np.ndarray]:
-    n = max(2, min(n, len(np.unique(groups))))
+    # scikit-learn refuses more splits than the largest class has images: fewer chunks then
+    n = max(2, min(n, len(np.unique(groups)), int(np.bincount(np.asarray(y, dtype=int)).max())))
     splitter = StratifiedGroupKFold(n_splits=n, shuffle=True, random_state=seed)
     return [test for _, test in splitter.split(np.zeros(len(y)), y, groups)]
 
