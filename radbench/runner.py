@@ -14,7 +14,7 @@ from rich.console import Console
 from radbench.cellspec import Cell, CellConfig, CellData
 from radbench.config.load import load_grid, load_task
 from radbench.config.schema import ExecutionSpec, SplitSpec, TaskConfig
-from radbench.cost import estimate, kept_models_line
+from radbench.cost import Parts, estimate, kept_models_line
 from radbench.data.adapters import get_adapter
 from radbench.data.cache import build_cache
 from radbench.data.external import prepare_site, site_roots
@@ -227,13 +227,16 @@ def run_grid(options: RunOptions, console: Console | None = None) -> RunSummary:
             console.print(f"  {state:8s} {cell.label()}", highlight=False)
             if state != CellState.DONE:
                 to_do.append(cell)
-        train = {fold: int((prepared.splits.query("fold == @fold")["part"] == "train").sum())
-                 for fold in {c.fold for c in cells}}
-        _print_plan(prepared, cells, console)
-        console.print(estimate(to_do, train, options.out).line(), highlight=False)
+        parts = {int(fold): Parts(**{p: int(n) for p, n in rows["part"].value_counts().items()
+                                     if p in ("train", "val", "test")})
+                 for fold, rows in prepared.splits.groupby("fold")}
+        _print_plan(prepared, cells, console, grid_batch=grid.overrides.batch_size)
+        console.print(estimate(to_do, parts, options.out, options.reuse_models).line(),
+                      highlight=False)
         console.print(kept_models_line(to_do, options.keep_model), highlight=False)
         return summary
-    _print_plan(prepared, cells, console, every_line=False)
+    _print_plan(prepared, cells, console, every_line=False,
+                grid_batch=grid.overrides.batch_size)
     cache_dirs = {}
     for key in sorted({(c.training.image_size, c.training.interpolation) for c in cells}):
         cache_dirs[key] = build_cache(prepared.manifest, key[0], key[1], options.cache_dir,
@@ -273,7 +276,7 @@ def run_grid(options: RunOptions, console: Console | None = None) -> RunSummary:
 
 
 def _print_plan(prepared: PreparedData, cells: list[Cell], console: Console,
-                every_line: bool = True) -> None:
+                every_line: bool = True, grid_batch: int | None = None) -> None:
     """The dry run's plan: per fold the images per part, the test part's classes and the
     optimizer steps; warnings for too few steps and underpowered test parts (only those
     unless `every_line`)."""
@@ -287,7 +290,7 @@ def _print_plan(prepared: PreparedData, cells: list[Cell], console: Console,
         epochs[batch] = min(epochs.get(batch, cell.training.epochs), cell.training.epochs)
     counts = fold_counts(prepared.splits, prepared.manifest.frame, prepared.task.classes.names)
     lines, warnings = plan_lines(prepared.task.name, counts, epochs,
-                                 sorted({c.fold for c in cells}))
+                                 sorted({c.fold for c in cells}), grid_batch)
     if every_line:
         console.print("plan:", highlight=False)
     for line in (lines if every_line else []) + warnings:

@@ -74,10 +74,11 @@ def underpowered_sentence(counts: list[FoldCounts], minimum: int = MIN_TEST_PER_
 
 
 def plan_lines(task_name: str, counts: list[FoldCounts], epochs: dict[int, int],
-               folds: list[int]) -> tuple[list[str], list[str]]:
+               folds: list[int], grid_batch: int | None = None) -> tuple[list[str], list[str]]:
     """The dry run's plan for one task: a line per fold used (images per part, the test part's
     classes, steps per epoch and in all, per batch size of the grid) and the warnings.
-    `epochs`: each batch size of the grid's cells -> the fewest epochs a cell runs with it."""
+    `epochs`: each batch size of the grid's cells -> the fewest epochs a cell runs with it;
+    `grid_batch`: the batch size the grid fixes under `overrides`, if any."""
     lines, warnings = [], []
     by_fold = {c.fold: c for c in counts}
     for fold in folds:
@@ -98,9 +99,12 @@ def plan_lines(task_name: str, counts: list[FoldCounts], epochs: dict[int, int],
             warnings.append(
                 f"warning: {task_name}: batch size {batch} on {train} training images gives "
                 f"{per_epoch} optimizer step(s) per epoch, {total} in all (expected at least "
-                f"{MIN_STEPS_PER_EPOCH} per epoch and {MIN_TOTAL_STEPS} in all); set "
-                f"training.batch_size to {fitting_batch_size(train, batch)} in the task YAML "
-                f"(or batch_size under the grid's overrides)")
+                f"{MIN_STEPS_PER_EPOCH} per epoch and {MIN_TOTAL_STEPS} in all); "
+                + (f"the grid fixes batch_size {batch}: set it to "
+                   f"{fitting_batch_size(train, batch)} under the grid's overrides"
+                   if grid_batch == batch else
+                   f"set training.batch_size to {fitting_batch_size(train, batch)} in the task "
+                   f"YAML (or batch_size under the grid's overrides)"))
     sentence = underpowered_sentence([by_fold[f] for f in folds])
     if sentence:
         warnings.append(f"warning: {task_name}: {sentence}")

@@ -148,7 +148,8 @@ def test_task_init_fits_the_batch_to_80_training_images(tmp_path):
                      r"\(\d model\(s\), at most \d+ MB", text), text
     smoke = run_cli("run", str(out), "--grid", "smoke", "--dry-run")  # it fixes batch 32
     assert "warning: d: batch size 32 on 64 training images gives 2 optimizer step(s) per " \
-           "epoch" in smoke.stdout + smoke.stderr
+           "epoch, 4 in all (expected at least 10 per epoch and 100 in all); the grid fixes " \
+           "batch_size 32: set it to 4 under the grid's overrides" in smoke.stdout + smoke.stderr
 
 
 def test_the_dry_run_warns_of_one_step_per_epoch_and_thin_test_parts(tmp_path):
