@@ -160,5 +160,6 @@ def read_inputs(out: Path, cells: pd.DataFrame, predictions: dict, compare: str 
         intervals=intervals,
         curve=efficiency_curve(labelled_scenarios, metric, PAIR_KEYS, baseline, seed),
         localization=localization, localization_comparisons=localization_comparisons,
-        flags=flags(intervals, labelled_scenarios, comparisons, metric),
+        flags=flags(intervals, labelled_scenarios, comparisons, metric,
+                    external=external[0]),
         external=external[0], external_pairs=external[1])

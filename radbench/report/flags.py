@@ -49,11 +49,34 @@ def _mean_ci(values: pd.Series) -> tuple[float, float] | None:
     return float(low), float(high)
 
 
-def flags(power: pd.DataFrame, scenarios: pd.DataFrame, comparisons: pd.DataFrame,
-          metric: str = "auc", minimum: int = MIN_TEST_PER_CLASS) -> pd.DataFrame:
-    """One row per flag: task, source, where (a cell, the headline, a comparison), the flag and
-    its detail. Below chance and underpowered are AUC flags: they need the per-cell CIs."""
+def site_flags(external: pd.DataFrame, minimum: int = MIN_TEST_PER_CLASS) -> list[dict]:
+    """Underpowered external sites and external AUCs below chance (radbench.report.external)."""
     rows = []
+    for row in (external.itertuples() if len(external) else []):
+        where = f"site {row.site}"
+        if min(row.external_pos, row.external_neg) < minimum:
+            rows.append({"task": row.task, "source": row.source, "where": where,
+                         "flag": UNDERPOWERED, "detail": (
+                             f"{row.external_pos} positive(s) and {row.external_neg} "
+                             f"negative(s) at the site (fewer than {minimum} of a class): AUC "
+                             f"{row.external_auc:.3f}, 95 % CI [{row.external_low:.3f}, "
+                             f"{row.external_high:.3f}]")})
+        if row.external_high < 0.5:
+            rows.append({"task": row.task, "source": row.source, "where": where,
+                         "flag": BELOW_CHANCE, "detail": (
+                             f"external AUC {row.external_auc:.3f}, 95 % CI "
+                             f"[{row.external_low:.3f}, {row.external_high:.3f}] excludes 0.5: "
+                             f"do the site's labels and positive class mean the same?")})
+    return rows
+
+
+def flags(power: pd.DataFrame, scenarios: pd.DataFrame, comparisons: pd.DataFrame,
+          metric: str = "auc", minimum: int = MIN_TEST_PER_CLASS,
+          external: pd.DataFrame | None = None) -> pd.DataFrame:
+    """One row per flag: task, source, where (a cell, the headline, a comparison, an external
+    site), the flag and its detail. Below chance and underpowered are AUC flags: they need the
+    per-cell CIs."""
+    rows = site_flags(external if external is not None else pd.DataFrame(), minimum)
     if len(power):
         for row in power[power["underpowered"]].itertuples():
             rows.append({"task": row.task, "source": row.source, "where": _label(row),

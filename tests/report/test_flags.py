@@ -97,3 +97,14 @@ def test_the_flag_rules_on_tables():
     assert f"[{low:.3f}, {high:.3f}] excludes 0.5" in headline["detail"].iloc[0]
     ranked = found[found["flag"] == CANNOT_RANK]
     assert ranked["where"].tolist() == ["s − r"]
+
+
+def test_external_sites_are_flagged_underpowered_and_below_chance():
+    from radbench.report.flags import site_flags
+
+    external = pd.DataFrame({"task": "t", "site": ["b", "c"], "source": "s",
+                             "external_pos": [12, 4], "external_neg": [15, 30],
+                             "external_auc": [0.21, 0.7], "external_low": [0.05, 0.4],
+                             "external_high": [0.37, 0.95]})
+    found = {(r["where"], r["flag"]) for r in site_flags(external)}
+    assert found == {("site b", BELOW_CHANCE), ("site c", UNDERPOWERED)}
