@@ -21,7 +21,7 @@ from tests.conftest import REPO, run_cli
 
 # CI's slow set: the tour's nine commands take about two minutes on 2 cores
 pytestmark = [pytest.mark.usefixtures("eager"), pytest.mark.slow,
-              pytest.mark.xdist_group("own_data")]  # its module fixture, built once
+              pytest.mark.xdist_group("own_data")]  # its session fixture, built once
 
 
 def tour_commands() -> list[list[str]]:
@@ -56,8 +56,8 @@ def site(root: Path, prefix: str, counts: dict[str, int], shift: float, seed: in
                    label == "malignant", rng, shift)
 
 
-@pytest.fixture(scope="module")
-def tour(tmp_path_factory) -> dict:
+@pytest.fixture(scope="session")  # with its xdist_group: built once (a module fixture is
+def tour(tmp_path_factory) -> dict:  # built again when xdist interleaves other modules)
     """The tour's folders and its commands' results, run in a folder holding them."""
     here = tmp_path_factory.mktemp("tour")
     site(here / "hospitalA", "a", {"train/benign": 40, "train/malignant": 40,
