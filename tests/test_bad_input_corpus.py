@@ -313,6 +313,10 @@ kind("run-gpus-absent", "no GPU 7 on this machine", env={"CUDA_VISIBLE_DEVICES":
     lambda w: w.run_args("--gpus", "7"))
 kind("run-executor-unknown", "--executor: unknown executor 'cloud'; expected one of local, slurm")(lambda w: w.run_args("--executor", "cloud"))
 kind("run-split-unknown", "--split 'random'")(lambda w: w.run_args("--split", "random"))
+kind("run-keep-weights-unknown", "--keep-weights 'some': expected all, best or none")(
+    lambda w: w.run_args("--keep-weights", "some"))
+kind("run-test-data-missing", "external site nowhere: ")(
+    lambda w: w.run_args("--test-data", str(w.path("nowhere"))))
 kind("run-unknown-option", "No such option: --epochs")(lambda w: w.run_args("--epochs", "3"))
 kind("run-missing-grid", "Missing option '--grid'")(lambda w: ["run", "demo"])
 kind("run-missing-task", "Missing argument")(lambda w: ["run"])
