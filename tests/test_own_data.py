@@ -20,8 +20,7 @@ from sklearn.metrics import roc_auc_score
 from tests.conftest import REPO, run_cli
 
 # CI's slow set: the tour's nine commands take about two minutes on 2 cores
-pytestmark = [pytest.mark.usefixtures("eager"), pytest.mark.slow,
-              pytest.mark.xdist_group("own_data")]  # its session fixture, built once
+pytestmark = [pytest.mark.usefixtures("eager"), pytest.mark.slow]
 
 
 def tour_commands() -> list[list[str]]:
@@ -56,10 +55,18 @@ def site(root: Path, prefix: str, counts: dict[str, int], shift: float, seed: in
                    label == "malignant", rng, shift)
 
 
-@pytest.fixture(scope="session")  # with its xdist_group: built once (a module fixture is
-def tour(tmp_path_factory) -> dict:  # built again when xdist interleaves other modules)
+def test_the_own_data_tour(tmp_path):
+    """One test, so that the tour runs once (a shared fixture was built twice under xdist):
+    the tour as written, then what it must have shown, a site added and a site refused."""
+    tour = run_tour(tmp_path)
+    check_the_tour_ran_as_written(tour)
+    check_the_external_section_is_scikit_learns_auc(tour)
+    check_a_site_added_to_a_finished_run_scores_without_training(tour)
+    check_a_site_sharing_an_image_with_the_training_data_is_refused(tour)
+
+
+def run_tour(here: Path) -> dict:
     """The tour's folders and its commands' results, run in a folder holding them."""
-    here = tmp_path_factory.mktemp("tour")
     site(here / "hospitalA", "a", {"train/benign": 40, "train/malignant": 40,
                                    "test/benign": 12, "test/malignant": 12}, 0, 1, True)
     site(here / "hospitalB", "b", {"benign": 16, "malignant": 16}, 40, 2, False)
@@ -81,7 +88,7 @@ def tour(tmp_path_factory) -> dict:  # built again when xdist interleaves other 
     return {"here": here, "results": results}
 
 
-def test_the_tour_runs_as_written(tour):
+def check_the_tour_ran_as_written(tour):
     for args, result in tour["results"]:
         assert result.returncode == 0, (args, result.stderr[-3000:])
     said = {args[0] + (" --dry-run" if "--dry-run" in args else ""): r.stdout + r.stderr
@@ -105,7 +112,7 @@ def test_the_tour_runs_as_written(tour):
         "scratch", f"file:{tour['here'] / 'mine.weights.h5'}"}
 
 
-def test_the_external_section_is_scikit_learns_auc_on_the_stored_predictions(tour):
+def check_the_external_section_is_scikit_learns_auc(tour):
     out = tour["here"] / "runs" / "mine"
     report = json.loads(run_cli("report", str(out), "--json").stdout)
     external = {row["source"]: row for row in report["external"]}
@@ -148,7 +155,7 @@ def test_the_external_section_is_scikit_learns_auc_on_the_stored_predictions(tou
         driver.quit()
 
 
-def test_a_site_added_to_a_finished_run_scores_without_training(tour):
+def check_a_site_added_to_a_finished_run_scores_without_training(tour):
     here, out = tour["here"], tour["here"] / "runs" / "mine"
     results = sorted((out / "cells").glob("*/result.json"))
     before = {p: p.read_bytes() for p in results}
@@ -162,7 +169,7 @@ def test_a_site_added_to_a_finished_run_scores_without_training(tour):
     assert sorted({r["site"] for r in report["external"]}) == ["hospitalB", "hospitalC"]
 
 
-def test_a_site_sharing_an_image_with_the_training_data_is_refused(tour):
+def check_a_site_sharing_an_image_with_the_training_data_is_refused(tour):
     here = tour["here"]
     shared = here / "hospitalD"
     shutil.copytree(here / "hospitalC", shared)
