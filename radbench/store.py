@@ -14,7 +14,8 @@ DIR/                            RunDir
                                 model.weights.h5 and localization.{csv,json} (tasks with masks),
                                 model.keras (kept model), tensorboard/ (event files),
                                 result.json (done: CellResult) or failure.json (failed:
-                                CellFailure), .lock
+                                CellFailure), .lock, resume.npz (while it runs: the
+                                checkpoint of its last finished epoch)
   slurm/                        submitit's job files and submissions.jsonl
 
 Every file is written atomically (temporary file, fsync, rename), `result.json` last.
@@ -24,16 +25,20 @@ from __future__ import annotations
 
 import shutil
 from dataclasses import dataclass
-from enum import Enum
 from pathlib import Path
 from typing import Any, Iterator
 
 import pandas as pd
-from pydantic import BaseModel, ConfigDict, ValidationError
+from pydantic import ValidationError
 
 from radbench.atomic import append_json_line, atomic_write_csv, atomic_write_json, read_json, \
     read_json_lines
+from radbench.cellrecords import DEGENERATE_RANGE, CellFailure, CellResult, CellState, \
+    foreign_id, not_whole
 from radbench.cellspec import CELL_KEYS, CellConfig
+
+__all__ = ["DEGENERATE_RANGE", "CellDir", "CellFailure", "CellResult", "CellState", "DataDir",
+           "KEEP_MODELS", "RunDir", "RunRecordDamaged"]
 
 
 class RunRecordDamaged(ValueError):
@@ -46,95 +51,6 @@ class RunRecordDamaged(ValueError):
         self.path = path
 
 
-class CellState(str, Enum):
-    """Where a cell stands. The files decide DONE, FAILED and PENDING (`CellDir.stored_state`);
-    the executors' locks, heartbeats and Slurm queue add RUNNING, STALE and QUEUED."""
-
-    DONE = "done"        # result.json written: never trained again
-    RUNNING = "running"  # a process holds its lock and beats its heartbeat
-    STALE = "stale"      # interrupted (no lock holder, or no heartbeat for too long): runs again
-    FAILED = "failed"    # failure.json written: skipped on re-runs unless --retry-failed
-    QUEUED = "queued"    # submitted to Slurm, not started yet
-    PENDING = "pending"  # never started
-    DAMAGED = "damaged"  # cell.json or result.json unreadable: named by status, refused by
-    #                      report, rewritten or trained again by the next run
-
-    def __str__(self) -> str:
-        return self.value
-
-    def __format__(self, spec: str) -> str:
-        return format(self.value, spec)
-
-
-class _Record(BaseModel):
-    # extra="allow": files written by older or newer versions keep every field they hold
-    model_config = ConfigDict(extra="allow")
-
-
-DEGENERATE_RANGE = 1e-4  # test scores closer than this are "all equal"
-
-
-class CellResult(_Record):
-    """What result.json holds: the cell's scenario fields (radbench.grid.Cell.scenario()), its
-    fold, its test AUC computed from predictions.csv, and how it was obtained."""
-
-    cell_id: str
-    fold: int
-    test_auc: float
-    positive_class: str | None = None
-    distinct_test_scores: int | None = None  # at 6 decimals
-    test_score_range: float | None = None  # max - min of the test scores
-    best_epoch: int | None = None
-    best_val_loss: float | None = None
-    best_val_auc: float | None = None  # recorded when the best epoch is chosen on val AUC
-    epochs_run: int | None = None
-    batch_size_used: int | None = None
-    overrides: dict[str, Any] | None = None
-    attempt: int | None = None
-    n_images: dict[str, int] = {}
-    split_id: str | None = None
-    data_id: str | None = None
-    source_sha256: str | None = None
-    localization: dict[str, Any] | None = None
-    metrics: dict[str, float | None] | None = None  # radbench.metrics, at the val threshold
-    timings: dict[str, Any] = {}
-    versions: dict[str, Any] = {}
-    device: Any = None
-    finished: str | None = None
-
-    @property
-    def degenerate(self) -> bool:
-        """Every test case got (nearly) the same score: the AUC says nothing about the model.
-        One distinct score at 6 decimals, or all within DEGENERATE_RANGE of each other."""
-        return self.distinct_test_scores == 1 or (
-            self.test_score_range is not None and self.test_score_range < DEGENERATE_RANGE)
-
-    def degenerate_reason(self) -> str:
-        return (f"degenerate: {self.distinct_test_scores} distinct test score(s), range "
-                f"{self.test_score_range if self.test_score_range is not None else 0:.1e}; "
-                f"its AUC {self.test_auc:.3f} is ties, not discrimination")
-
-
-class CellFailure(_Record):
-    """What failure.json holds: a one-line reason, the failure kind (radbench.execute.policy),
-    whether another attempt may pass, and where the attempt ran."""
-
-    reason: str
-    kind: str
-    log: str | None = None
-    transient: bool = False
-    attempt: int | None = None
-    batch_size: int | None = None
-    exit_code: int | None = None
-
-
-def _not_whole(name: str, exc: ValidationError) -> str:
-    """A record file that does not validate, said with its first wrong key."""
-    first = exc.errors()[0]
-    where = ".".join(str(p) for p in first["loc"]) or "its content"
-    return f"{name} is not a whole record ({where}: {first['msg'].lower()})"
-
-
 @dataclass(frozen=True)
 class CellDir:
     """One cell's directory."""
@@ -144,6 +60,13 @@ class CellDir:
     @property
     def id(self) -> str:
         return self.path.name
+
+    @property
+    def expected_id(self) -> str | None:
+        """The cell id its records must hold: the folder's name inside a run's cells/ folder;
+        None for a cell folder copied elsewhere (e.g. for `radbench predict`), whose name is
+        the user's."""
+        return self.path.name if self.path.parent.name == "cells" else None
 
     @property
     def run(self) -> "RunDir":
@@ -169,6 +92,7 @@ class CellDir:
     result_file = property(lambda self: self.path / "result.json")
     failure_file = property(lambda self: self.path / "failure.json")
     lock_file = property(lambda self: self.path / ".lock")
+    resume_file = property(lambda self: self.path / "resume.npz")  # radbench.train.resume
 
     # what an attempt writes; removed before the next attempt (never result.json)
     _OUTPUTS = ("failure.json", "history.csv", "predictions.csv", "val_predictions.csv",
@@ -181,9 +105,12 @@ class CellDir:
         if data is None:
             return None
         try:
-            return CellConfig.model_validate(data)
+            config = CellConfig.model_validate(data)
         except (ValidationError, TypeError, ValueError, KeyError):
             return None
+        expected = self.expected_id
+        return None if expected is not None and config.cell_id not in (None, expected) \
+            else config
 
     def config_damage(self) -> str | None:
         """What is wrong with a cell.json that is there: not a JSON object, a key the report
@@ -203,10 +130,10 @@ class CellDir:
         try:
             CellConfig.model_validate(data)
         except ValidationError as exc:
-            return _not_whole("cell.json", exc)
+            return not_whole("cell.json", exc)
         except (TypeError, ValueError, KeyError) as exc:
             return f"cell.json is not a whole record ({exc})"
-        return None
+        return foreign_id("cell.json", data, self.expected_id)
 
     def damage(self) -> str | None:
         """The first damaged file of this cell (cell.json, result.json, failure.json: there but
@@ -217,14 +144,22 @@ class CellDir:
         for file, model in ((self.result_file, CellResult), (self.failure_file, CellFailure)):
             if not file.exists():
                 continue
-            data = read_json(file)
-            if data is None:
-                return f"{file.name} is not valid JSON (cut short?)"
-            try:
-                model.model_validate(data)
-            except ValidationError as exc:
-                return _not_whole(file.name, exc)
+            problem = self._record_damage(file, model)
+            if problem:
+                return problem
         return None
+
+    def _record_damage(self, file: Path, model: type) -> str | None:
+        """What is wrong with result.json or failure.json (there): not JSON, not whole, a value
+        outside its domain, or another cell's record. None: it can be trusted."""
+        data = read_json(file)
+        if data is None:
+            return f"{file.name} is not valid JSON (cut short?)"
+        try:
+            model.model_validate(data)
+        except ValidationError as exc:
+            return not_whole(file.name, exc)
+        return foreign_id(file.name, data, self.expected_id)
 
     def write_config(self, config: CellConfig) -> None:
         atomic_write_json(self.config_file, config.to_json())
@@ -333,9 +268,11 @@ class CellDir:
         """result.json, or None when it is absent or not a result (a cell without one runs)."""
         data = read_json(self.result_file)
         try:
-            return CellResult.model_validate(data) if data is not None else None
+            result = CellResult.model_validate(data) if data is not None else None
         except ValidationError:
-            return None
+            return None  # damaged: `damage()` names it
+        return None if result is None or result.cell_id not in (self.expected_id, None) and \
+            self.expected_id is not None else result
 
     def write_result(self, result: CellResult) -> None:
         atomic_write_json(self.result_file, result.model_dump(mode="json"))
@@ -345,12 +282,15 @@ class CellDir:
         if data is None or "reason" not in data or "kind" not in data:
             return None
         try:
-            return CellFailure.model_validate(data)
+            failure = CellFailure.model_validate(data)
         except ValidationError:
             return None  # damaged: `damage()` names it
+        return None if failure.cell_id not in (None, self.expected_id) and \
+            self.expected_id is not None else failure
 
     def record_failure(self, reason: str, kind: str, **extra: Any) -> None:
-        failure = CellFailure(reason=reason, kind=kind, log=str(self.log_file), **extra)
+        failure = CellFailure(reason=reason, kind=kind, cell_id=self.id, log=str(self.log_file),
+                              **extra)
         atomic_write_json(self.failure_file, failure.model_dump(mode="json"))
 
     def stored_state(self) -> CellState:

@@ -26,7 +26,7 @@ LAYERS = [
     {"models", "data"},
     {"sites"},
     {"store", "provenance", "writable", "quiet"},
-    {"cellspec", "metrics"},
+    {"cellspec", "metrics", "cellrecords"},
     {"config", "registry"},
     {"atomic", "ids", "errors"},
 ]

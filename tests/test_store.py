@@ -65,7 +65,7 @@ def test_state_follows_the_files(tmp_path):
     cell.record_failure("ValueError: bad", "ValueError", attempt=1)
     assert cell.stored_state() == CellState.FAILED
     assert cell.failure() == CellFailure(reason="ValueError: bad", kind="ValueError", attempt=1,
-                                         log=str(cell.log_file))
+                                         cell_id="abc", log=str(cell.log_file))
     cell.result_file.write_text("{truncated")  # a torn write is not a result
     assert cell.stored_state() == CellState.FAILED
     atomic_write_json(cell.result_file, {"test_auc": 0.7})  # nor is a file without its fields
@@ -188,3 +188,63 @@ def test_a_cell_json_with_a_value_of_the_wrong_kind_is_damaged(tmp_path):
     del stored["cell"]["seed"]
     atomic_write_json(cell.config_file, stored)
     assert cell.config_damage() == "cell.json lacks the key 'cell.seed'"
+
+
+def _two_done_cells(root):
+    run = RunDir(root)
+    cells = []
+    for lr, auc in ((1e-2, 0.61), (1e-3, 0.83)):
+        cell = run.cell(f"c{lr}")
+        spec = Cell("demo", "scratch", "MobileNetV3Small", "freezeall", lr, 0, 0, Training())
+        cell.write_config(cell_record(spec, cell.id))
+        cell.write_result(CellResult(cell_id=cell.id, fold=0, test_auc=auc, **spec.scenario()))
+        cells.append(cell)
+    return cells
+
+
+def test_a_record_of_another_cell_is_damaged_not_trusted(tmp_path):
+    """Issue 27: result.json copied from the lr=0.001 cell into the lr=0.01 cell's folder gave
+    that scenario the other cell's AUC. The id inside a record must be its folder's."""
+    from radbench.execute.state import cell_state
+
+    first, second = _two_done_cells(tmp_path)
+    assert first.result().test_auc == 0.61
+    first.result_file.write_bytes(second.result_file.read_bytes())
+    assert first.result() is None and first.stored_state() == CellState.PENDING
+    assert first.damage() == ("result.json holds cell c0.001, not this folder's c0.01 (copied "
+                              "from another cell's folder?)")
+    status = cell_state(first)
+    assert status.state == CellState.DAMAGED and "the same `radbench run`" in status.detail
+    assert [c.id for c, _ in RunDir(tmp_path).damaged()] == ["c0.01"]
+    second.record_failure("boom", "crashed")  # failure records carry the id too
+    assert json.loads(second.failure_file.read_text())["cell_id"] == "c0.001"
+    first.result_file.unlink()
+    first.failure_file.write_bytes(second.failure_file.read_bytes())
+    assert first.failure() is None and "failure.json holds cell c0.001" in first.damage()
+    first.failure_file.unlink()
+    first.config_file.write_bytes(second.config_file.read_bytes())
+    assert first.config() is None and "cell.json holds cell c0.001" in first.damage()
+
+
+@pytest.mark.parametrize("key, value, said", [
+    ("test_auc", 7.5, "test_auc: an AUC lies in [0, 1], not 7.5"),
+    ("test_auc", float("nan"), "test_auc: an AUC lies in [0, 1], not nan"),
+    ("best_val_auc", -1.0, "best_val_auc: an AUC lies in [0, 1], not -1.0"),
+    ("best_val_loss", float("inf"), "best_val_loss: a finite number was expected, not inf"),
+    ("metrics", {"accuracy": float("nan")}, "metrics: metric 'accuracy' is nan"),
+])
+def test_a_value_outside_its_domain_damages_the_result(tmp_path, key, value, said):
+    (cell, _) = _two_done_cells(tmp_path)
+    stored = json.loads(cell.result_file.read_text())
+    stored[key] = value
+    atomic_write_json(cell.result_file, stored)
+    assert cell.result() is None and said in cell.damage()
+
+
+def test_undefined_numbers_are_stored_as_none():
+    from radbench.cellrecords import auc_or_none, finite_or_none
+
+    assert [finite_or_none(v) for v in (0.3, float("nan"), float("inf"), None)] == [
+        0.3, None, None, None]
+    assert [auc_or_none(v) for v in (0.0, 1.0, -1.0, 1.5, float("nan"))] == [
+        0.0, 1.0, None, None, None]

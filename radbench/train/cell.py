@@ -11,6 +11,7 @@ from typing import Any, Callable
 import numpy as np
 import pandas as pd
 
+from radbench.cellrecords import auc_or_none, finite_or_none
 from radbench.cellspec import Cell
 from radbench.config.schema import PROBES
 from radbench.store import CellDir, CellResult
@@ -88,13 +89,16 @@ def fit_and_predict(cell: Cell, images: np.ndarray, split: pd.DataFrame, weights
                     verbose: int = 2,
                     on_epoch: Callable[[int, int], None] | None = None,
                     reuse: ModelReuse | None = None,
-                    tensorboard: Path | None = None, classes: int = 2) -> dict[str, Any]:
+                    tensorboard: Path | None = None, classes: int = 2,
+                    checkpoint: Path | None = None) -> dict[str, Any]:
     """Train `cell` on the train rows of `split`, keep the weights of the best epoch (lowest
     val loss, or highest val AUC under `select_on: val_auc`), predict validation and test.
 
     `split` has columns row (index into `images`), part, y. Returns history (DataFrame), the
     validation and test scores (positive-class softmax column), best epoch, best val loss and
     timings. `tensorboard`: a folder for TensorBoard event files of the training.
+    `checkpoint`: the cell's per-epoch resume file (radbench.train.resume): loaded when there,
+    rewritten after every epoch.
     """
     import keras
 
@@ -138,17 +142,27 @@ def fit_and_predict(cell: Cell, images: np.ndarray, split: pd.DataFrame, weights
     if tensorboard is not None:
         callbacks.append(keras.callbacks.TensorBoard(log_dir=str(tensorboard), write_graph=False,
                                                      update_freq="epoch"))
+    resume = None
+    if checkpoint is not None:  # last: it sees every other callback's logs and state
+        from radbench.train.resume import EpochCheckpoint, fingerprint
+
+        resume = EpochCheckpoint(checkpoint, fingerprint(cell, classes, len(train)))
+        resume.restore(model, train_batches)
+        if resume.note:
+            print(resume.note, flush=True)
+        callbacks.append(resume.callback(keep_best))
     # shuffle=False: CachedBatches draws each epoch's order from the cell's seed; Keras would
     # also shuffle the batch order with Python's global `random`, which a model shared between
     # cells (radbench.train.reuse) could not reproduce
     history = model.fit(train_batches, validation_data=val_batches, epochs=cell.training.epochs,
-                        callbacks=callbacks, verbose=verbose, shuffle=False)
+                        callbacks=callbacks, verbose=verbose, shuffle=False,
+                        initial_epoch=resume.start_epoch if resume else 0)
     fitted = time.perf_counter()
     probabilities = model.predict(CachedBatches(images, test["row"], None, batch), verbose=0)
     predicted = time.perf_counter()
     val_probabilities = model.predict(CachedBatches(images, val["row"], None, batch), verbose=0) \
         if len(val) else np.zeros((0, classes))
-    frame = pd.DataFrame(history.history)
+    frame = pd.DataFrame(resume.rows if resume is not None else history.history)
     frame.insert(0, "epoch", np.arange(1, len(frame) + 1))
     epoch_seconds = frame["epoch_seconds"].tolist()
     best = frame.iloc[int(keep_best.best_epoch)]
@@ -160,6 +174,8 @@ def fit_and_predict(cell: Cell, images: np.ndarray, split: pd.DataFrame, weights
         "best_epoch": int(keep_best.best_epoch) + 1,
         "best_val_loss": float(best["val_loss"]),
         "best_val_auc": float(best["val_auc"]) if "val_auc" in frame else None,
+        "resumed_from_epoch": resume.start_epoch if resume is not None and resume.start_epoch
+        else None,
         "timings": {
             "build_s": built - started,
             "fit_s": fitted - built,
@@ -248,7 +264,7 @@ def run_cell(directory: Path, verbose: int = 2, attempt: int | None = None,
         outcome = fit_and_predict(
             cell, images, split, source.weights, verbose=verbose, on_epoch=on_epoch,
             reuse=reuse, tensorboard=cell_dir.tensorboard_dir if keep["tensorboard"] else None,
-            classes=len(task.classes.names))
+            classes=len(task.classes.names), checkpoint=cell_dir.resume_file)
     cell_dir.write_history(outcome["history"])
 
     def scored(part: str, scores: np.ndarray) -> pd.DataFrame:
@@ -302,8 +318,10 @@ def run_cell(directory: Path, verbose: int = 2, attempt: int | None = None,
         "distinct_test_scores": int(len(np.unique(np.round(outcome["test_scores"], 6), axis=0))),
         "test_score_range": float(np.ptp(outcome["test_scores"], axis=0).max()),
         "best_epoch": outcome["best_epoch"],
-        "best_val_loss": outcome["best_val_loss"],
-        "best_val_auc": outcome["best_val_auc"],
+        "best_val_loss": finite_or_none(outcome["best_val_loss"]),
+        # undefined (a validation part without a class, a probe's -1 placeholder): none
+        "best_val_auc": auc_or_none(outcome["best_val_auc"]),
+        "resumed_from_epoch": outcome.get("resumed_from_epoch"),
         "epochs_run": len(outcome["history"]),
         "n_images": outcome["n"],
         "split_id": config.data.split_id,
@@ -316,4 +334,5 @@ def run_cell(directory: Path, verbose: int = 2, attempt: int | None = None,
         "finished": time.strftime("%Y-%m-%dT%H:%M:%S%z"),
     })
     cell_dir.write_result(result)
+    cell_dir.resume_file.unlink(missing_ok=True)  # the cell ended: its resume point with it
     return result
