@@ -5,6 +5,7 @@ from __future__ import annotations
 import json
 import sys
 import time
+from collections import Counter
 from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any
@@ -24,7 +25,7 @@ from radbench.data.splits import train_subset
 from radbench.errors import ConfigError
 from radbench.execute.executor import ExecutorSettings
 from radbench.execute.lock import FileLock
-from radbench.execute.policy import RetryPolicy
+from radbench.execute.policy import RetryPolicy, machine_fault
 from radbench.execute.registry import make_executor, queued_jobs
 from radbench.execute.state import cell_state
 from radbench.grid import cell_id, expand
@@ -190,6 +191,13 @@ def run_grid(options: RunOptions, console: Console | None = None) -> RunSummary:
             if not options.dry_run:
                 raise
             console.print(f"warning: {exc}", highlight=False)  # a plan may precede the weights
+    if not options.dry_run:  # each file loaded into each backbone, before any cell trains
+        from radbench.data.cache import default_cache_root
+        from radbench.models.verify import verify_weights
+
+        for source in sources:
+            for backbone in grid.backbones:
+                verify_weights(source, backbone, default_cache_root() / "weights-verified")
     cells = expand(grid, task, sources)
     get_adapter(task.data.adapter, task.key("data.adapter"))
     prepared = prepare(as_configured, data_root(task, task_file, options.data), options.max_images,
@@ -314,18 +322,20 @@ def _select(directories: list[CellDir], options: RunOptions, summary: RunSummary
             console: Console) -> list[CellDir]:
     """The cells to run now: not done, not running or queued elsewhere; stale ones again."""
     queued = queued_jobs([s for s in (d.submitted() for d in directories) if s is not None])
-    to_run, stale, damaged = [], 0, 0
+    to_run, stale, damaged, faults = [], 0, 0, Counter()
     for directory in directories:
         state = cell_state(directory, queued=queued).state
+        fault = machine_fault(directory.failure()) if state == CellState.FAILED else None
         if state == CellState.DONE:
             summary.skipped_done += 1
-        elif state == CellState.FAILED and not options.retry_failed:
+        elif state == CellState.FAILED and not options.retry_failed and fault is None:
             summary.skipped_failed += 1
         elif state in (CellState.RUNNING, CellState.QUEUED):
             summary.elsewhere += 1
         else:
             stale += state == CellState.STALE
             damaged += state == CellState.DAMAGED
+            faults[fault] += fault is not None and not options.retry_failed
             to_run.append(directory)
     if summary.skipped_done or summary.skipped_failed:
         console.print(f"{summary.skipped_done} cell(s) already done, {summary.skipped_failed} "
@@ -336,8 +346,12 @@ def _select(directories: list[CellDir], options: RunOptions, summary: RunSummary
     if stale:
         console.print(f"{stale} interrupted cell(s) start again", highlight=False)
     if damaged:
-        console.print(f"{damaged} cell(s) with an unreadable result.json or failure.json train "
-                      f"again (`radbench status` named the file)", highlight=False)
+        console.print(f"{damaged} damaged cell(s) (a record unreadable, out of its domain or "
+                      f"another cell's; `radbench status` names the file) train again",
+                      highlight=False)
+    for fault, count in sorted(faults.items()):
+        console.print(f"{count} cell(s) that failed on a fault of the machine ({fault}) start "
+                      f"again", highlight=False)
     return to_run
 
 

@@ -91,12 +91,46 @@ def test_a_disk_filling_up_mid_grid_loses_nothing(tmp_path, small_disk, phantom_
     assert not list(out.rglob("model.weights.h5"))[1:]  # only the finished cell's
     for weights in out.rglob("model.weights.h5"):
         assert weights.parent.name in before
+    status = run_cli("status", str(out), "--all")
+    assert "a fault of the machine: the same `radbench run` trains it again" in status.stdout
     filler.unlink()
+    # issue 27: the README's promise, the same command finishes the grid (a full disk is a fault
+    # of the machine, not of the cells: no --retry-failed)
     again = run_cli("run", "demo", "--grid", str(grid_file(tmp_path, [1e-2, 1e-3, 1e-4])),
-                    "--data", str(phantom_root), "--out", str(out), "--retry-failed")
+                    "--data", str(phantom_root), "--out", str(out))
     assert again.returncode == 0, again.stderr[-3000:]
+    assert "failed on a fault of the machine (no space left on the device) start again" in \
+        again.stderr
     after = finished(out)
     assert len(after) == 3 and all(after[k] == v for k, v in before.items())
+
+
+@pytest.mark.slow
+def test_a_disk_filling_up_while_the_image_cache_is_built(tmp_path, small_disk, phantom_root,
+                                                           monkeypatch):
+    """Issue 27: the cache's memory-mapped file on a full disk ended `run` by SIGBUS (exit 135),
+    without a word, leaving a half-written entry. Its blocks are now allocated first."""
+    cache = small_disk / "cache"
+    monkeypatch.setenv("RADBENCH_CACHE", str(cache))
+    grid = tmp_path / "big.yaml"
+    grid.write_text(yaml.safe_dump({
+        "name": "big", "sources": ["scratch"], "backbones": ["MobileNetV3Small"], "folds": 1,
+        "settings": [{"freeze": "freezeall", "lr": [1e-2]}],
+        "overrides": {"image_size": 96, "epochs": 1, "batch_size": 16}}))  # 60 x 27 kB
+    args = ["run", "demo", "--grid", str(grid), "--data", str(phantom_root), "--out",
+            str(small_disk / "run")]
+    filler = fill(small_disk, 512 * 1024)
+    full = run_cli(*args)
+    no_traceback(full)
+    assert full.returncode == 1, full.stderr[-3000:]
+    (error,) = [line for line in full.stderr.splitlines() if line.startswith("error:")]
+    assert error.startswith(f"error: image cache {cache} (2 MB for 60 images of 96 px): no "
+                            f"space left on the device"), error
+    assert not [p for p in cache.rglob("*") if p.name.startswith(".building-")]
+    filler.unlink()
+    again = run_cli(*args)
+    assert again.returncode == 0, again.stderr[-3000:]
+    assert len(finished(small_disk / "run")) == 1
 
 
 @pytest.mark.slow

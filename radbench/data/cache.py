@@ -121,6 +121,25 @@ def _set_aside(target: Path, damage: str) -> None:
     shutil.rmtree(aside, ignore_errors=True)
 
 
+def _reserve(file: Path, root: Path, count: int, size: int) -> None:
+    """Allocate the memory-mapped file's blocks now: a disk that cannot hold the entry fails
+    here with ENOSPC (one line, the partial entry removed), where writing into the pages of a
+    sparse file on a full disk would end the process by SIGBUS, without a word."""
+    import errno
+
+    with file.open("r+b") as stream:
+        length = stream.seek(0, 2)
+        try:
+            os.posix_fallocate(stream.fileno(), 0, length)
+        except OSError as exc:
+            if exc.errno in (errno.ENOSPC, errno.EDQUOT):
+                raise OSError(exc.errno, os.strerror(exc.errno),
+                              f"image cache {root} ({length / 1e6:.0f} MB for {count} images "
+                              f"of {size} px)") from None
+            if exc.errno not in (errno.EOPNOTSUPP, errno.EINVAL):  # no fallocate there
+                raise
+
+
 def build_cache(manifest: Manifest, size: int, interpolation: str, root: Path | None = None,
                 on_image: Callable[[], None] | None = None,
                 windows: Sequence[tuple[float, float]] = ()) -> ImageCache:
@@ -142,6 +161,7 @@ def build_cache(manifest: Manifest, size: int, interpolation: str, root: Path | 
         paths = [manifest.absolute(p) for p in manifest.frame["path"]]
         images = np.lib.format.open_memmap(scratch / "images.npy", mode="w+", dtype=np.uint8,
                                            shape=(len(paths), size, size, 3))
+        _reserve(scratch / "images.npy", root, len(paths), size)
 
         def decode(index: int) -> None:
             images[index] = load_rgb(paths[index], size, interpolation, windows)

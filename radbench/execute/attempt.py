@@ -5,7 +5,7 @@ from __future__ import annotations
 import sys
 from dataclasses import dataclass
 
-from radbench.execute.policy import CRASHED
+from radbench.execute.policy import CRASHED, NO_SPACE
 from radbench.execute.slots import Slot
 from radbench.execute.worker import BUSY_EXIT
 from radbench.store import CellDir, CellFailure
@@ -57,12 +57,14 @@ def attempt_outcome(cell: CellDir, slot: Slot, code: int, early_output: str,
         how = f"killed by signal {-code}" if code < 0 else f"exited with code {code}"
         if code in (-9, 137):
             how += " (the system may have run out of memory)"
+        kind = CRASHED
         if _disk_full_in(cell):
             how += " (no space left on the device while it wrote its outputs: free space and " \
-                   "run the same command with --retry-failed)"
+                   "run the same command)"
+            kind = NO_SPACE
         said = early_output.strip().splitlines()[-1:] if early_output else []
         reason = f"cell process {how} without a result" + (f": {said[0]}" if said else "")
-        cell.record_failure(reason[:500], CRASHED, exit_code=code, transient=True)
+        cell.record_failure(reason[:500], kind, exit_code=code, transient=kind == CRASHED)
         failure = cell.failure() or CellFailure(reason=reason, kind=CRASHED)
     return Outcome(cell, slot, False, seconds, f"{failure.reason} (log: {cell.log_file})",
                    failure.kind)

@@ -13,6 +13,17 @@ OUT_OF_MEMORY = "out_of_memory"
 CRASHED = "crashed"  # the process ended without a result or a recorded failure (signal, OOM kill)
 BAD_CONFIG = "bad_config"
 BAD_DATA = "bad_data"
+NO_SPACE = "no_space"  # the disk (or quota) was full while the cell wrote
+READ_ONLY = "read_only"  # a folder the cell writes to became read-only
+# faults of the machine, not of the cell: the next `radbench run` of the same grid trains such a
+# cell again without --retry-failed (the disk freed, the node back); a process killed by
+# SIGKILL or SIGTERM (the system out of memory, a preemption, a job's time limit) counts too
+MACHINE_FAULTS = {NO_SPACE: "no space left on the device", READ_ONLY: "read-only file system"}
+KILLED_EXIT_CODES = frozenset({-9, -15, 137, 143})
+_FAULT_MARKERS = {NO_SPACE: ("no space left on device", "errno = 28", "disk quota exceeded",
+                             "errno = 122"),
+                  READ_ONLY: ("read-only file system", "errno = 30")}
+
 # failures that may pass on another try (a preempted job or a failed node ends the process: it
 # shows as CRASHED); any other kind (bad config or data, a bug: the exception's class name)
 # would fail the same way again
@@ -29,11 +40,24 @@ def classify_exception(exc: BaseException) -> str:
                                                              "ResourceExhaustedError") \
             or any(marker in text for marker in _OOM_MARKERS):
         return OUT_OF_MEMORY
+    for kind, markers in _FAULT_MARKERS.items():
+        if any(marker in text for marker in markers):
+            return kind
     if isinstance(exc, DataError):
         return BAD_DATA
     if isinstance(exc, ConfigError):
         return BAD_CONFIG
     return type(exc).__name__
+
+
+def machine_fault(failure: CellFailure) -> str | None:
+    """The fault of the machine that ended this failed cell, in words (None: the cell's own
+    failure, which stays failed until `--retry-failed`)."""
+    if failure.kind in MACHINE_FAULTS:
+        return MACHINE_FAULTS[failure.kind]
+    if failure.kind == CRASHED and failure.exit_code in KILLED_EXIT_CODES:
+        return "killed by the system (out of memory, preempted or out of time)"
+    return None
 
 
 @dataclass(frozen=True)

@@ -14,9 +14,10 @@ from pathlib import Path
 from typing import Any, get_args
 
 from radbench.config.schema import FreezeName
-from radbench.execute.heartbeat import stale_after
+from radbench.execute.heartbeat import read_beat, stale_after
 from radbench.execute.heartbeat import where as heartbeat_where
 from radbench.execute.lock import is_locked
+from radbench.execute.policy import machine_fault
 from radbench.execute.registry import queued_jobs
 from radbench.cellspec import Cell
 from radbench.store import CellDir, CellState, RunDir
@@ -89,23 +90,27 @@ def cell_state(cell: CellDir, now: float | None = None, queued: set[str] | None 
         return CellStatus(cell, CellState.DONE, done, test_auc=result.test_auc)
     failure = cell.failure()
     if failure is not None:
+        again = "; a fault of the machine: the same `radbench run` trains it again" \
+            if machine_fault(failure) else ""
         return CellStatus(cell, CellState.FAILED,
-                          f"{failure.kind}: {failure.reason} (log: {cell.log_file})")
-    beat = cell.heartbeat()
+                          f"{failure.kind}: {failure.reason} (log: {cell.log_file}){again}")
+    judged = read_beat(cell, now)
     locked = is_locked(cell.lock_file)
-    if beat is not None:
-        age = now - float(beat.get("time", 0))
+    if judged is not None:
+        beat, age = judged.record, judged.age
+        note = f"; {judged.note}" if judged.note else ""
         where = heartbeat_where(beat)
-        epoch = f"{beat['epoch']}/{beat['epochs']}" if beat.get("epoch") else ""
+        epoch = f"{beat['epoch']}/{beat['epochs']}" if beat.get("epoch") and \
+            beat.get("epochs") else ""
         if locked and age <= stale_s:
             slot = f"slot {beat['slot']}, " if beat.get("slot") else ""
-            return CellStatus(cell, CellState.RUNNING, f"{slot}{where}, heartbeat {_ago(age)}",
-                              epoch)
+            return CellStatus(cell, CellState.RUNNING,
+                              f"{slot}{where}, heartbeat {_ago(age)}{note}", epoch)
         why = "no heartbeat for " + _ago(age).replace(" ago", "") if locked else \
             "its process ended without a result"
         return CellStatus(cell, CellState.STALE, f"interrupted: {why} ({where}, attempt "
-                                                 f"{beat.get('attempt')}); the next run starts "
-                                                 f"it again", epoch)
+                                                 f"{beat.get('attempt')}{note}); the next run "
+                                                 f"starts it again", epoch)
     if locked:
         return CellStatus(cell, CellState.RUNNING, "starting")
     if cell.attempts():

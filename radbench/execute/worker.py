@@ -23,7 +23,8 @@ from pathlib import Path
 from radbench.data.cache import default_cache_root
 from radbench.execute.heartbeat import Heartbeat, identity
 from radbench.execute.lock import FileLock
-from radbench.execute.policy import TRANSIENT, FailureBudget, classify_exception
+from radbench.execute.policy import MACHINE_FAULTS, TRANSIENT, FailureBudget, \
+    classify_exception
 from radbench.store import CellDir
 
 BUSY_EXIT = 75  # EX_TEMPFAIL: another process is running this cell
@@ -91,6 +92,8 @@ def run_one(directory: Path, reuse=None) -> int:
             traceback.print_exc()
             message = str(exc).strip().splitlines()[0] if str(exc).strip() else ""
             kind = classify_exception(exc)
+            if kind not in MACHINE_FAULTS:  # the cell's own failure: a retry starts afresh
+                cell.resume_file.unlink(missing_ok=True)
             cell.record_failure(f"{type(exc).__name__}: {message}"[:500], kind,
                                 attempt=attempt, batch_size=batch_size,
                                 transient=kind in TRANSIENT, **who)
