@@ -3,10 +3,12 @@ cell process, with the time, host, pid, Slurm job id and the epoch it is in."""
 
 from __future__ import annotations
 
+import math
 import os
 import socket
 import threading
 import time
+from dataclasses import dataclass
 from typing import Any
 
 from radbench.store import CellDir
@@ -45,6 +47,42 @@ def where(beat: dict[str, Any]) -> str:
     if beat.get("slurm_job_id"):
         place += f" slurm job {beat['slurm_job_id']}"
     return place
+
+
+FUTURE_TOLERANCE_S = 60.0  # clocks of two hosts differ by this much before it is said
+
+
+@dataclass(frozen=True)
+class Beat:
+    """A heartbeat as a reader judges it: the record (empty when damaged), its age in seconds
+    on this host's clock, and a note when the record's own time could not be trusted."""
+
+    record: dict[str, Any]
+    age: float
+    note: str = ""
+
+
+def read_beat(cell: CellDir, now: float | None = None) -> Beat | None:
+    """The cell's heartbeat, judged safely: its recorded time when it is a number and not in
+    the future; else (a damaged record, or a writer's clock ahead of this host's) the file's
+    modification time, which this host's file system stamps, so that a beat from the future
+    still goes stale once its writer stops. None when there is no heartbeat file."""
+    now = time.time() if now is None else now
+    try:
+        modified = cell.heartbeat_file.stat().st_mtime
+    except OSError:
+        return None
+    record = cell.heartbeat()
+    record = record if isinstance(record, dict) else {}
+    stamp = record.get("time")
+    stamp = float(stamp) if isinstance(stamp, (int, float)) and not isinstance(stamp, bool) \
+        and math.isfinite(stamp) else None
+    if stamp is None:
+        return Beat(record, now - modified, "heartbeat.json is damaged; judged by its file time")
+    if stamp - now > FUTURE_TOLERANCE_S:
+        return Beat(record, now - modified, f"its writer's clock is {stamp - now:.0f} s ahead of "
+                                            f"this host's; judged by the file's time")
+    return Beat(record, max(0.0, now - stamp))
 
 
 class Heartbeat:

@@ -132,10 +132,12 @@ class GridProgress:
         if now - self._epochs_read >= 1.0:
             self._epochs_read = now
             for cell, _ in running.values():
-                beat = cell.heartbeat() or {}
-                if beat.get("epoch"):
-                    self._epochs[cell.id] = f"{beat['epoch']}/{beat['epochs']}"
-                    self._progress[cell.id] = (int(beat["epoch"]), int(beat["epochs"] or 0))
+                beat = cell.heartbeat()
+                beat = beat if isinstance(beat, dict) else {}  # damaged: no epoch to show
+                epoch, epochs = beat.get("epoch"), beat.get("epochs")
+                if isinstance(epoch, int) and isinstance(epochs, int) and epoch > 0:
+                    self._epochs[cell.id] = f"{epoch}/{epochs}"
+                    self._progress[cell.id] = (epoch, epochs)
         if not self._live and now - self._plain_totals >= PLAIN_TOTALS_EVERY_S:
             self._plain_totals = now
             self._print(f"progress: {self.counts()}; {self.eta()}")

@@ -64,6 +64,31 @@ def test_each_state_from_the_files(tmp_path, lock_holder):
                       "pending": 1, "damaged": 0}
 
 
+def test_a_heartbeat_from_the_future_or_damaged_goes_stale_on_this_hosts_clock(
+        tmp_path, lock_holder):
+    """Issue 27: a heartbeat written by a clock a day ahead read "heartbeat -86398 s ago" and
+    never went stale. It is judged by the file's time, stamped by this host, and says so."""
+    import os
+
+    ahead = write_cell(tmp_path, "ahead")
+    lock_holder(ahead.lock_file)  # the process seems alive: it holds the lock
+    beat(ahead, -86_400, epoch=2, epochs=30)
+    state = cell_state(ahead, stale_s=60)
+    assert state.state == "running" and "heartbeat 0 s ago" in state.detail
+    assert re.search(r"its writer's clock is 8640\d s ahead of this host's", state.detail)
+    old = time.time() - 600  # its writer stopped beating ten minutes ago
+    os.utime(ahead.heartbeat_file, (old, old))
+    state = cell_state(ahead, stale_s=60)
+    assert state.state == "stale" and "no heartbeat for 10 min" in state.detail
+    assert "-86" not in state.detail
+    for damaged in ("[1, 2]", '{"time": "soon", "epoch": "x"}', "{"):
+        ahead.heartbeat_file.write_text(damaged)
+        os.utime(ahead.heartbeat_file, (old, old))
+        state = cell_state(ahead, stale_s=60)
+        assert state.state == "stale" and state.epoch == "", damaged
+        assert "heartbeat.json is damaged; judged by its file time" in state.detail, damaged
+
+
 def test_heartbeat_beats_records_the_epoch_and_goes_away(tmp_path):
     cell = write_cell(tmp_path)
     heartbeat = Heartbeat(cell, interval=0.05, attempt=2).start()
