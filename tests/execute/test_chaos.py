@@ -12,6 +12,7 @@ import sys
 import time
 from pathlib import Path
 
+import numpy as np
 import pandas as pd
 import pytest
 import yaml
@@ -113,3 +114,66 @@ def test_sigkill_at_random_moments_then_resume_ends_with_each_cell_done_once(tmp
     assert status["done"] == 9 and sum(status.values()) == 9
     # the kills did interrupt training: some cell needed more than one attempt
     assert sum(len(attempts(c)) for c in done) > len(done)
+
+
+def _epoch_in(cell: Path) -> int:
+    """The epoch the cell's heartbeat says it is in (0: none yet)."""
+    try:
+        return int(json.loads((cell / "heartbeat.json").read_text()).get("epoch") or 0)
+    except (OSError, ValueError):
+        return 0
+
+
+@pytest.mark.slow
+def test_a_cell_killed_mid_epoch_resumes_at_its_next_epoch_with_the_same_predictions(
+        tmp_path, phantom_root, eager):
+    """Issue 27: a cell killed (SIGKILL, runner and cell process together) at a random moment
+    of five epochs in turn continues each time from its last finished epoch, and ends with the
+    predictions, history and kept epoch of the same cell run without interruption."""
+    grid = tmp_path / "one.yaml"
+    grid.write_text(yaml.safe_dump({
+        "name": "one", "sources": ["scratch"], "backbones": ["MobileNetV3Small"],
+        "settings": [{"freeze": "unfreezeall", "lr": [1e-3]}], "folds": [0],
+        "overrides": {"image_size": 32, "epochs": 6, "batch_size": 8}}))
+
+    def run(out: Path) -> list[str]:
+        return ["run", "demo", "--grid", str(grid), "--data", str(phantom_root), "--out",
+                str(out)]
+
+    whole = run_cli(*run(tmp_path / "whole"))
+    assert whole.returncode == 0, whole.stderr[-3000:]
+    out = tmp_path / "killed"
+    rng = random.Random(20261208)
+    for target in range(2, 7):  # killed in epochs 2 to 6, each at a random moment of it
+        process = subprocess.Popen([sys.executable, "-m", "radbench.cli", *run(out)], cwd=REPO,
+                                   stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
+                                   start_new_session=True)
+        deadline = time.monotonic() + 300
+        while not (found := list((out / "cells").glob("*"))) or _epoch_in(found[0]) < target:
+            assert process.poll() is None, f"the run ended before epoch {target}"
+            assert time.monotonic() < deadline, f"epoch {target} never began"
+            time.sleep(0.05)
+        time.sleep(rng.uniform(0, 0.6))
+        os.killpg(process.pid, signal.SIGKILL)
+        process.wait()
+        (cell,) = found
+        assert not (cell / "result.json").exists()
+        with np.load(cell / "resume.npz") as stored:  # the checkpoint of the last whole epoch
+            assert json.loads(str(stored["meta"]))["epoch"] >= target - 1
+    last = run_cli(*run(out))
+    assert last.returncode == 0, last.stderr[-3000:]
+    (cell,) = found
+    (reference,) = list((tmp_path / "whole" / "cells").glob("*"))
+    assert cell.name == reference.name and not (cell / "resume.npz").exists()
+    assert (cell / "predictions.csv").read_text() == (reference / "predictions.csv").read_text()
+    assert (cell / "val_predictions.csv").read_text() == \
+        (reference / "val_predictions.csv").read_text()
+    columns = ["epoch", "loss", "val_loss", "accuracy", "val_accuracy"]
+    assert pd.read_csv(cell / "history.csv")[columns].equals(
+        pd.read_csv(reference / "history.csv")[columns])
+    result, expected = (json.loads((c / "result.json").read_text()) for c in (cell, reference))
+    assert result["best_epoch"] == expected["best_epoch"] and result["test_auc"] == \
+        expected["test_auc"]
+    assert result["resumed_from_epoch"] >= 5 and expected["resumed_from_epoch"] is None
+    assert len(attempts(cell)) == 6
+    assert "resumed at epoch" in (cell / "log.txt").read_text()

@@ -74,14 +74,17 @@ def test_out_of_memory_retries_with_half_the_batch_when_the_grid_allows(tmp_path
     assert str(cell / "log.txt") in failed.stderr
 
 
+DIVERGE = {"PYTHONPATH": os.pathsep.join([str(REPO / "tests" / "faults"), str(REPO)])}
+
+
 def test_deterministic_failures_are_not_retried_and_the_budget_stops_the_grid(tmp_path,
                                                                                phantom_root):
-    broken = foreign_weights(tmp_path / "broken.weights.h5")
+    """Cells that diverge (injected: tests/faults) fail for a reason of their own."""
     grid = grid_file(tmp_path, "three", [1e-2, 1e-3, 1e-4])
     out = tmp_path / "run"
-    done = run_cli("run", "demo", "--grid", str(grid), "--data", str(phantom_root), "--out",
-                   str(out), "--sources", f"file:{broken}", "--retries", "2",
-                   "--max-consecutive-failures", "2")
+    done = run_with_env({**DIVERGE, "RADBENCH_TEST_DIVERGE_LR": "0.01,0.001,0.0001"}, "run",
+                        "demo", "--grid", str(grid), "--data", str(phantom_root), "--out",
+                        str(out), "--retries", "2", "--max-consecutive-failures", "2")
     assert done.returncode == 1
     assert "stopped after 2 cells in a row failed" in done.stderr
     assert "1 cell(s) not started" in done.stderr
@@ -89,6 +92,36 @@ def test_deterministic_failures_are_not_retried_and_the_budget_stops_the_grid(tm
     assert len(tried) == 2 and all(len(attempts(c)) == 1 for c in tried)
     status = json.loads(run_cli("status", str(out), "--json").stdout)["counts"]
     assert status["failed"] == 2 and status["pending"] == 1
+    failure = json.loads((tried[0] / "failure.json").read_text())
+    assert failure["kind"] == "FloatingPointError" and "became NaN" in failure["reason"]
+
+
+@pytest.mark.slow  # in the default suite: corpus kinds run-source-another-architecture, -nan-*
+def test_weights_that_cannot_train_stop_the_run_before_any_cell(tmp_path, phantom_root):
+    """Issue 27: a file of another architecture, and one filled with NaN, passed the check
+    before training and failed every cell with exit 1. Both are loaded into the backbone before
+    the first cell now: one line, exit 2, no cell started."""
+    import h5py
+    import numpy as np
+
+    from radbench.models.backbones import get_backbone
+
+    foreign = foreign_weights(tmp_path / "foreign.weights.h5")
+    nan = tmp_path / "nan.weights.h5"
+    get_backbone("MobileNetV3Small").build(32).save_weights(nan)
+    with h5py.File(nan, "r+") as handle:  # one BatchNorm moving mean NaN
+        handle["layers/batch_normalization/vars/2"][...] = np.nan
+    grid = grid_file(tmp_path, "one", [1e-2])
+    for weights, said in ((foreign, "does not load into MobileNetV3Small (ValueError: A total "
+                                    "of"), (nan, "holds non-finite values (NaN or infinity)")):
+        out = tmp_path / f"run-{weights.stem}"
+        done = run_cli("run", "demo", "--grid", str(grid), "--data", str(phantom_root), "--out",
+                       str(out), "--sources", f"file:{weights}")
+        assert done.returncode == 2, done.stderr[-3000:]
+        assert done.stderr.strip().splitlines()[-1].startswith(
+            f"error: source 'file:{weights}': {weights} {said}"), done.stderr[-2000:]
+        assert "Traceback" not in done.stderr and "UserWarning" not in done.stderr
+        assert not (out / "cells").exists() or not any((out / "cells").rglob("attempts.jsonl"))
 
 
 @pytest.mark.slow
