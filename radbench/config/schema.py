@@ -391,6 +391,9 @@ class TaskConfig(ConfigFile):
         return self
 
 
+MAX_SEED = 2**32 - 1  # the largest seed NumPy, TensorFlow and JAX all take
+
+
 def _no_repeats(where: str, values: list) -> None:
     """A value listed twice would announce cells that are one cell (the same id)."""
     seen = []
@@ -459,7 +462,8 @@ class GridConfig(ConfigFile):
     sources: list[str] = Field(min_length=1)
     backbones: list[str] = Field(min_length=1, description="registered backbone names")
     settings: list[Setting] = Field(min_length=1)
-    seeds: list[Annotated[int, Field(ge=0)]] = Field(default_factory=lambda: [0], min_length=1)
+    seeds: list[Annotated[int, Field(ge=0, le=MAX_SEED)]] = Field(default_factory=lambda: [0],
+                                                                  min_length=1)
     folds: Literal["all"] | int | list[int] = "all"
     overrides: TrainingOverrides = TrainingOverrides()
     axes: dict[str, list[AxisValue]] = Field(
@@ -476,6 +480,26 @@ class GridConfig(ConfigFile):
     def _distinct(cls, values: list, info) -> list:
         _no_repeats(info.field_name, values)
         return values
+
+    @field_validator("folds")
+    @classmethod
+    def _distinct_folds(cls, value):
+        if isinstance(value, list):
+            _no_repeats("folds", value)
+        return value
+
+    @field_validator("settings")
+    @classmethod
+    def _distinct_settings(cls, settings: list["Setting"]) -> list["Setting"]:
+        """Two settings that share a freeze and a learning rate announce one cell twice."""
+        seen: set[tuple[str, float]] = set()
+        for setting in settings:
+            for rate in setting.rates:
+                if (setting.freeze, rate) in seen:
+                    what = f"freeze {setting.freeze!r}" + (f" with lr {rate:g}" if rate else "")
+                    raise ValueError(f"{what} is listed twice (one cell, not two)")
+                seen.add((setting.freeze, rate))
+        return settings
 
     @field_validator("sources")
     @classmethod

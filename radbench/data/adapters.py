@@ -117,7 +117,7 @@ def read_csv_manifest(root: Path, spec: DataSpec) -> list[RawRecord]:
         raise DataError(f"{table}: not UTF-8 text (byte {exc.object[exc.start]:#04x} at offset "
                         f"{exc.start}); save it as UTF-8") from None
     records = []
-    with table.open(newline="", encoding="utf-8") as handle:
+    with table.open(newline="", encoding="utf-8-sig") as handle:  # a BOM (Excel) is not a header
         reader = csv.DictReader(handle)
         header = reader.fieldnames or []
         needed = [c for c in (columns.path, columns.label, columns.group, columns.mask,

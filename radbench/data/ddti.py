@@ -98,7 +98,7 @@ def read_crops(root: Path, spec: DataSpec) -> list[RawRecord]:
                         f"(cropped/, mask/, diagnosis.csv)")
     pattern = spec.group_pattern or r"^(\d+)_"
     records = []
-    with table.open(newline="") as handle:
+    with table.open(newline="", encoding="utf-8-sig") as handle:
         for number, row in enumerate(csv.reader(handle), start=1):
             if not row or not row[0].strip():
                 continue

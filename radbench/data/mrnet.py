@@ -40,7 +40,7 @@ def read_mrnet(root: Path, spec: DataSpec) -> list[RawRecord]:
     for part, table in zip(RELEASE_PARTS, tables):
         if not table.is_file():
             continue
-        with table.open(newline="") as handle:
+        with table.open(newline="", encoding="utf-8-sig") as handle:
             for number, row in enumerate(csv.reader(handle), start=1):
                 if not row:
                     continue

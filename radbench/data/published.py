@@ -221,7 +221,7 @@ def read_published(task: str, root: Path) -> pd.DataFrame:
 
 
 def _csv_rows(path: Path):
-    with path.open(newline="") as handle:
+    with path.open(newline="", encoding="utf-8-sig") as handle:
         reader = csv.DictReader(handle)
         header = reader.fieldnames or []
         image = next((c for c in PATH_COLUMNS if c in header), None)

@@ -105,7 +105,7 @@ def inside(root: Path, relative: str, where: str) -> Path:
 
 def csv_rows(table: Path, needed: tuple[str, ...]):
     """(row number, row) of a CSV with a header, stripped names; missing columns are an error."""
-    with table.open(newline="") as handle:
+    with table.open(newline="", encoding="utf-8-sig") as handle:
         reader = csv.DictReader(handle)
         header = [h.strip() for h in reader.fieldnames or []]
         reader.fieldnames = header

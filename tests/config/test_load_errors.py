@@ -148,3 +148,19 @@ def test_a_boolean_for_a_number_is_said_once(tmp_path):
     message = error_of(load_grid, write(tmp_path, {**GRID, "overrides": {"epochs": True}}))
     assert message == (f"{tmp_path / 'config.yaml'}: key 'overrides.epochs': expected a number "
                        f"or text, not a boolean (true/false/yes/no)")
+
+
+def test_yaml_merge_keys_are_read_and_own_keys_still_may_not_repeat(tmp_path):
+    """Issue 27: a valid YAML merge key (`<<: *defaults`) was refused with a parser message.
+    Merged keys are defaults the mapping's own keys override; an own key twice is refused."""
+    text = ("name: g\nsources: [scratch]\nbackbones: [ResNet50]\n"
+            "settings:\n  - &one {freeze: freezeall, lr: [0.01]}\n"
+            "  - {<<: *one, freeze: unfreezeall}\n"
+            "overrides:\n  <<: {image_size: 64, epochs: 3}\n  epochs: 2\n")
+    grid, _ = load_grid(write(tmp_path, text))
+    assert [(s.freeze, s.lr) for s in grid.settings] == [("freezeall", [0.01]),
+                                                         ("unfreezeall", [0.01])]
+    assert (grid.overrides.image_size, grid.overrides.epochs) == (64, 2)
+    twice = text.replace("  epochs: 2\n", "  epochs: 2\n  epochs: 4\n")
+    assert "key 'epochs' appears twice in one mapping" in error_of(load_grid,
+                                                                  write(tmp_path, twice))

@@ -127,6 +127,17 @@ def test_csv_manifest(tmp_path):
         ["img/a.png", "benign", "7", 0], ["img/b.png", "malignant", "8", 1]]
 
 
+def test_csv_saved_with_a_byte_order_mark_reads_its_first_column(tmp_path):
+    """Issue 27: Excel's "CSV UTF-8" starts with a BOM, which was read as part of the first
+    column's name and blamed as a missing column."""
+    png(tmp_path / "img" / "a.png")
+    png(tmp_path / "img" / "b.png")
+    (tmp_path / "list.csv").write_bytes(
+        "\ufefffile,dx,pid\nimg/a.png,benign,7\nimg/b.png,malignant,8\n".encode("utf-8"))
+    manifest = build_manifest(csv_task(path="file", label="dx", group="pid"), tmp_path)
+    assert manifest.frame["case_id"].tolist() == ["img/a.png", "img/b.png"]
+
+
 def test_csv_missing_file_names_the_row(tmp_path):
     png(tmp_path / "a.png")
     (tmp_path / "list.csv").write_text("path,label\na.png,benign\nmissing.png,malignant\n")
