@@ -63,8 +63,12 @@ def reports_errors(command: Callable) -> Callable:
             err.print("interrupted: finished cells are kept; run the same command to go on")
             raise typer.Exit(130) from None
         except OSError as exc:  # the file system failed under a started command
-            from radbench.writable import FILESYSTEM_ERRNOS, describe_os_error
+            from radbench.writable import FILESYSTEM_ERRNOS, PATH_ERRNOS, describe_os_error
 
+            if exc.errno in PATH_ERRNOS:  # a path that cannot be one: bad input
+                err.print(f"error: {exc.filename}: {PATH_ERRNOS[exc.errno]}; give another path",
+                          highlight=False, markup=False, soft_wrap=True)
+                raise typer.Exit(2) from None
             if exc.errno not in FILESYSTEM_ERRNOS:
                 raise
             where = f"{exc.filename}: " if exc.filename else ""
@@ -320,12 +324,16 @@ def predict(
     data: Path = typer.Option(..., "--data", help="an image file or a folder of them"),
     out_file: Optional[Path] = typer.Option(None, "--out", help="CSV file to write (default: "
                                             "print the CSV)"),
+    force: bool = typer.Option(False, "--force", help="overwrite an existing --out file"),
 ) -> None:
     """Score new images with models kept by `radbench run` (the best cell's per task and source
     by default; `--keep-weights all` keeps every cell's), each decoded as its
     cell's own images were (size, interpolation, windows)."""
     from radbench.predict import predict as predict_images, write_predictions
+    from radbench.writable import check_output_file
 
+    if out_file is not None:
+        check_output_file(out_file, "--out", force)
     frame = predict_images(target, data)
     if out_file is None:
         print(frame.to_csv(index=False), end="")
@@ -340,9 +348,10 @@ def predict(
 @reports_errors
 def export_mlflow(
     run_dir: Path = typer.Argument(..., help="a run directory written by `radbench run`"),
-    uri: Optional[str] = typer.Option(None, "--tracking-uri", help="an MLflow tracking URI or a "
-                                      "local folder (default: $MLFLOW_TRACKING_URI, else "
-                                      "DIR/mlruns)"),
+    uri: Optional[str] = typer.Option(None, "--tracking-uri", help="an MLflow tracking URI "
+                                      "(http://..., sqlite:///FILE.db), a .db file or a local "
+                                      "folder (default: $MLFLOW_TRACKING_URI, else "
+                                      "sqlite:///DIR/mlflow.db)"),
     experiment: Optional[str] = typer.Option(None, help="experiment name (default: "
                                              "radbench-<DIR's name>)"),
 ) -> None:
@@ -568,14 +577,17 @@ def weights_export(
     data: Optional[str] = typer.Option(None, "--data", help="the task's dataset folder"),
     tolerance: float = typer.Option(1e-4, "--tolerance", min=0.0, help="largest feature "
                                     "difference allowed, relative to the features' scale"),
+    force: bool = typer.Option(False, "--force", help="overwrite an existing --out file"),
 ) -> None:
     """Write a backbone's weights for PyTorch (torchvision's or timm's model, strict load) or
     Keras 3.
     Both models first run on the same images; nothing is written unless their pooled features
     agree within the tolerance."""
     from radbench.models.export import check_request, export_weights
+    from radbench.writable import check_output_file
 
     check_request(backbone, fmt)
+    check_output_file(out_file, "--out", force)
     pixels = None
     if task:
         from radbench.data.sample import task_images

@@ -19,6 +19,13 @@ FILESYSTEM_ERRNOS = {errno.ENOSPC: "no space left on the device",
                      errno.EPERM: "operation not permitted"}
 
 
+#: errno values of a path that cannot be used as given (bad input: exit 2)
+PATH_ERRNOS = {errno.ENAMETOOLONG: "a name in this path is too long for the file system",
+               errno.ENOTDIR: "a part of this path is a file, not a folder",
+               errno.EISDIR: "is a folder where a file was expected",
+               errno.ELOOP: "too many symbolic links in this path"}
+
+
 def describe_os_error(exc: OSError) -> str:
     """A short reason for an OSError: 'no space left on the device', else its strerror."""
     return FILESYSTEM_ERRNOS.get(exc.errno, exc.strerror or str(exc))
@@ -44,3 +51,25 @@ def check_writable(path: Path, what: str) -> None:
         where = "" if probe == path else f" (its nearest existing folder {probe})"
         raise ConfigError(f"{what} {path}: cannot write there{where}: "
                           f"{'read-only file system' if read_only else 'permission denied'}")
+
+
+def check_output_file(path: Path, what: str = "--out", force: bool = False) -> None:
+    """`path` is a file radbench may write: not a folder, not there already unless `force`,
+    in a folder it can write or create. ConfigError (one line, exit 2) otherwise, before any
+    work is done; nothing is created to find out."""
+    path = Path(path).expanduser()
+    if path.is_dir():
+        raise ConfigError(f"{what} {path}: is a folder; expected a file path")
+    if path.exists() and not force:
+        raise ConfigError(f"{what} {path}: already exists; add --force to overwrite it")
+    probe = path.parent
+    while not probe.exists() and probe.parent != probe:
+        probe = probe.parent
+    if probe.exists() and not probe.is_dir():
+        raise ConfigError(f"{what} {path}: {probe} is a file, so no folder can be made below "
+                          f"it; give another path")
+    try:
+        check_writable(path.parent, what)
+    except ConfigError as exc:
+        raise ConfigError(str(exc).replace(f"{what} {path.parent}:", f"{what} {path}:", 1)) \
+            from None
