@@ -40,18 +40,66 @@ class ExportSummary:
     not_finished: int = 0
 
 
+SERVER_TIMEOUT_S = 10.0  # a tracking server that does not answer within this is reported
+
+
 def tracking_uri(value: str | None, out: Path) -> str:
-    """--tracking-uri as MLflow takes it: a URI (http://, file:, databricks...) as given, a
-    plain path as a local file store; default $MLFLOW_TRACKING_URI, else RUN/mlruns. A local file
-    store is allowed explicitly (MLflow 3 asks for MLFLOW_ALLOW_FILE_STORE)."""
-    value = value or os.environ.get("MLFLOW_TRACKING_URI") or str(Path(out) / "mlruns")
-    if "://" in value or value.startswith(("file:", "databricks")):
+    """--tracking-uri as MLflow takes it. Default: $MLFLOW_TRACKING_URI, else a SQLite database
+    RUN/mlflow.db (MLflow 3's own default store kind: `mlflow ui --backend-store-uri
+    sqlite:///RUN/mlflow.db` opens it, no setting needed). A URI (http://, sqlite:, file:,
+    databricks...) is taken as given; a path ending in .db or .sqlite is a SQLite database; any
+    other path a local file store (MLflow 3 reads one only with MLFLOW_ALLOW_FILE_STORE=true,
+    which radbench sets for its own writing)."""
+    value = value or os.environ.get("MLFLOW_TRACKING_URI") or str(Path(out) / "mlflow.db")
+    if "://" in value or value.startswith(("file:", "databricks", "sqlite:")):
         uri = value
     else:
-        uri = Path(value).expanduser().resolve().as_uri()
+        path = Path(value).expanduser().resolve()
+        uri = f"sqlite:///{path}" if path.suffix in (".db", ".sqlite") else path.as_uri()
     if uri.startswith("file:"):
         os.environ.setdefault("MLFLOW_ALLOW_FILE_STORE", "true")
     return uri
+
+
+def artifact_location(uri: str) -> str | None:
+    """Where a new experiment's artifacts go: beside a SQLite database (`mlartifacts/` in its
+    folder; MLflow would use ./mlruns of whatever folder the export runs in), else the store's
+    own default (a file store's folder, a server's artifact root)."""
+    if not uri.startswith("sqlite:///"):
+        return None
+    database = Path(uri[len("sqlite:///"):])
+    return (database.parent / "mlartifacts").resolve().as_uri()
+
+
+def check_store(uri: str) -> None:
+    """Before anything is logged: a SQLite store has its database driver, a tracking server
+    answers within the timeout ($MLFLOW_HTTP_REQUEST_TIMEOUT, default 10 s; MLflow's client
+    then retries once, not for minutes). ConfigError in one line otherwise."""
+    if uri.startswith("sqlite:"):
+        try:
+            import alembic  # noqa: F401
+            import sqlalchemy  # noqa: F401
+        except ImportError:
+            raise ConfigError(f"--tracking-uri {uri}: a SQLite store needs sqlalchemy and "
+                              f"alembic; pip install 'radbench[mlflow]'") from None
+        return
+    if not uri.startswith(("http://", "https://")):
+        return
+    timeout = float(os.environ.get("MLFLOW_HTTP_REQUEST_TIMEOUT") or SERVER_TIMEOUT_S)
+    os.environ.setdefault("MLFLOW_HTTP_REQUEST_TIMEOUT", f"{timeout:g}")
+    os.environ.setdefault("MLFLOW_HTTP_REQUEST_MAX_RETRIES", "1")
+    import urllib.error
+    import urllib.request
+
+    try:
+        urllib.request.urlopen(f"{uri.rstrip('/')}/health", timeout=timeout).close()
+    except urllib.error.HTTPError:
+        return  # it answered (a server without /health, or one asking to log in)
+    except (urllib.error.URLError, OSError) as exc:
+        reason = getattr(exc, "reason", exc)
+        raise ConfigError(f"--tracking-uri {uri}: no MLflow server answered within {timeout:g} s "
+                          f"({reason}); start one (`mlflow server`) or check the address") \
+            from None
 
 
 def flatten(data: Any, prefix: str = "") -> dict[str, str]:
@@ -111,11 +159,21 @@ def _finished_ms(cell: CellDir) -> int:
 
 
 def _client(uri: str):
+    """MLflow's client, its own log lines (creating tables, migrations) and library deprecation
+    warnings kept off the terminal: the export says what it did in its own lines."""
+    import logging
+    import warnings
+
+    os.environ.setdefault("MLFLOW_LOGGING_LEVEL", "WARNING")
+    for name in ("mlflow", "alembic"):
+        logging.getLogger(name).setLevel(logging.WARNING)
+    warnings.filterwarnings("ignore", category=DeprecationWarning)
     try:
         from mlflow.tracking import MlflowClient
     except ImportError:
         raise ConfigError("export mlflow: the MLflow client is not installed; pip install "
                           "'radbench[mlflow]' (mlflow-skinny) or mlflow") from None
+    logging.getLogger("mlflow").setLevel(logging.WARNING)  # set again: importing resets it
     return MlflowClient(tracking_uri=uri)
 
 
@@ -127,11 +185,13 @@ def export_mlflow(out: Path, uri: str | None = None, experiment: str | None = No
         raise ConfigError(f"{out}: not a run directory (no cells/); expected a directory "
                           f"written by `radbench run`")
     uri = tracking_uri(uri, out)
+    check_store(uri)
     name = experiment or f"radbench-{Path(out).resolve().name}"
     client = _client(uri)
     try:
         found = client.get_experiment_by_name(name)
-        experiment_id = found.experiment_id if found else client.create_experiment(name)
+        experiment_id = found.experiment_id if found else client.create_experiment(
+            name, artifact_location=artifact_location(uri))
     except Exception as exc:  # noqa: BLE001 - MLflow raises its own and the HTTP client's
         first = (str(exc).splitlines() or [type(exc).__name__])[0][:200]
         raise ConfigError(f"--tracking-uri {uri}: cannot open experiment {name!r}: {first}") \
