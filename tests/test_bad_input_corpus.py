@@ -207,6 +207,11 @@ grid_kind("grid-seed-boolean", "not a boolean", seeds=[True])
 grid_kind("grid-seed-float", "valid integer", seeds=[1.5])
 grid_kind("grid-seed-twice", "1 is listed twice", seeds=[1, 1])
 grid_kind("grid-seeds-empty", "at least 1 item", seeds=[])
+grid_kind("grid-seed-too-large", "less than or equal to 4294967295", seeds=[2**32])
+grid_kind("grid-folds-twice", "folds: 0 is listed twice", folds=[0, 0])
+grid_kind("grid-settings-twice", "freeze 'freezeall' with lr 0.01 is listed twice",
+          settings=[{"freeze": "freezeall", "lr": [1e-2]},
+                    {"freeze": "freezeall", "lr": [1e-3, 1e-2]}])
 grid_kind("grid-folds-zero", "folds: 0 but task demo has 5 fold(s)", folds=0)
 grid_kind("grid-folds-boolean", "not a boolean", folds=True)
 grid_kind("grid-folds-too-many", "folds", folds=9)
@@ -300,6 +305,26 @@ kind("run-source-truncated-h5", "is a damaged HDF5 file")(
     lambda w: w.run_args("--sources", "file:" + w.text("w.h5", HDF5_HEADER + bytes(40))))
 kind("run-source-keras-not-zip", "is not a Keras .keras file")(
     lambda w: w.run_args("--sources", "file:" + w.text("m.keras", ZIP_HEADER + b" no")))
+
+
+def _nan_weights(w: World) -> list[str]:
+    """MobileNetV3Small's own weights with one array NaN (issue 27: they passed the file check
+    and failed every cell)."""
+    import h5py
+
+    from radbench.models.backbones import get_backbone
+
+    path = w.path("nan.weights.h5")
+    get_backbone("MobileNetV3Small").build(32).save_weights(path)
+    with h5py.File(path, "r+") as handle:
+        handle["layers/batch_normalization/vars/2"][...] = np.nan  # a moving mean
+    return w.run_args("--sources", f"file:{path}")
+
+
+kind("run-source-another-architecture", "does not load into MobileNetV3Small (ValueError: A "
+     "total of")(lambda w: w.run_args("--sources",
+                                      f"file:{foreign_weights(w.path('foreign.weights.h5'))}"))
+kind("run-source-nan-weights", "holds non-finite values (NaN or infinity) in 1 of")(_nan_weights)
 kind("run-source-backbone-file-missing", "for backbone MobileNetV3Small not found")(
     lambda w: w.run_args("--sources", f"file:{w.root}/{{backbone}}.weights.h5"))
 kind("run-max-images-too-few", "greater than or equal to 8")(
@@ -497,6 +522,64 @@ kind("report-result-json-truncated", "result.json is not valid JSON")(
     _damage("result.json", '{"cell_id": "x", "te'))
 kind("report-failure-json-bad", "failure.json is not a whole record")(
     _damage("failure.json", '{"reason": 3, "kind": []}'))
+
+
+def _copied_result(w: World) -> list[str]:
+    """Another cell's result.json copied into this cell's folder (issue 27: the lr=0.001 cell's
+    AUC would have been reported for the lr=0.01 scenario)."""
+    out = w.run_dir()
+    shutil.copy(out / "cells" / "scratch-0.001" / "result.json",
+                out / "cells" / "scratch-0.01" / "result.json")
+    return ["report", str(out)]
+
+
+def _result_value(key: str, value: str) -> Callable[[World], list[str]]:
+    def make(w: World) -> list[str]:
+        out = w.run_dir()
+        file = out / "cells" / "scratch-0.01" / "result.json"
+        data = json.loads(file.read_text())
+        file.write_text(json.dumps(data).replace(f'"{key}": {json.dumps(data[key])}',
+                                                 f'"{key}": {value}'))
+        return ["report", str(out)]
+    return make
+
+
+kind("report-result-json-of-another-cell",
+     "result.json holds cell scratch-0.001, not this folder's scratch-0.01")(_copied_result)
+kind("report-result-auc-above-one", "test_auc: an AUC lies in [0, 1], not 7.5")(
+    _result_value("test_auc", "7.5"))
+kind("report-result-auc-nan", "test_auc: an AUC lies in [0, 1], not nan")(
+    _result_value("test_auc", "NaN"))
+kind("report-result-auc-negative", "an AUC lies in [0, 1], not -0.2")(
+    _result_value("test_auc", "-0.2"))
+kind("report-failure-json-of-another-cell", "failure.json holds cell scratch-0.001")(
+    _damage("failure.json", '{"reason": "x", "kind": "crashed", "cell_id": "scratch-0.001"}'))
+
+
+def _copied_cell_json(w: World) -> list[str]:
+    out = w.run_dir()
+    shutil.copy(out / "cells" / "imagenet-0.01" / "cell.json",
+                out / "cells" / "scratch-0.01" / "cell.json")
+    return ["report", str(out)]
+
+
+kind("report-cell-json-of-another-cell", "cell.json holds cell imagenet-0.01")(_copied_cell_json)
+
+
+LONG_NAME = "x" * 300  # over the 255 bytes a file name may have
+
+
+kind("report-name-too-long", "is too long for the file system; give another path")(
+    lambda w: ["report", str(w.path(LONG_NAME))])
+kind("status-name-too-long", "is too long for the file system")(
+    lambda w: ["status", str(w.path(LONG_NAME))])
+kind("grid-show-name-too-long", "is too long for the file system")(
+    lambda w: ["grid", "show", str(w.path(LONG_NAME + ".yaml"))])
+kind("run-out-name-too-long", "is too long for the file system")(
+    lambda w: w.run_args(out=str(w.path(LONG_NAME))))
+kind("predict-out-name-too-long", "is too long for the file system")(lambda w: [
+    "predict", str(w.run_dir()), "--data", str(w.phantom), "--out",
+    str(w.path(LONG_NAME + ".csv"))])
 kind("resume-missing", "not found")(lambda w: ["resume", str(w.path("none"))])
 kind("resume-no-record", "run.json")(lambda w: ["resume", str(w.root)])
 kind("cam-missing", "not a run directory")(lambda w: ["cam", str(w.path("none"))])
@@ -569,6 +652,17 @@ kind("weights-export-keras-suffix", "must end in .weights.h5")(lambda w: [
     "--out", str(w.path("x.h5"))])
 kind("weights-export-missing-out", "Missing option '--out'")(lambda w: [
     "weights", "export", "scratch", "--backbone", "ResNet50"])
+kind("weights-export-out-exists", "already exists; add --force to overwrite it")(lambda w: [
+    "weights", "export", "scratch", "--backbone", "ResNet50", "--out",
+    w.text("mine.pth", b"someone's weights")])
+kind("weights-export-out-a-folder", "is a folder; expected a file path")(lambda w: [
+    "weights", "export", "scratch", "--backbone", "ResNet50", "--out", str(w.root)])
+kind("predict-out-exists", "already exists; add --force to overwrite it")(lambda w: [
+    "predict", str(w.run_dir()), "--data", str(w.phantom), "--out",
+    w.text("scores.csv", "case_id,score\n")])
+kind("predict-out-below-a-file", "is a file, so no folder can be made below it")(lambda w: [
+    "predict", str(w.run_dir()), "--data", str(w.phantom), "--out",
+    str(Path(w.text("a-file", "x")) / "scores.csv")])
 
 # --- the environment (a fresh process: the backend is chosen at import) ------------------------
 kind("env-keras-backend-bogus", "KERAS_BACKEND='theano'", env={"KERAS_BACKEND": "theano"},
