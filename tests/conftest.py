@@ -14,7 +14,30 @@ import radbench  # noqa: F401  (first: it loads triton before any test loads Ten
 REPO = Path(__file__).resolve().parents[1]
 
 
+# The longest tests, longest first (CI's --durations): they start first, so that the two
+# pytest-xdist processes end together instead of one running a 4-minute test alone at the end.
+LONGEST_FIRST = (
+    "test_busi_smoke_grid_two_sources_report_and_rerun", "test_the_own_data_tour",
+    "test_sigkill_at_random_moments_then_resume", "test_miniature_study_script",
+    "test_demo_runs_offline", "test_reproduce_medmnist_script_runs_both",
+    "test_label_efficiency_on_busi", "test_the_wheel_works_outside_the_checkout",
+    "test_the_other_backbones_build_freeze_and_fit_under_jax",
+    "test_a_disk_filling_up_mid_grid_loses_nothing", "test_grid_runs_through_a_real_slurm",
+    "test_three_class_busi_end_to_end", "test_failing_cell_is_recorded_and_the_grid_goes_on",
+)
+
+
+def longest_first_rank(name: str) -> int:
+    """Where a test starts: the listed long ones first, in their order; the rest after them, in
+    collection order (the sort is stable)."""
+    for rank, prefix in enumerate(LONGEST_FIRST):
+        if name.startswith(prefix):
+            return rank
+    return len(LONGEST_FIRST)
+
+
 def pytest_collection_modifyitems(config, items):
+    items.sort(key=lambda item: longest_first_rank(item.name))
     if os.environ.get("RADBENCH_SLOW") == "1":
         return
     skip = pytest.mark.skip(reason="slow test; set RADBENCH_SLOW=1 to run it (CI does)")
@@ -116,5 +139,5 @@ EAGER = "RADBENCH_RUN_EAGERLY"
 def eager(monkeypatch):
     """The cells this test runs train without tracing a graph (RADBENCH_RUN_EAGERLY=1, passed
     to every cell process): for tests about what runs, stores and reports cells. The traced
-    step is what tests/train, the BUSI smoke grid, the demo and the chaos test run."""
+    step is what tests/train, the demo, the MedMNIST reference and the chaos test run."""
     monkeypatch.setenv(EAGER, "1")

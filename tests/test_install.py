@@ -13,7 +13,9 @@ from tests.conftest import REPO
 
 
 @pytest.mark.slow
-def test_the_wheel_works_outside_the_checkout(tmp_path):
+def test_the_wheel_works_outside_the_checkout(tmp_path, eager):
+    """The two cells train untraced (`eager`, passed on through the environment): what this test
+    is about is the installed package, not the traced step."""
     done = subprocess.run(["bash", str(REPO / "scripts" / "check_wheel.sh"), str(tmp_path)],
                           capture_output=True, text=True, timeout=1500)
     if done.returncode != 0 and "No matching distribution" in done.stderr:
