@@ -24,6 +24,10 @@ LONGEST_FIRST = (
     "test_the_other_backbones_build_freeze_and_fit_under_jax",
     "test_a_disk_filling_up_mid_grid_loses_nothing", "test_grid_runs_through_a_real_slurm",
     "test_three_class_busi_end_to_end", "test_failing_cell_is_recorded_and_the_grid_goes_on",
+    # the default suite's longest
+    "test_probe_and_knn_cells", "test_calibration_turns_a_degenerate_scratch_cell",
+    "test_a_cell_keeps_the_best_val_auc_epoch", "test_fit_and_predict_keeps_the_best_val_loss",
+    "test_shared_model_gives_each_cell_its_own_run_predictions",
 )
 
 

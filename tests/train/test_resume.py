@@ -46,6 +46,7 @@ def cell_of(**training) -> Cell:
                 Training(**settings))
 
 
+@pytest.mark.slow  # 40 s; end to end with killed processes: tests/execute/test_chaos.py
 def test_an_interrupted_fit_resumes_at_its_next_epoch_with_the_same_outcome(tmp_path,
                                                                              monkeypatch):
     images, split = tiny_problem()
