@@ -102,9 +102,21 @@ def test_predict_errors_are_one_line(kept_run, tmp_path):
 
 
 def test_tensorboard_event_files_per_cell(kept_run):
+    """Train and validation curves (Keras' callback), and the test AUC (issue 27) at the last
+    epoch's step, read back with TensorBoard's own reader."""
+    from tensorboard.backend.event_processing.plugin_event_accumulator import EventAccumulator
+    from tensorboard.util.tensor_util import make_ndarray
+
     for cell in cells_of(kept_run):
         events = list((cell / "tensorboard").rglob("events.out.tfevents.*"))
-        assert {e.parent.name for e in events} >= {"train", "validation"}
+        assert {e.parent.name for e in events} >= {"train", "validation", "test"}
+        test = EventAccumulator(str(cell / "tensorboard" / "test"))
+        test.Reload()
+        result = json.loads((cell / "result.json").read_text())
+        (auc,) = test.Tensors("test_auc")  # TensorBoard's scalars plugin shows it
+        assert float(make_ndarray(auc.tensor_proto)) == pytest.approx(result["test_auc"],
+                                                                     abs=1e-6)
+        assert auc.step == result["epochs_run"]
 
 
 def youden(y, scores) -> float:

@@ -216,6 +216,19 @@ def save_model(model, path: Path) -> None:
         copy.save(partial)
 
 
+def log_test_metrics(folder: Path, metrics: dict[str, float | None], step: int) -> None:
+    """The cell's test AUC and metrics as TensorBoard scalars in `folder` (beside the train and
+    validation curves Keras' callback writes), at the last epoch's step. TensorBoard's own
+    writer: numpy only, no backend."""
+    from tensorboard.summary import Writer
+
+    writer = Writer(str(folder))
+    for name, value in metrics.items():
+        if value is not None and math.isfinite(value):
+            writer.add_scalar(name, float(value), step)
+    writer.close()
+
+
 def run_cell(directory: Path, verbose: int = 2, attempt: int | None = None,
              on_epoch: Callable[[int, int], None] | None = None,
              reuse: ModelReuse | None = None) -> CellResult:
@@ -333,6 +346,11 @@ def run_cell(directory: Path, verbose: int = 2, attempt: int | None = None,
         "device": device(),
         "finished": time.strftime("%Y-%m-%dT%H:%M:%S%z"),
     })
+    if keep["tensorboard"]:
+        log_test_metrics(cell_dir.tensorboard_dir / "test",
+                         {"test_auc": test_auc, **{f"test_{k}": v for k, v in
+                                                   (result.metrics or {}).items() if k != "auc"}},
+                         step=int(result.epochs_run or 0))
     cell_dir.write_result(result)
     cell_dir.resume_file.unlink(missing_ok=True)  # the cell ended: its resume point with it
     return result
