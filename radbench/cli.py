@@ -49,6 +49,9 @@ def main(version: bool = typer.Option(False, "--version", callback=_print_versio
     """Reproduce and re-test the RadImageNet transfer-learning benchmark."""
 
 
+TRAINING_COMMANDS = {"run", "resume", "demo"}  # whose stop keeps finished cells
+
+
 def reports_errors(command: Callable) -> Callable:
     """Bad input becomes one line on stderr and exit code 2 (never a traceback)."""
 
@@ -72,9 +75,12 @@ def reports_errors(command: Callable) -> Callable:
             if exc.errno not in FILESYSTEM_ERRNOS:
                 raise
             where = f"{exc.filename}: " if exc.filename else ""
-            err.print(f"error: {where}{describe_os_error(exc)}; stopped. Finished cells and the "
-                      f"run record are kept; free space (or fix the permissions) and run the "
-                      f"same command to go on", highlight=False, markup=False, soft_wrap=True)
+            trains = command.__name__ in TRAINING_COMMANDS
+            after = ("stopped. Finished cells and the run record are kept; free space (or fix "
+                     "the permissions) and run the same command to go on") if trains else (
+                "stopped; free space (or fix the permissions) and run the same command again")
+            err.print(f"error: {where}{describe_os_error(exc)}; {after}", highlight=False,
+                      markup=False, soft_wrap=True)
             raise typer.Exit(1) from None
 
     return wrapper

@@ -203,3 +203,25 @@ def test_a_read_only_home_without_a_cache_folder(tmp_path, small_disk, phantom_r
     assert "image cache (set --cache-dir or RADBENCH_CACHE)" in done.stderr
     assert "read-only file system" in done.stderr
     assert not (tmp_path / "run").exists()
+
+
+def test_read_only_destinations_of_fetch_and_predict_are_one_line(tmp_path, small_disk):
+    """Issue 27: `data fetch` and `predict --out` to a read-only folder exited 1 with the run's
+    wording about finished cells. Both check the destination first: one line, exit 2."""
+    _remount(small_disk, "ro")
+    try:
+        fetched = run_cli("data", "fetch", "breastmnist", "--dest", str(small_disk / "data"),
+                          "--mirror", "http://127.0.0.1:9")
+        splits = run_cli("data", "fetch", "radimagenet-splits", "--dest", str(small_disk))
+        predicted = run_cli("predict", str(tmp_path), "--data", str(tmp_path), "--out",
+                            str(small_disk / "scores.csv"))
+    finally:
+        _remount(small_disk, "rw")
+    for done, where in ((fetched, f"--dest {small_disk / 'data'}"),
+                        (splits, f"--dest {small_disk}"),
+                        (predicted, f"--out {small_disk / 'scores.csv'}")):
+        no_traceback(done)
+        assert done.returncode == 2, done.stderr
+        (line,) = done.stderr.strip().splitlines()
+        assert line.startswith(f"error: {where}: cannot write there") and \
+            "read-only file system" in line and "Finished cells" not in line, line

@@ -117,8 +117,11 @@ def fetch(name: str, dest: Path | None = None, mirror: str | None = None,
         known = ", ".join(sorted(DOWNLOADS) + sorted(BY_HAND))
         raise DataError(f"unknown dataset {name!r}; known: {known}")
     item = DOWNLOADS[name]
-    target = Path(dest or default_dest()) / item.file
-    return download(item.url(mirror), item.md5, target, timeout)
+    folder = Path(dest or default_dest())
+    from radbench.writable import check_writable  # a read-only folder: one line, before the wait
+
+    check_writable(folder, "--dest" if dest else "dataset folder (--dest or $RADBENCH_DATA)")
+    return download(item.url(mirror), item.md5, folder / item.file, timeout)
 
 
 def by_hand_lines(name: str) -> list[str]:

@@ -160,6 +160,9 @@ def fetch_splits(dest: Path | None = None, tasks: list[str] | None = None,
                  timeout: float = 30.0) -> list[Path]:
     """Download the published CSVs (MD5 checked, resumable) to DEST/<folder>/dataframe/."""
     root = Path(dest) if dest else splits_root()
+    from radbench.writable import check_writable  # a read-only folder: one line, before the wait
+
+    check_writable(root, "--dest" if dest else "splits folder (--dest or $RADBENCH_SPLITS)")
     paths = []
     for task in tasks or list(PUBLISHED):
         entry = published_split(task)
