@@ -335,7 +335,8 @@ def _select(directories: list[CellDir], options: RunOptions, summary: RunSummary
         else:
             stale += state == CellState.STALE
             damaged += state == CellState.DAMAGED
-            faults[fault] += fault is not None and not options.retry_failed
+            if fault is not None and not options.retry_failed:
+                faults[fault] += 1
             to_run.append(directory)
     if summary.skipped_done or summary.skipped_failed:
         console.print(f"{summary.skipped_done} cell(s) already done, {summary.skipped_failed} "

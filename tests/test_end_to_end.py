@@ -175,6 +175,7 @@ def test_failing_cell_is_recorded_and_the_grid_goes_on(tmp_path, phantom_root, e
     assert "failed:" in done.stderr and "log.txt" in done.stderr
     skipped = run_cli(*args)
     assert skipped.returncode == 1 and "1 failed earlier" in skipped.stderr
+    assert "fault of the machine" not in skipped.stderr  # the cell's own failure: it stays
     retried = run_cli(*args, "--retry-failed")
     assert retried.returncode == 1 and "1 failed now" in retried.stderr
     report = json.loads(run_cli("report", str(out), "--json").stdout)

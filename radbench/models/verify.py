@@ -36,6 +36,9 @@ def verify_weights(source: str, backbone: str, record_dir: Path | None = None) -
     resolved = resolve_source(source, backbone)
     if resolved.weights is None:
         return
+    from radbench.quiet import import_backend_quietly
+
+    import_backend_quietly()  # in radbench's own process: its terminal stays clean
     import keras
 
     record = None
