@@ -75,6 +75,15 @@ def check_store(uri: str) -> None:
     """Before anything is logged: a SQLite store has its database driver, a tracking server
     answers within the timeout ($MLFLOW_HTTP_REQUEST_TIMEOUT, default 10 s; MLflow's client
     then retries once, not for minutes). ConfigError in one line otherwise."""
+    local = Path(uri[len("sqlite:///"):]).parent if uri.startswith("sqlite:///") else \
+        Path(uri[len("file://"):]) if uri.startswith("file://") else None
+    if local is not None:  # a read-only run folder: one line, before MLflow's own error
+        from radbench.writable import check_writable
+
+        try:
+            check_writable(local, "--tracking-uri")
+        except ConfigError as exc:
+            raise ConfigError(f"{exc}; give a --tracking-uri that can be written") from None
     if uri.startswith("sqlite:"):
         try:
             import alembic  # noqa: F401

@@ -205,11 +205,15 @@ def test_a_read_only_home_without_a_cache_folder(tmp_path, small_disk, phantom_r
     assert not (tmp_path / "run").exists()
 
 
-def test_read_only_destinations_of_fetch_and_predict_are_one_line(tmp_path, small_disk):
-    """Issue 27: `data fetch` and `predict --out` to a read-only folder exited 1 with the run's
-    wording about finished cells. Both check the destination first: one line, exit 2."""
+def test_read_only_destinations_of_fetch_predict_and_export_are_one_line(tmp_path, small_disk):
+    """Issue 27: `data fetch`, `predict --out` and `export mlflow` to a read-only folder exited
+    1 with the run's wording about finished cells. Each checks its destination first: one line,
+    exit 2."""
+    run = small_disk / "run"
+    (run / "cells").mkdir(parents=True)  # a run folder, as `export mlflow` expects
     _remount(small_disk, "ro")
     try:
+        exported = run_cli("export", "mlflow", str(run))
         fetched = run_cli("data", "fetch", "breastmnist", "--dest", str(small_disk / "data"),
                           "--mirror", "http://127.0.0.1:9")
         splits = run_cli("data", "fetch", "radimagenet-splits", "--dest", str(small_disk))
@@ -219,7 +223,8 @@ def test_read_only_destinations_of_fetch_and_predict_are_one_line(tmp_path, smal
         _remount(small_disk, "rw")
     for done, where in ((fetched, f"--dest {small_disk / 'data'}"),
                         (splits, f"--dest {small_disk}"),
-                        (predicted, f"--out {small_disk / 'scores.csv'}")):
+                        (predicted, f"--out {small_disk / 'scores.csv'}"),
+                        (exported, f"--tracking-uri {run}")):
         no_traceback(done)
         assert done.returncode == 2, done.stderr
         (line,) = done.stderr.strip().splitlines()

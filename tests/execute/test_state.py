@@ -89,6 +89,15 @@ def test_a_heartbeat_from_the_future_or_damaged_goes_stale_on_this_hosts_clock(
         assert "heartbeat.json is damaged; judged by its file time" in state.detail, damaged
 
 
+def test_status_of_a_run_with_a_damaged_heartbeat_names_it(tmp_path):
+    """`radbench status` on a damaged heartbeat.json gave a traceback (issue 27)."""
+    cell = write_cell(tmp_path, "beaten")
+    cell.heartbeat_file.write_text('{"time": "yesterday", "epoch": [3]}')
+    done = run_cli("status", str(tmp_path), "--all")
+    assert done.returncode == 0 and "Traceback" not in done.stderr, done.stderr[-2000:]
+    assert "heartbeat.json is damaged" in done.stdout
+
+
 def test_heartbeat_beats_records_the_epoch_and_goes_away(tmp_path):
     cell = write_cell(tmp_path)
     heartbeat = Heartbeat(cell, interval=0.05, attempt=2).start()
