@@ -704,6 +704,44 @@ def demo(
         raise typer.Exit(1)
 
 
+@app.command(epilog="Example: radbench doctor --json")
+@reports_errors
+def doctor(
+    as_json: bool = typer.Option(False, "--json", help="print one JSON object"),
+    devices: bool = typer.Option(True, "--devices/--no-devices", help="start the backend to "
+                                 "list its devices (a few seconds)"),
+) -> None:
+    """Versions, backend and devices, cache and weights folders, extras installed, and one line
+    per problem with its fix."""
+    from radbench.explain import doctor as examine, doctor_lines
+
+    report = examine(devices)
+    if as_json:
+        print(json.dumps(report, indent=1))
+        return
+    for line in doctor_lines(report):
+        out.print(line, highlight=False, markup=False, soft_wrap=True)
+
+
+@app.command("list", epilog="Example: radbench list backbones")
+@reports_errors
+def list_registry(
+    what: str = typer.Argument(..., help="backbones, tasks, grids, sources or metrics"),
+    as_json: bool = typer.Option(False, "--json", help="print one JSON list"),
+) -> None:
+    """The backbones, tasks, grids, sources or metrics radbench knows, with what each needs."""
+    from radbench.explain import registry_rows
+
+    rows = registry_rows(what)
+    if as_json:
+        print(json.dumps(rows, indent=1))
+        return
+    for row in rows:
+        rest = "; ".join(f"{k} {', '.join(map(str, v)) if isinstance(v, list) else v}"
+                         for k, v in row.items() if k != "name" and v not in ("", None))
+        out.print(f"{row['name']}: {rest}", highlight=False, markup=False, soft_wrap=True)
+
+
 @app.command(epilog="Example: radbench version")
 def version() -> None:
     """Print radbench's version."""

@@ -17,7 +17,7 @@ LAYERS = [
     {"__main__"},
     {"cli"},
     {"demo"},
-    {"runner", "taskinit", "export_mlflow"},
+    {"runner", "taskinit", "export_mlflow", "explain"},
     {"predict"},
     {"cost"},
     {"execute", "report"},
