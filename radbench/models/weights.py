@@ -63,6 +63,18 @@ def imagenet_file(backbone: str, verify: bool = True) -> Path:
     return path
 
 
+def network_cause(exc: BaseException) -> str:
+    """The root cause of a failed download, whole: the innermost error of the chain, a URL
+    error's reason ("[Errno -2] Name or service not known"), never a message cut mid-word."""
+    import urllib.error
+
+    while exc.__cause__ is not None or exc.__context__ is not None:
+        exc = exc.__cause__ or exc.__context__
+    if isinstance(exc, urllib.error.URLError):
+        return str(exc.reason)
+    return (str(exc).splitlines() or [type(exc).__name__])[0] or type(exc).__name__
+
+
 def fetch_imagenet(backbones: list[str]) -> list[Path]:
     """Download through Keras (which verifies its hashes) into the Keras cache."""
     import keras
@@ -75,9 +87,9 @@ def fetch_imagenet(backbones: list[str]) -> list[Path]:
                                         file_hash=entry.published_hash,
                                         cache_dir=str(keras_models_dir().parent))
         except Exception as exc:  # noqa: BLE001 - Keras raises a bare Exception offline
-            first = (str(exc).splitlines() or [type(exc).__name__])[0][:160]
-            raise ConfigError(f"cannot download {entry.url}{entry.file} ({first}); copy the file "
-                              f"by hand to {keras_models_dir() / entry.file}") from None
+            raise ConfigError(f"cannot download {entry.url}{entry.file} ({network_cause(exc)}); "
+                              f"copy the file by hand to {keras_models_dir() / entry.file}") \
+                from None
         paths.append(Path(path))
     return paths
 

@@ -146,3 +146,21 @@ def test_keras_files_open_in_safe_mode(tmp_path):
     other.save(tmp_path / "other.keras")
     with pytest.raises(ConfigError, match=r"does not match the notop"):
         backbone.build(32, weights=str(tmp_path / "other.keras"))
+
+
+def test_a_failed_download_says_its_whole_root_cause():
+    """Issue 28: offline, `weights fetch imagenet` ended with "… None -- [E" (Keras' message,
+    cut at 160 characters). The root cause of the chain is said whole."""
+    import urllib.error
+
+    from radbench.models.weights import network_cause
+
+    try:
+        try:
+            raise urllib.error.URLError(OSError(-2, "Name or service not known"))
+        except urllib.error.URLError as inner:
+            raise Exception("URL fetch failure on https://storage.googleapis.com/" + "x" * 150
+                            + ": None -- [Errno -2] Name or service not known") from inner
+    except Exception as exc:  # noqa: BLE001 - what Keras raises
+        assert network_cause(exc) == "[Errno -2] Name or service not known"
+    assert network_cause(TimeoutError("timed out")) == "timed out"
