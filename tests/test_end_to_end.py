@@ -190,6 +190,8 @@ def test_demo_runs_offline(tmp_path):
     assert done.returncode == 0, done.stderr[-3000:]
     assert not TF_LOG_LINE.search(done.stdout + done.stderr), done.stderr[:2000]
     assert "demo" in done.stdout and "scratch" in done.stdout
+    assert re.search(r"^demo took \d+ s: phantom data \d+ s, pretraining \d+ s, 12 cells \d+ s, "
+                     r"report \d+ s$", done.stderr, re.MULTILINE), done.stderr[-2000:]
     assert (tmp_path / "demo" / "report.md").is_file()
     found = results(tmp_path / "demo")
     assert len(found) == 12
