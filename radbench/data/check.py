@@ -163,6 +163,9 @@ def evaluate(task: TaskConfig, manifest: Manifest, infos: list[ImageInfo]) -> Ch
     findings = [Finding(ERROR, "missing_file", f"{where}: image {path} not found; expected the "
                         f"file to exist (or data.missing_files: drop)") for path, where in
                 manifest.missing]
+    findings += [Finding(ERROR, "unreadable", f"{name}: the file name is not valid UTF-8; rename "
+                         f"the file (or leave it out with --skip-bad)", [name])
+                 for name in manifest.unencodable]
     for info in infos:
         if info.error:
             findings.append(Finding(ERROR, "unreadable", info.error, [info.case_id]))

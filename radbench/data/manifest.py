@@ -32,6 +32,9 @@ class Manifest:
     notes: list[str] = field(default_factory=list)
     missing: list[tuple[str, str]] = field(default_factory=list)  # (file, where it was listed)
     published_names: dict[str, list[str]] = field(default_factory=dict)  # CSV name -> cases
+    # files whose names are not UTF-8 (their bytes written \xNN): kept out of `frame` (pandas'
+    # pyarrow-backed str cannot hold them), listed as errors by the data check
+    unencodable: list[str] = field(default_factory=list)
 
     @property
     def data_id(self) -> str:
@@ -56,6 +59,21 @@ class Manifest:
         dropped = dict(self.dropped)
         dropped[reason] = dropped.get(reason, 0) + len(case_ids)
         return replace(self, frame=frame, dropped=dropped, notes=self.notes + [note])
+
+
+def _encodable(record: RawRecord) -> bool:
+    """Whether every path of the record is valid UTF-8 (Python keeps other bytes of a file name
+    as surrogates, which no CSV, JSON or pyarrow string can hold)."""
+    try:
+        for path in (record.path, *record.masks):
+            str(path).encode("utf-8")
+    except UnicodeEncodeError:
+        return False
+    return True
+
+
+def _escaped(path: Path) -> str:
+    return str(path).encode("utf-8", "surrogateescape").decode("utf-8", "backslashreplace")
 
 
 def read_records(reader, root: Path, spec) -> list[RawRecord]:
@@ -119,8 +137,12 @@ def build_manifest(task: TaskConfig, root: Path, strict: bool = True,
         raise DataError(f"{where}: image {path} not found{more}; expected the file to exist "
                         f"(data.missing_files: drop leaves such rows out)")
     records = [r for r in records if not r.missing]
+    unencodable = [_escaped(r.path) for r in records if not _encodable(r)]
+    records = [r for r in records if _encodable(r)]
     if not records:
-        raise DataError(f"{root}: no images found for adapter {task.data.adapter}")
+        raise DataError(f"{root}: no images found for adapter {task.data.adapter}" + (
+            f" ({len(unencodable)} file(s) whose names are not UTF-8, e.g. {unencodable[0]})"
+            if unencodable else ""))
     frame = pd.DataFrame({
         "path": [relative_locator(r.path, root) for r in records],
         "raw_label": [r.raw_label for r in records],
@@ -176,7 +198,7 @@ def build_manifest(task: TaskConfig, root: Path, strict: bool = True,
     return Manifest(root, frame[COLUMNS], dict(dropped), bool(per_image), notes,
                     missing if task.data.missing_files == "error" else [],
                     {name: [relative_locator(p, root) for p in paths]
-                     for name, paths in names.items()})
+                     for name, paths in names.items()}, unencodable=unencodable)
 
 
 def _published_records(adapter, root: Path, task: TaskConfig, rows: pd.DataFrame
