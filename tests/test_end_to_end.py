@@ -227,7 +227,7 @@ def test_miniature_study_script_compares_three_sources(tmp_path, shared_data, ea
         "folds": 1, "overrides": {"image_size": 64}}))
     done = subprocess.run([sys.executable, str(REPO / "scripts" / "miniature_study.py"), "--out",
                            str(out), "--data-root", str(shared_data), "--max-images", "60",
-                           "--corpus-max-images", "50", "--epochs", "1", "--grid", str(grid)],
+                           "--corpus-max-images", "100", "--epochs", "1", "--grid", str(grid)],
                           capture_output=True, text=True, timeout=1800)
     assert done.returncode == 0, done.stderr[-3000:]
     assert "no BUSI image in radiology/thyroid" in done.stderr
