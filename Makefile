@@ -27,8 +27,8 @@ $(STAMP): pyproject.toml
 # match each other (CUDA builds; they run on a CPU-only machine), for the weights-export and
 # torch-backend tests. Where this index lacks them, those tests skip saying why.
 # The MLflow tracking server the export test starts: the full mlflow package, without its
-# dependencies (its server needs only flask, flask-cors and graphene, in the dev extra; the rest,
-# pyarrow among them, would add a minute to a fresh install).
+# dependencies (its server needs flask, flask-cors, graphene, huey and aiohttp, in the dev
+# extra; the rest, pyarrow among them, would add a minute to a fresh install).
 $(TEST_STAMP): $(STAMP)
 	$(BIN)/python -m pip install --quiet 'torch==2.14.1' 'torchvision==0.29.1' 'timm==1.0.31' || \
 		echo "torch, torchvision or timm not available here: the torch tests will skip"

@@ -14,34 +14,7 @@ import radbench  # noqa: F401  (first: it loads triton before any test loads Ten
 REPO = Path(__file__).resolve().parents[1]
 
 
-# The longest tests, longest first (CI's --durations): they start first, so that the two
-# pytest-xdist processes end together instead of one running a 4-minute test alone at the end.
-LONGEST_FIRST = (
-    "test_busi_smoke_grid_two_sources_report_and_rerun", "test_the_own_data_tour",
-    "test_sigkill_at_random_moments_then_resume", "test_miniature_study_script",
-    "test_demo_runs_offline", "test_reproduce_medmnist_script_runs_both",
-    "test_label_efficiency_on_busi", "test_the_wheel_works_outside_the_checkout",
-    "test_the_other_backbones_build_freeze_and_fit_under_jax",
-    "test_a_disk_filling_up_mid_grid_loses_nothing", "test_grid_runs_through_a_real_slurm",
-    "test_three_class_busi_end_to_end", "test_failing_cell_is_recorded_and_the_grid_goes_on",
-    # the default suite's longest
-    "test_probe_and_knn_cells", "test_calibration_turns_a_degenerate_scratch_cell",
-    "test_a_cell_keeps_the_best_val_auc_epoch", "test_fit_and_predict_keeps_the_best_val_loss",
-    "test_shared_model_gives_each_cell_its_own_run_predictions",
-)
-
-
-def longest_first_rank(name: str) -> int:
-    """Where a test starts: the listed long ones first, in their order; the rest after them, in
-    collection order (the sort is stable)."""
-    for rank, prefix in enumerate(LONGEST_FIRST):
-        if name.startswith(prefix):
-            return rank
-    return len(LONGEST_FIRST)
-
-
 def pytest_collection_modifyitems(config, items):
-    items.sort(key=lambda item: longest_first_rank(item.name))
     if os.environ.get("RADBENCH_SLOW") == "1":
         return
     skip = pytest.mark.skip(reason="slow test; set RADBENCH_SLOW=1 to run it (CI does)")
