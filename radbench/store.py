@@ -68,6 +68,11 @@ class CellDir:
         the user's."""
         return self.path.name if self.path.parent.name == "cells" else None
 
+    def _own(self, held: str | None) -> bool:
+        """Whether a record holding cell id `held` may be this folder's (records too old to
+        carry an id, and folders outside a run's cells/, are not checked)."""
+        return held is None or self.expected_id is None or held == self.expected_id
+
     @property
     def run(self) -> "RunDir":
         """The run directory holding this cell."""
@@ -108,9 +113,7 @@ class CellDir:
             config = CellConfig.model_validate(data)
         except (ValidationError, TypeError, ValueError, KeyError):
             return None
-        expected = self.expected_id
-        return None if expected is not None and config.cell_id not in (None, expected) \
-            else config
+        return config if self._own(config.cell_id) else None
 
     def config_damage(self) -> str | None:
         """What is wrong with a cell.json that is there: not a JSON object, a key the report
@@ -271,8 +274,7 @@ class CellDir:
             result = CellResult.model_validate(data) if data is not None else None
         except ValidationError:
             return None  # damaged: `damage()` names it
-        return None if result is None or result.cell_id not in (self.expected_id, None) and \
-            self.expected_id is not None else result
+        return result if result is not None and self._own(result.cell_id) else None
 
     def write_result(self, result: CellResult) -> None:
         atomic_write_json(self.result_file, result.model_dump(mode="json"))
@@ -285,8 +287,7 @@ class CellDir:
             failure = CellFailure.model_validate(data)
         except ValidationError:
             return None  # damaged: `damage()` names it
-        return None if failure.cell_id not in (None, self.expected_id) and \
-            self.expected_id is not None else failure
+        return failure if self._own(failure.cell_id) else None
 
     def record_failure(self, reason: str, kind: str, **extra: Any) -> None:
         failure = CellFailure(reason=reason, kind=kind, cell_id=self.id, log=str(self.log_file),

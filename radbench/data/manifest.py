@@ -72,8 +72,10 @@ def _encodable(record: RawRecord) -> bool:
     return True
 
 
-def _escaped(path: Path) -> str:
-    return str(path).encode("utf-8", "surrogateescape").decode("utf-8", "backslashreplace")
+def printable(name: str) -> str:
+    """A file name as text any file can hold: bytes that are not UTF-8 (kept by Python as
+    surrogates) written as \\xNN."""
+    return name.encode("utf-8", "surrogateescape").decode("utf-8", "backslashreplace")
 
 
 def read_records(reader, root: Path, spec) -> list[RawRecord]:
@@ -137,7 +139,7 @@ def build_manifest(task: TaskConfig, root: Path, strict: bool = True,
         raise DataError(f"{where}: image {path} not found{more}; expected the file to exist "
                         f"(data.missing_files: drop leaves such rows out)")
     records = [r for r in records if not r.missing]
-    unencodable = [_escaped(r.path) for r in records if not _encodable(r)]
+    unencodable = [printable(str(r.path)) for r in records if not _encodable(r)]
     records = [r for r in records if _encodable(r)]
     if not records:
         raise DataError(f"{root}: no images found for adapter {task.data.adapter}" + (

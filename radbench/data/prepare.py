@@ -15,7 +15,7 @@ from radbench.config.schema import TaskConfig
 from radbench.data.check import CheckReport, evaluate
 from radbench.data.inspect import inspect_all, load_inspection, merge_duplicate_groups, \
     save_inspection
-from radbench.data.manifest import Manifest, build_manifest, subset
+from radbench.data.manifest import Manifest, build_manifest, printable, subset
 from radbench.data.published import published_split, read_published, resolve_split, \
     splits_root
 from radbench.data.splits import make_splits, split_id, straddling_groups
@@ -62,12 +62,6 @@ class PreparedData:
             }, check=self.check.to_dict() if self.check is not None else None,
                 skipped=pd.DataFrame(self.skipped) if self.skipped else None)
         return folder
-
-
-def printable(name: str) -> str:
-    """A file name as text any file can hold: bytes that are not UTF-8 (kept by Python as
-    surrogates) written as \\xNN."""
-    return name.encode("utf-8", "surrogateescape").decode("utf-8", "backslashreplace")
 
 
 def data_root(task: TaskConfig, task_file: Path | None, override: str | None) -> Path:
