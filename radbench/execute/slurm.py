@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import os
 import shutil
+import signal
 import subprocess
 import time
 from pathlib import Path
@@ -45,10 +46,18 @@ class SlurmOptions(BaseModel):
                                                                "cell, e.g. module load cuda")
 
     def executor_parameters(self) -> dict[str, Any]:
+        # requeue-able whatever the cluster's JobRequeue default: a preempted or requeued task
+        # runs again and its cell resumes at its next epoch (radbench.train.resume);
+        # `additional_parameters: {requeue: false}` asks for --no-requeue
+        extra: dict[str, Any] = {"requeue": True, **self.additional_parameters}
+        if extra["requeue"] is False:
+            extra.pop("requeue")
+            extra["no_requeue"] = True
         parameters: dict[str, Any] = {
             "time": self.time_min, "cpus_per_task": self.cpus_per_task,
             "array_parallelism": self.array_parallelism, "job_name": "radbench",
-            "additional_parameters": dict(self.additional_parameters), "setup": list(self.setup),
+            "additional_parameters": {k: v for k, v in extra.items() if v is not False},
+            "setup": list(self.setup),
         }
         if self.partition:
             parameters["partition"] = self.partition
@@ -92,6 +101,10 @@ class CellJob:
                 return "busy: another process ran this cell"
             if outcome.ok:
                 return "done"
+            if done.returncode in (-signal.SIGTERM, -signal.SIGKILL):
+                # preempted, requeued or cancelled: Slurm ends this task too; the requeued
+                # task (or the next `radbench run`) resumes the cell at its next epoch
+                return f"interrupted: {outcome.reason}"
             failure = cell.failure()
             change = None if failure is None else rules.retry(cell, failure, attempts)
             if change is None:
@@ -138,7 +151,8 @@ def check_slurm_available(options: SlurmOptions | None = None) -> None:
     for key, flag in (("partition", "--partition"), ("gres", "--gres"), ("mem", "--mem")):
         if key in parameters:
             command.append(f"{flag}={parameters[key]}")
-    command += [f"--{k.replace('_', '-')}={v}" for k, v in options.additional_parameters.items()]
+    for key, value in parameters["additional_parameters"].items():
+        command.append(f"--{key.replace('_', '-')}" + ("" if value is True else f"={value}"))
     try:
         tested = subprocess.run(command, capture_output=True, text=True, timeout=120)
     except (OSError, subprocess.TimeoutExpired) as exc:

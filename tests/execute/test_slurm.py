@@ -40,7 +40,12 @@ def test_slurm_options_take_grid_values_and_command_line_overrides():
     parameters = executor.options.executor_parameters()
     assert parameters["partition"] == "debug" and parameters["time"] == 30
     assert parameters["gres"] == "gpu:1" and parameters["mem"] == "16384M"
-    assert parameters["additional_parameters"] == {"account": "lab"}
+    # submitted requeue-able unless the grid says otherwise (issue 27)
+    assert parameters["additional_parameters"] == {"requeue": True, "account": "lab"}
+    grid.executors["slurm"]["additional_parameters"]["requeue"] = False
+    refused = slurm(ExecutorSettings(out=None, grid=grid, dry_run=True)).options
+    assert refused.executor_parameters()["additional_parameters"] == {"account": "lab",
+                                                                      "no_requeue": True}
     assert parameters["setup"] == ["module load cuda"]
 
 
@@ -105,6 +110,65 @@ def test_grid_runs_through_a_real_slurm_cluster(tmp_path, phantom_root, slurm_cl
     assert again.returncode == 0 and "2 cell(s) already done" in again.stderr
     assert "nothing to submit" in again.stderr
 
+
+
+def _epoch_in(cell) -> int:
+    try:
+        return int(json.loads((cell / "heartbeat.json").read_text()).get("epoch") or 0)
+    except (OSError, ValueError):
+        return 0
+
+
+@pytest.mark.slow
+def test_a_requeued_slurm_task_resumes_its_cell_at_the_next_epoch(tmp_path, phantom_root,
+                                                                    slurm_cluster):
+    """Issue 27: the array is submitted requeue-able; `scontrol requeue` (what a preempting
+    cluster and submitit's time-out handler do) kills the running task mid-training, Slurm starts
+    it again under the same job id, and the cell continues from its last finished epoch."""
+    grid = tmp_path / "one.yaml"
+    grid.write_text(yaml.safe_dump({
+        "name": "one", "sources": ["scratch"], "backbones": ["MobileNetV3Small"],
+        "settings": [{"freeze": "unfreezeall", "lr": [1e-3]}], "folds": [0],
+        "overrides": {"image_size": 32, "epochs": 6, "batch_size": 8},
+        "executors": {"slurm": {"cpus_per_task": 1, "gpus_per_task": 0, "time_min": 20}}}))
+    env = {**slurm_cluster.env, "RADBENCH_CACHE": os.environ["RADBENCH_CACHE"]}
+    out = tmp_path / "run"
+    submitted = cli(env, "run", "demo", "--grid", str(grid), "--data", str(phantom_root),
+                    "--out", str(out), "--executor", "slurm")
+    assert submitted.returncode == 0, submitted.stderr[-3000:]
+    (cell,) = list((out / "cells").iterdir())
+    job = json.loads((cell / "submitted.json").read_text())["job_id"]
+    script = next((out / "slurm").rglob("*submission.sh")).read_text()
+    assert "#SBATCH --requeue" in script
+    deadline = time.monotonic() + 300
+    while _epoch_in(cell) < 3:  # two epochs finished: their checkpoint is on disk
+        assert not (cell / "result.json").exists(), "the cell ended before it was requeued"
+        assert time.monotonic() < deadline, slurm_cluster.log_tail("slurmctld", 20)
+        time.sleep(0.1)
+    assert (cell / "resume.npz").is_file()
+    requeued = subprocess.run(["scontrol", "requeue", job], env=env, capture_output=True,
+                              text=True)
+    assert requeued.returncode == 0, requeued.stderr
+    # Slurm holds a requeued job for two minutes (its BeginTime): released here once pending
+    deadline = time.monotonic() + 60
+    while "JobState=PENDING" not in (shown := subprocess.run(
+            ["scontrol", "show", "job", job], env=env, capture_output=True, text=True).stdout):
+        assert time.monotonic() < deadline, shown
+        time.sleep(0.5)
+    subprocess.run(["scontrol", "update", f"JobId={job}", "StartTime=now"], env=env, check=True,
+                   capture_output=True)
+    deadline = time.monotonic() + 400
+    while not (cell / "result.json").exists():
+        assert time.monotonic() < deadline, (
+            (cell / "log.txt").read_text()[-2000:], slurm_cluster.log_tail("slurmctld", 20))
+        time.sleep(1)
+    result = json.loads((cell / "result.json").read_text())
+    assert result["resumed_from_epoch"] >= 2 and not (cell / "resume.npz").exists()
+    tries = [json.loads(line) for line in (cell / "attempts.jsonl").read_text().splitlines()]
+    assert len(tries) == 2 and {t["slurm_job_id"] for t in tries} == {job}
+    assert "resumed at epoch" in (cell / "log.txt").read_text()
+    state = json.loads(cli(env, "status", str(out), "--json").stdout)
+    assert state["counts"]["done"] == 1
 
 def test_bad_slurm_options_name_their_key():
     grid = GridConfig.model_validate({
