@@ -147,9 +147,16 @@ def check_loads(path: Path, backbone: str) -> None:
     if top:
         raise ConfigError(f"{path}: holds a full model with a classification top (layer "
                           f"{top[0]!r}); expected a notop file (include_top=False)")
-    model = get_backbone(backbone).build(max(75, get_backbone(backbone).min_size))
+    import warnings
+
+    from radbench.quiet import import_backend_quietly, native_stderr_silenced
+
+    import_backend_quietly()  # in radbench's own process: its terminal shows radbench's lines only
     try:
-        model.load_weights(str(path))
+        with native_stderr_silenced(), warnings.catch_warnings():
+            warnings.simplefilter("ignore")  # h5py, absl and Keras' notes on legacy files
+            model = get_backbone(backbone).build(max(75, get_backbone(backbone).min_size))
+            model.load_weights(str(path))
     except Exception as exc:  # noqa: BLE001 - Keras raises ValueError or others on mismatch
         first = (str(exc).splitlines() or [type(exc).__name__])[0][:200]
         raise ConfigError(f"{path}: does not load into Keras' {backbone} (include_top=False, "

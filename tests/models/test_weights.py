@@ -107,6 +107,8 @@ def test_status_and_import_from_the_command_line(tmp_path):
     keras2_file(tmp_path / "dl" / "RadImageNet-ResNet50_notop.h5", "ResNet50", 32)
     imported = run_cli("weights", "import", "radimagenet", str(tmp_path / "dl"))
     assert imported.returncode == 0, imported.stderr
+    assert imported.stderr == ""  # no TensorFlow banner or library warning (issue 27)
+    assert imported.stdout.startswith("ResNet50: ") and imported.stdout.count("\n") == 1
     status = run_cli("weights", "status", "--json")
     rows = {(r["source"], r["backbone"]): r for r in json.loads(status.stdout)}
     assert rows[("radimagenet", "ResNet50")]["state"] == "ok"
