@@ -252,6 +252,14 @@ for _id, _text, _expected in (
         ("grid-empty-file", "", "empty"),
         ("grid-a-list", "- a\n- b\n", "mapping"),
         ("grid-tabs", "name: g\n\tsources: x\n", "YAML"),
+        # YAML features a hand-written grid meets (issue 27): an anchor never defined, a
+        # Python tag (never constructed: safe loading), a second document in one file
+        ("grid-yaml-undefined-alias", "name: g\nsources: [scratch]\nsettings: [{<<: *base, "
+         "freeze: freezeall}]\n", "line 3: invalid YAML (found undefined alias 'base')"),
+        ("grid-yaml-python-tag", "name: g\nsources: !!python/object:os.system [x]\n",
+         "line 2: invalid YAML (could not determine a constructor"),
+        ("grid-yaml-two-documents", "name: g\n---\nname: h\n",
+         "line 2: invalid YAML (but found another document)"),
 ):
     KINDS.append(Kind(_id, lambda w, t=_text, e=_expected: (
         w.run_args(grid=w.text("bad.yaml", t)), e)))
@@ -591,6 +599,23 @@ kind("predict-missing", "not found")(lambda w: ["predict", str(w.path("none")), 
 kind("predict-no-kept-model", "--keep-weights best")(lambda w: ["predict", str(w.run_dir()),
                                                              "--data", str(w.phantom)])
 kind("export-missing", "not a run directory")(lambda w: ["export", "mlflow", str(w.path("x"))])
+
+
+def _closed_port() -> int:
+    import socket
+
+    with socket.socket() as probe:  # bound, never listening: a connection is refused at once
+        probe.bind(("127.0.0.1", 0))
+        return probe.getsockname()[1]
+
+
+# issue 27: a tracking server that is not there is one line, not minutes of retries
+kind("export-mlflow-server-unreachable", "no MLflow server answered within")(
+    lambda w: ["export", "mlflow", str(w.run_dir()), "--tracking-uri",
+               f"http://127.0.0.1:{_closed_port()}"])
+kind("export-mlflow-sqlite-below-a-file", "can be written")(
+    lambda w: ["export", "mlflow", str(w.run_dir()), "--tracking-uri",
+               f"sqlite:///{w.grid()}/mlflow.db"])
 
 # --- grid show, task init, weights, pretrain ---------------------------------------------------
 kind("grid-show-unknown", "unknown grid")(lambda w: ["grid", "show", "nosuch"])
