@@ -286,3 +286,28 @@ def test_cross_class_sets_are_reported_only_when_alike_directly(tmp_path):
     assert finding.message == ("the same picture in two classes (perceptual hashes 1 bit(s) "
                                "apart): a (class x) and c (class y); 4 images in the set")
     assert finding.case_ids == ["a", "b", "c", "d"]
+
+
+def test_a_file_name_that_is_not_utf8_stays_out_of_the_manifest_frame(tmp_path):
+    """Issue 27: with pyarrow installed, pandas stores text as Arrow strings, which must be
+    UTF-8: a file name holding undecodable bytes (a surrogate escape once decoded) crashed the
+    manifest with a traceback. It is listed apart (`unencodable`), and every string left in the
+    frame encodes as UTF-8, which is what an Arrow-backed column needs."""
+    import os
+    from pathlib import Path
+
+    from radbench.config.load import load_task
+    from radbench.data.manifest import build_manifest
+    from tests.test_bad_input_corpus import World, folders_task, png
+
+    def harm(root: Path) -> None:
+        png(Path(os.fsdecode(bytes(root / "benign") + b"/scan\xff.png")))
+
+    task_file, data = folders_task(World(tmp_path, tmp_path), harm)
+    manifest = build_manifest(load_task(task_file)[0], Path(data), strict=False)
+    assert manifest.unencodable == [str(Path(data) / "benign" / "scan\\xff.png")]
+    assert len(manifest.frame) == 24
+    for column in manifest.frame.columns:
+        for value in manifest.frame[column]:
+            if isinstance(value, str):
+                value.encode("utf-8")  # raises for a surrogate escape
