@@ -26,9 +26,12 @@ class Outcome:
     final: bool = True
 
 
-def worker_command(cell: CellDir | list[CellDir]) -> list[str]:
+def worker_command(cell: CellDir | list[CellDir], serve: bool = False) -> list[str]:
+    """The cell process for `cell` (or a batch of cells); `serve`: a warm worker that then
+    reads further cell directories from its standard input (radbench.execute.worker)."""
     cells = cell if isinstance(cell, list) else [cell]
-    return [sys.executable, "-m", "radbench.execute.worker", *(str(c.path) for c in cells)]
+    return [sys.executable, "-m", "radbench.execute.worker", *(["--serve"] if serve else []),
+            *(str(c.path) for c in cells)]
 
 
 def _disk_full_in(cell: CellDir) -> bool:

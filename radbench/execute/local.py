@@ -1,12 +1,17 @@
 """The local executor: a pool of slots (GPUs or CPU), one cell process per slot, retries of
 transient failures and a budget of consecutive failures.
 
-A cell process runs a batch of cells: cells that build the same model (all but learning rate and
-fold the same) go to one process, which builds and traces the model once (radbench.train.reuse);
-`reuse_models=False` runs one cell per process."""
+Cells go to processes in batches: cells that build the same model (all but learning rate and
+fold the same) form one batch, which a process builds and traces once (radbench.train.reuse).
+A slot's process is a warm worker: when its batch is done it is fed the next batch on its
+standard input, so Python, the backend and their imports start once per slot, not once per
+model. A worker whose cell failed or crashed is not fed again (its cells after it start in a
+fresh process), and a crash takes down only that worker. `reuse_models=False` runs one cell per
+process, each started afresh."""
 
 from __future__ import annotations
 
+import json
 import os
 import signal
 import subprocess
@@ -53,6 +58,32 @@ class _Running:
     current: CellDir | None = None
     announced: set[str] = field(default_factory=set)
     stop_sent: bool = False
+    healthy: bool = True  # no cell of this process failed: it may be fed another batch
+
+    def feedable(self) -> bool:
+        """A warm worker with its input open, its batch done, no failure, still running."""
+        return (self.process.stdin is not None and not self.process.stdin.closed
+                and not self.cells and self.healthy and not self.stop_sent
+                and self.process.poll() is None)
+
+    def feed(self, batch: list[CellDir]) -> bool:
+        """Hand a warm worker its next batch; False when its input is gone."""
+        try:
+            for cell in batch:
+                self.process.stdin.write(json.dumps(str(cell.path)) + "\n")
+            self.process.stdin.flush()
+        except (OSError, ValueError):  # it died meanwhile: `_ended` will see it
+            return False
+        self.cells.extend(batch)
+        return True
+
+    def close_input(self) -> None:
+        """No more batches: the worker ends after the cell in hand."""
+        if self.process.stdin is not None and not self.process.stdin.closed:
+            try:
+                self.process.stdin.close()
+            except OSError:
+                pass
 
 
 def model_groups(cells: list[CellDir], reuse_models: bool = True) -> list[list[CellDir]]:
@@ -76,14 +107,18 @@ def worker_environment(slot: Slot) -> dict[str, str]:
     return env
 
 
-def start_worker(cells: list[CellDir], slot: Slot, policy: RetryPolicy) -> subprocess.Popen:
+def start_worker(cells: list[CellDir], slot: Slot, policy: RetryPolicy,
+                 serve: bool = False) -> subprocess.Popen:
     """One cell process on `slot` for a batch of cells; it writes each cell's log (stderr holds
     only what it says before it has the first cell's lock). It stops its batch itself after
-    the failure budget's number of failures in a row."""
+    the failure budget's number of failures in a row. `serve`: a warm worker, fed further
+    batches on its standard input."""
     env = worker_environment(slot)
     env["RADBENCH_MAX_CONSECUTIVE_FAILURES"] = str(policy.max_consecutive_failures)
-    return subprocess.Popen(worker_command(cells), stdout=subprocess.DEVNULL,
-                            stderr=subprocess.PIPE, stdin=subprocess.DEVNULL, env=env, text=True)
+    return subprocess.Popen(worker_command(cells, serve=serve), stdout=subprocess.DEVNULL,
+                            stderr=subprocess.PIPE,
+                            stdin=subprocess.PIPE if serve else subprocess.DEVNULL,
+                            env=env, text=True)
 
 
 def _started_here(cell: CellDir, pid: int) -> bool:
@@ -101,6 +136,7 @@ class LocalRun:
                  events: Events | None = None, poll_seconds: float = 0.2,
                  reuse_models: bool = True):
         self.policy, self.poll_seconds = policy, poll_seconds
+        self.warm = reuse_models  # one fresh process per cell is what --no-reuse-models asks
         self.events = events or _Quiet()
         self.summary = ExecutionSummary()
         self.queue = model_groups(cells, reuse_models)
@@ -118,6 +154,7 @@ class LocalRun:
                 time.sleep(self.poll_seconds)
                 for item in self.running:
                     self._advance(item)
+                self._feed_warm_workers()
                 self.events.refresh({r.slot.name: (r.current, r.started) for r in self.running
                                      if r.current is not None})
                 for item in [r for r in self.running if r.process.poll() is not None]:
@@ -129,20 +166,43 @@ class LocalRun:
             self._stop_children()
         return self.summary
 
-    def _start_workers(self) -> None:
-        """A cell process on each free slot for the next model group not done elsewhere."""
-        while self.queue and self.free and not self.budget.exhausted:
+    def _next_batch(self) -> list[CellDir]:
+        """The next model group's cells not done or running elsewhere ([]: none left)."""
+        while self.queue:
             batch = []
             for cell in self.queue.pop(0):
                 if cell.result() is not None or is_locked(cell.lock_file):
                     self.summary.busy.append(cell)  # done or running in another process
                 else:
                     batch.append(cell)
+            if batch:
+                return batch
+        return []
+
+    def _start_workers(self) -> None:
+        """A cell process on each free slot for the next model group not done elsewhere."""
+        while self.queue and self.free and not self.budget.exhausted:
+            batch = self._next_batch()
             if not batch:
                 continue
             slot = self.free.pop(0)
-            self.running.append(_Running(batch, slot, start_worker(batch, slot, self.policy),
-                                         time.monotonic()))
+            self.running.append(_Running(batch, slot, start_worker(
+                batch, slot, self.policy, serve=self.warm), time.monotonic()))
+
+    def _feed_warm_workers(self) -> None:
+        """Each warm worker whose batch is done gets the next one; with none left (or after a
+        failure in it) its input is closed and it ends."""
+        for item in self.running:
+            if not item.feedable():
+                if item.cells or item.process.poll() is not None:
+                    continue
+                item.close_input()  # failed or told to stop: it ends, a fresh one may start
+                continue
+            batch = [] if self.budget.exhausted else self._next_batch()
+            if not batch:
+                item.close_input()
+            elif not item.feed(batch):
+                self.queue.insert(0, batch)
 
     def _stop_starting(self) -> None:
         """The failure budget is spent: queued cells are not started, running processes finish
@@ -150,6 +210,7 @@ class LocalRun:
         self.summary.not_started.extend(c for batch in self.queue for c in batch)
         self.queue.clear()
         for item in self.running:
+            item.close_input()
             if not item.stop_sent and item.process.poll() is None:
                 item.process.send_signal(signal.SIGUSR1)
                 item.stop_sent = True
@@ -157,6 +218,7 @@ class LocalRun:
     def _stop_children(self) -> None:
         """Interrupted: stop our cell processes; their cells count as stale."""
         for item in self.running:
+            item.close_input()
             item.process.terminate()
         for item in self.running:
             try:
@@ -200,8 +262,9 @@ class LocalRun:
                 self._announce(item, cell)
             if here and (cell.result() is not None or cell.failure() is not None):
                 item.cells.remove(cell)
-                self._report(attempt_outcome(cell, item.slot, 0, "",
-                                             time.monotonic() - item.started))
+                outcome = attempt_outcome(cell, item.slot, 0, "", time.monotonic() - item.started)
+                item.healthy = item.healthy and outcome is not None and outcome.ok
+                self._report(outcome)
             elif not here and cell.result() is not None:
                 item.cells.remove(cell)
                 self.summary.busy.append(cell)  # finished by another process meanwhile
@@ -217,6 +280,7 @@ class LocalRun:
         """The process ended: a cell it started without finishing crashed with it; cells it
         never reached go back to the queue."""
         code = item.process.returncode
+        item.close_input()
         early = item.process.stderr.read() if item.process.stderr else ""
         if item.process.stderr:
             item.process.stderr.close()

@@ -1,6 +1,10 @@
-"""Entry point of a cell process: `python -m radbench.execute.worker CELL_DIR [CELL_DIR ...]`.
+"""Entry point of a cell process: `python -m radbench.execute.worker [--serve] CELL_DIR ...`.
 
-Every executor (local slots, Slurm array tasks) runs cells through this one entry point.
+Every executor (local slots, Slurm array tasks) runs cells through this one entry point. With
+`--serve` the process is a warm worker: after the cells on its command line it reads further cell
+directories from standard input, one JSON string per line, and runs each as it comes, until the
+input ends (the local executor feeds a slot's worker that way, so that Python, the backend and
+their imports start once per slot, not once per model).
 
 For each cell in turn it takes the cell's lock (skips the cell if another process holds it; exit
 75 when that was the only cell), skips it if it is already done, appends its output to the
@@ -157,14 +161,32 @@ def _stop_after_current(signum, frame) -> None:
     _stop_after_this_cell = True
 
 
+def _served(argv: list[str], serve: bool):
+    """The cell directories to run: those given, then (serving) one per line of stdin."""
+    yield from argv
+    if not serve:
+        return
+    import json
+
+    while not _stop_after_this_cell:
+        line = sys.stdin.readline()
+        if not line:
+            return  # the executor closed our input: no more cells
+        if line.strip():
+            yield json.loads(line)
+
+
 def main(argv: list[str]) -> int:
-    if not argv:
-        print("usage: python -m radbench.execute.worker CELL_DIR [CELL_DIR ...]", file=sys.stderr)
+    serve = bool(argv) and argv[0] == "--serve"
+    argv = argv[1:] if serve else argv
+    if not argv and not serve:
+        print("usage: python -m radbench.execute.worker [--serve] CELL_DIR [CELL_DIR ...]",
+              file=sys.stderr)
         return 2
     _die_with_parent()
     backend_environment(os.environ)
     reuse = None
-    if len(argv) > 1:
+    if len(argv) > 1 or serve:
         from radbench.train.reuse import ModelReuse
 
         reuse = ModelReuse()
@@ -174,7 +196,7 @@ def main(argv: list[str]) -> int:
     budget = FailureBudget(int(os.environ.get("RADBENCH_MAX_CONSECUTIVE_FAILURES", "0") or 0))
     codes = []
     try:
-        for directory in argv:
+        for directory in _served(argv, serve):
             if _stop_after_this_cell or budget.exhausted:
                 break  # the cells left go back to the executor
             codes.append(run_one(Path(directory), reuse))

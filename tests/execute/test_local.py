@@ -141,3 +141,56 @@ def test_two_runs_on_one_directory_never_train_the_same_cell(tmp_path, phantom_r
         assert (cell / "result.json").is_file()
     record = json.loads((out / "run.json").read_text())
     assert len(record["invocations"]) == 2  # neither run lost the other's record
+
+
+def _files(cell: Path) -> dict[str, bytes]:
+    return {p.name: p.read_bytes() for p in sorted(cell.iterdir()) if p.is_file()}
+
+
+@pytest.mark.slow
+def test_a_warm_worker_killed_mid_cell_takes_down_only_that_cell(tmp_path, phantom_root):
+    """Issue 30: a slot's worker runs model group after model group (one process, one pid);
+    killed in its second cell, that cell is recorded crashed, the next cell starts in a fresh
+    worker, the first cell's files do not change, and the same command then finishes the grid
+    (a cell killed by the system is not the cell's own failure)."""
+    import signal
+    import time
+
+    grid = tmp_path / "three.yaml"
+    grid.write_text(yaml.safe_dump({
+        "name": "three", "sources": ["scratch"], "backbones": ["MobileNetV3Small"],
+        "settings": [{"freeze": "freezeall", "lr": [1e-2]},
+                     {"freeze": "unfreezetop10", "lr": [1e-2]},
+                     {"freeze": "unfreezeall", "lr": [1e-3]}], "folds": 1,
+        "overrides": {"image_size": 32, "epochs": 2, "batch_size": 16}}))
+    out = tmp_path / "run"
+    args = ["run", "demo", "--grid", str(grid), "--data", str(phantom_root), "--out", str(out),
+            "--max-parallel", "1"]
+    run = subprocess.Popen([sys.executable, "-m", "radbench.cli", *args], cwd=REPO,
+                           stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    deadline = time.monotonic() + 300
+    while True:  # the second cell started, in the first cell's process
+        started = {c: attempts(c)[-1] for c in (cells(out) if (out / "cells").is_dir() else [])
+                   if (c / "attempts.jsonl").is_file() and (c / "attempts.jsonl").stat().st_size}
+        done = [c for c in started if (c / "result.json").is_file()]
+        second = [c for c in started if c not in done]
+        if done and second:
+            break
+        assert run.poll() is None and time.monotonic() < deadline, run.communicate()
+        time.sleep(0.05)
+    (first,), (second,) = done, second
+    worker = started[second]["pid"]
+    assert worker == started[first]["pid"]  # one warm process for both model groups
+    before = _files(first)
+    os.kill(worker, signal.SIGKILL)
+    stdout, stderr = run.communicate(timeout=600)
+    assert run.returncode == 1, stderr[-3000:]
+    failure = json.loads((second / "failure.json").read_text())
+    assert failure["kind"] == "crashed" and failure["exit_code"] == -9
+    (third,) = [c for c in cells(out) if c not in (first, second)]
+    assert (third / "result.json").is_file() and attempts(third)[-1]["pid"] != worker
+    assert _files(first) == before
+    again = run_cli(*args)
+    assert again.returncode == 0, again.stderr[-3000:]
+    assert [len(attempts(c)) for c in (first, second, third)] == [1, 2, 1]
+    assert all((c / "result.json").is_file() for c in cells(out))
