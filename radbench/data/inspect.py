@@ -154,9 +154,11 @@ def duplicate_groups(infos: list[ImageInfo], max_distance: int) -> list[list[str
     return sorted((sorted(g) for g in groups.values() if len(g) > 1), key=lambda g: g[0])
 
 
-def merge_duplicate_groups(manifest: Manifest, duplicates: list[list[str]]) -> Manifest:
-    """Give every near-duplicate set one group (the union of their groups), so no set can
-    straddle train and test."""
+def merge_duplicate_groups(manifest: Manifest, duplicates: list[list[str]],
+                           kept_as: str | None = None) -> Manifest:
+    """Give every near-duplicate set one group (the union of their groups), so that no set can
+    straddle train and test in a split radbench makes. `kept_as`: the split is not radbench's
+    to make ("published", "released"): the note says the merged groups do not change it."""
     if not duplicates:
         return manifest
     frame = manifest.frame.copy()
@@ -178,4 +180,9 @@ def merge_duplicate_groups(manifest: Manifest, duplicates: list[list[str]]) -> M
     merged = len(groups) - frame["group"].nunique()
     note = (f"near-duplicates: {sum(len(d) for d in duplicates)} images in {len(duplicates)} "
             f"sets; {merged} group(s) merged so that no set straddles train and test")
+    if kept_as:
+        note = (f"near-duplicates: {sum(len(d) for d in duplicates)} images in "
+                f"{len(duplicates)} sets; {merged} group(s) merged, which radbench's own splits "
+                f"keep whole, but this split is kept as {kept_as}: a set may straddle its parts "
+                f"(the split note counts them)")
     return replace(manifest, frame=frame, notes=manifest.notes + [note])

@@ -138,7 +138,9 @@ def prepare(task: TaskConfig, root: Path, max_images: int | None = None,
     if task.data.near_duplicates == "group":
         remaining = set(manifest.frame["case_id"])
         sets = [[c for c in members if c in remaining] for members in report.duplicates]
-        manifest = merge_duplicate_groups(manifest, [s for s in sets if len(s) > 1])
+        kept_as = "published" if published is not None else (
+            "released" if task.split.scheme == "given" else None)
+        manifest = merge_duplicate_groups(manifest, [s for s in sets if len(s) > 1], kept_as)
     splits = make_splits(manifest, task.split, task.classes.names, published)
     if published is not None:
         notes = _published_notes(task, splits, manifest, splits_root(splits_dir))

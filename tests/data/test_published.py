@@ -127,6 +127,11 @@ def test_real_busi_gives_the_published_folds(splits, busi_root, tmp_path):
     # BUSI twins that the published folds put in two parts are counted, not regrouped
     assert any("in two parts of a fold (kept as published" in n
                for n in prepared.manifest.notes)
+    # ...and no note claims otherwise (issue 28: "merged so that no set straddles" stood next
+    # to the count of sets that do)
+    (twins,) = [n for n in prepared.manifest.notes if n.startswith("near-duplicates:")]
+    assert "this split is kept as published: a set may straddle its parts" in twins
+    assert "so that no set straddles" not in " ".join(prepared.manifest.notes)
 
 
 def test_real_ddti_crops_map_each_image_to_its_nodule_crops(splits, shared_data, tmp_path):
