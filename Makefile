@@ -28,12 +28,15 @@ $(STAMP): pyproject.toml
 # torch-backend tests. Where this index lacks them, those tests skip saying why.
 # The MLflow tracking server the export test starts: the full mlflow package, without its
 # dependencies (its server needs flask, flask-cors, graphene, huey and aiohttp, in the dev
-# extra; the rest, pyarrow among them, would add a minute to a fresh install).
+# extra; the rest, pyarrow among them, would add a minute to a fresh install). MedMNIST's own
+# evaluator (numpy, pandas and scikit-learn only) checks the MedMNIST script's predictions.
 $(TEST_STAMP): $(STAMP)
 	$(BIN)/python -m pip install --quiet 'torch==2.14.1' 'torchvision==0.29.1' 'timm==1.0.31' || \
 		echo "torch, torchvision or timm not available here: the torch tests will skip"
 	$(BIN)/python -m pip install --quiet --no-deps 'mlflow==3.18.0' || \
 		echo "mlflow not available here: the tracking-server test will skip"
+	$(BIN)/python -m pip install --quiet --no-deps 'medmnist==3.0.2' || \
+		echo "medmnist not available here: its evaluator's check will skip"
 	touch $(TEST_STAMP)
 
 test: install $(TEST_STAMP)

@@ -11,6 +11,13 @@ ACC (threshold 0.5, as MedMNIST's `getACC`) of both beside the published values.
     python scripts/reproduce_medmnist.py --out /tmp/medmnist --epochs 30 \\
         --datasets breastmnist                                                 # a CPU budget
 
+Each radbench cell's test predictions are also written in MedMNIST's own order and label space,
+`medmnist-order/<dataset>_seed<k>_test.csv` (their `Evaluator.evaluate(save_folder=...)` format:
+the test index, then one score column per MedMNIST label, no header). radbench's `y_score` is the
+probability of the task's positive class, and BreastMNIST's positive class (malignant) is
+MedMNIST's label 0: fed to MedMNIST's evaluator as it is, it would give 1 - AUC. When the
+`medmnist` package is installed, its evaluator scores that file and the summary holds its AUC.
+
 Everything is resumable: finished radbench cells and bare runs found under --out are kept.
 Exit status 1 when a dataset run at the full protocol (100 epochs) misses the published AUC by
 more than --tolerance; shorter budgets only report the gap.
@@ -21,6 +28,7 @@ from __future__ import annotations
 import argparse
 import json
 import os
+import re
 import statistics
 import subprocess
 import sys
@@ -54,8 +62,42 @@ def write_grid(out: Path, seeds: list[int], epochs: int) -> Path:
     return path
 
 
+def medmnist_order(cell_dir, labels: "np.ndarray") -> "np.ndarray":
+    """The cell's test scores as MedMNIST's evaluator takes them: row i is test image i, column
+    L the score of MedMNIST label L (the task's class_map names each label's class)."""
+    import numpy as np
+
+    config = cell_dir.config()
+    class_map, positive = config.task.data.class_map, config.task.classes.positive
+    predictions = cell_dir.predictions()
+    index = predictions["case_id"].map(lambda case: int(re.search(r"test/(\d+)$", case)[1]))
+    positive_score = np.full(len(labels), np.nan)
+    positive_score[index.to_numpy()] = predictions["y_score"].to_numpy()
+    if np.isnan(positive_score).any():
+        raise SystemExit(f"{cell_dir.path}: predictions.csv lacks some of the {len(labels)} "
+                         f"test images")
+    n_labels = int(labels.max()) + 1
+    columns = [positive_score if class_map.get(str(label), str(label)) == positive
+               else 1.0 - positive_score for label in range(n_labels)]
+    return np.stack(columns, axis=1)
+
+
+def medmnist_evaluator(dataset: str, data: Path, scores) -> tuple[float, float] | None:
+    """MedMNIST's own Evaluator on `scores` (None when the package is not installed)."""
+    try:
+        from medmnist.evaluator import Evaluator
+    except ImportError:
+        return None
+    metrics = Evaluator(dataset, "test", root=str(data)).evaluate(scores)
+    return float(metrics.AUC), float(metrics.ACC)
+
+
 def run_radbench(dataset: str, grid: Path, data: Path, out: Path) -> list[dict]:
-    """`radbench run DATASET --grid GRID` as a user types it; per seed: test AUC and ACC."""
+    """`radbench run DATASET --grid GRID` as a user types it; per seed: test AUC and ACC, the
+    scores in MedMNIST's order written beside the run, and MedMNIST's evaluator on them."""
+    import numpy as np
+    import pandas as pd
+
     from radbench.store import RunDir
 
     command = [sys.executable, "-m", "radbench", "run", dataset, "--grid", str(grid),
@@ -69,9 +111,18 @@ def run_radbench(dataset: str, grid: Path, data: Path, out: Path) -> list[dict]:
             continue
         predictions = cell_dir.predictions()
         accuracy = ((predictions["y_score"] > 0.5).astype(int) == predictions["y_true"]).mean()
+        with np.load(data / f"{dataset}.npz") as arrays:
+            labels = arrays["test_labels"].reshape(-1)
+        scores = medmnist_order(cell_dir, labels)
+        ordered = out.parent / "medmnist-order" / f"{dataset}_seed{result.seed}_test.csv"
+        ordered.parent.mkdir(parents=True, exist_ok=True)
+        pd.DataFrame(scores).to_csv(ordered, header=False)  # MedMNIST's own save format
+        official = medmnist_evaluator(dataset, data, scores)
         rows.append({"seed": result.seed, "test_auc": result.test_auc,
                      "test_acc": float(accuracy), "best_epoch": result.best_epoch,
-                     "epochs": result.epochs_run})
+                     "epochs": result.epochs_run, "medmnist_order_file": str(ordered),
+                     "medmnist_evaluator_auc": official[0] if official else None,
+                     "medmnist_evaluator_acc": official[1] if official else None})
     return sorted(rows, key=lambda row: row["seed"])
 
 

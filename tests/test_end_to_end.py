@@ -291,3 +291,16 @@ def test_reproduce_medmnist_script_runs_both_implementations(tmp_path, shared_da
     result = json.loads((cell / "result.json").read_text())
     assert result["backbone"] == "ResNet50CIFAR" and result["best_val_auc"] is not None
     assert "radbench − bare Keras AUC" in done.stdout
+    # issue 28: the scores in MedMNIST's order and label space (malignant is their label 0)
+    (seed,) = summary["radbench"]["per_seed"]
+    ordered = pd.read_csv(seed["medmnist_order_file"], header=None, index_col=0).to_numpy()
+    labels = np.load(shared_data / "medmnist" / "breastmnist.npz")["test_labels"].reshape(-1)
+    assert ordered.shape == (156, 2)
+    assert roc_auc_score(labels, ordered[:, 1]) == pytest.approx(summary["radbench"]["auc"])
+    assert roc_auc_score(labels, ordered[:, 0]) == pytest.approx(1 - summary["radbench"]["auc"])
+    try:
+        import medmnist.evaluator  # noqa: F401  (the test extra installs it)
+    except ImportError:
+        assert seed["medmnist_evaluator_auc"] is None
+    else:  # MedMNIST's own evaluator on the file gives radbench's AUC
+        assert seed["medmnist_evaluator_auc"] == pytest.approx(summary["radbench"]["auc"])
