@@ -555,15 +555,20 @@ def weights_status(as_json: bool = typer.Option(False, "--json")) -> None:
     if as_json:
         print(json.dumps(rows, indent=1))
         return
-    for row in rows:
-        out.print(f"{row['source']:12s} {row['backbone']:18s} {row['state']:22s} {row['path']}  "
-                  f"{row['hash']}", highlight=False, markup=False)
+    import pandas as pd
+
+    from radbench.terminal import fitted_table
+
+    frame = pd.DataFrame([{"source": r["source"], "backbone": r["backbone"], "state": r["state"],
+                           "file": r["path"], "hash": " ".join(
+                               w[:12] for w in str(r["hash"] or "").split())} for r in rows])
+    out.print(fitted_table("", frame, out.width)[0], soft_wrap=False)  # full hashes: --json
     from radbench.models.weights import IMAGENET_WHERE, RADIMAGENET_WHERE
 
     if any(r["state"] != "ok" for r in rows if r["source"] == "radimagenet"):
-        out.print(RADIMAGENET_WHERE, highlight=False, markup=False)
+        out.print(RADIMAGENET_WHERE, highlight=False, markup=False, soft_wrap=False)
     if any(r["state"] != "ok" for r in rows if r["source"] == "imagenet"):
-        out.print(IMAGENET_WHERE, highlight=False, markup=False)
+        out.print(IMAGENET_WHERE, highlight=False, markup=False, soft_wrap=False)
 
 
 @weights_app.command("export",

@@ -22,6 +22,7 @@ from radbench.data.external import prepare_site, site_roots
 from radbench.data.prepare import PreparedData, data_root, prepare, windows_of
 from radbench.data.published import resolve_split
 from radbench.data.splits import train_subset
+from radbench.terminal import short_sources
 from radbench.errors import ConfigError
 from radbench.execute.executor import ExecutorSettings
 from radbench.execute.lock import FileLock
@@ -255,7 +256,8 @@ def run_grid(options: RunOptions, console: Console | None = None) -> RunSummary:
     directories = [_write_cell(run, c, prepared, grid.name, cache_dirs) for c in cells]
     with FileLock(run.run_lock_file):
         run.write_cells_index()
-    labels = {d.id: c.label() for d, c in zip(directories, cells)}
+    # the terminal's labels: a `file:` source by its file's stem (cell.json keeps the path)
+    labels = {d.id: short_sources(c.label()) for d, c in zip(directories, cells)}
     summary = RunSummary(total=len(cells))
     to_run = _select(directories, options, summary, console)
     for directory in to_run:

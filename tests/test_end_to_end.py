@@ -206,6 +206,24 @@ def test_demo_runs_offline(tmp_path):
     assert all(r["localization"]["n"] > 0 for r in found)
     text = (tmp_path / "demo" / "report.md").read_text()
     assert "## Lesion localization (Grad-CAM)" in text and "Wilcoxon p (primary)" in text
+    # issue 28: at 80 columns (a pipe's default) every table fits and keeps its header words
+    from radbench.report.build import build_report
+    from tests.test_terminal import split_header_words
+
+    headers = [str(c) for section in build_report(tmp_path / "demo").sections.values()
+               if section.terminal and len(section.frame) for c in section.text().columns]
+    env80 = {**os.environ, "COLUMNS": "80"}
+    report = subprocess.run([sys.executable, "-m", "radbench.cli", "report",
+                             str(tmp_path / "demo"), "--format", "md"], capture_output=True,
+                            text=True, cwd=REPO, env=env80)
+    status = subprocess.run([sys.executable, "-m", "radbench.cli", "status",
+                             str(tmp_path / "demo"), "--all"], capture_output=True, text=True,
+                            cwd=REPO, env=env80)
+    for shown in (done.stdout, report.stdout, status.stdout):
+        tables = [line for line in shown.splitlines() if not line.startswith("note:")]
+        assert max(len(line) for line in tables) <= 80, shown[-3000:]
+        assert split_header_words(shown, headers) == [], shown[:3000]
+        assert "file:" not in "\n".join(tables)  # a file source shown by its stem
     again = run_cli("cam", str(tmp_path / "demo"), "--threshold", "0.3")
     assert again.returncode == 0 and "12 cell(s) localized now" in again.stderr
     assert not TF_LOG_LINE.search(again.stderr), again.stderr[:2000]

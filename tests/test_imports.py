@@ -25,7 +25,7 @@ LAYERS = [
     {"grid"},
     {"models", "data"},
     {"sites"},
-    {"store", "provenance", "writable", "quiet"},
+    {"store", "provenance", "writable", "quiet", "terminal"},
     {"cellspec", "metrics", "cellrecords"},
     {"config", "registry"},
     {"atomic", "ids", "errors"},

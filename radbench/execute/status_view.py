@@ -14,6 +14,7 @@ from rich.text import Text
 from radbench.errors import ConfigError
 from radbench.execute.state import ORDER, CellStatus, count_states, run_states
 from radbench.store import CellState, RunDir
+from radbench.terminal import short_sources
 
 STYLES = {CellState.DONE: "green", CellState.RUNNING: "cyan", CellState.STALE: "yellow",
           CellState.FAILED: "red", CellState.QUEUED: "blue", CellState.PENDING: "dim",
@@ -56,7 +57,7 @@ def status_table(states: list[CellStatus], show_all: bool = False) -> Table:
             continue
         shown = Text(state.state.value + (" DEGENERATE" if state.degenerate else ""),
                      style="bold red" if state.degenerate else STYLES[state.state])
-        table.add_row(shown, state.label(), state.epoch, state.detail)
+        table.add_row(shown, short_sources(state.label()), state.epoch, state.detail)
     return table
 
 
@@ -68,9 +69,9 @@ def print_status(run_dir: Path, console: Console, show_all: bool = False,
                           "degenerate": sum(s.degenerate for s in states),
                           "cells": [s.to_dict() for s in states]}, indent=2))
         return
-    console.print(_counts_line(states), highlight=False)
+    console.print(_counts_line(states), highlight=False, soft_wrap=False)
     if show_all or any(s.state != CellState.DONE or s.degenerate for s in states):
-        console.print(status_table(states, show_all))
+        console.print(status_table(states, show_all), soft_wrap=False)
 
 
 def follow_status(run_dir: Path, every_s: float, console: Console) -> None:

@@ -9,13 +9,13 @@ from pathlib import Path
 
 import pandas as pd
 from rich.console import Console
-from rich.table import Table
 
 from radbench.errors import ConfigError
 from radbench.report.build import Report, Section
 from radbench.report.html import write_html
 from radbench.report.provenance import provenance_lines
 from radbench.report.shown import empty_reason
+from radbench.terminal import fitted_table
 from radbench.atomic import atomic_write_csv, atomic_write_text
 
 FORMATS = ("md", "csv", "json", "tex", "html")
@@ -120,12 +120,11 @@ def print_report(report: Report, console: Console) -> None:
         frame = section.text()
         if not section.terminal or frame.empty:
             continue
-        table = Table(title=section.title)
-        for column in frame.columns:
-            table.add_column(str(column), overflow="fold")
-        for row in frame.itertuples(index=False):
-            table.add_row(*(str(v) for v in row))
-        console.print(table)
+        table, left_out = fitted_table(section.title, frame, console.width)
+        console.print(table, soft_wrap=False)  # the table fits the width, long lines or not
+        if left_out:
+            console.print(f"({console.width} columns: {', '.join(left_out)} left out here; "
+                          f"all in report.md)", highlight=False, soft_wrap=False)
     others = [s.title.lower() for s in report.sections.values()
               if not s.terminal and len(s.frame)]
     if others:
