@@ -219,3 +219,41 @@ def test_shipped_tasks_use_the_published_folds_when_found_else_their_fallback(sp
     (partial / "thyroid" / "dataframe" / "thyroid_val_fold3.csv").unlink()
     with pytest.raises(DataError, match="lacks 1 file"):
         prepare(task, root, cache_dir=tmp_path / "cache", splits_dir=partial)
+
+
+def test_meniscus_takes_the_authors_key_slices_when_their_csvs_are_there(tmp_path):
+    """Issue 28: meniscus, as ACL, defaults to the authors' published folds and key slices
+    (their files `meniscus/dataframe/meniscus_{train,val,test}_foldK.csv`, `img_dir,label`
+    with labels p/n, as the test data's README describes their head); without them it falls
+    back to radbench's folds of 3 central slices per exam, said in a note."""
+    exams = [f"{n:04d}" for n in range(20)]
+    key = {exam: 4 + int(exam) % 9 for exam in exams}  # off-centre slices, not the middle
+    label = {exam: "p" if int(exam) % 2 else "n" for exam in exams}
+    folder = tmp_path / "splits" / "meniscus" / "dataframe"
+    folder.mkdir(parents=True)
+    for fold in range(1, 6):
+        test = exams[(fold - 1) * 4:fold * 4]
+        val = [e for e in exams if e not in test][:2]
+        parts = {"test": test, "val": val,
+                 "train": [e for e in exams if e not in test and e not in val]}
+        for part, members in parts.items():
+            (folder / f"meniscus_{part}_fold{fold}.csv").write_text("img_dir,label\n" + "".join(
+                f"images/{e}_sagittal_{key[e]}.000000.png,{label[e]}\n" for e in members))
+    names = [f"images/{e}_sagittal_{key[e]}.000000.png" for e in exams]
+    root = fake_release("meniscus", names, tmp_path / "mrnet")
+    for exam in exams:  # deeper volumes, so that the central slices differ from the key ones
+        np.save(root / "train" / "sagittal" / f"{exam}.npy", np.zeros((24, 12, 12), np.uint8))
+    (root / "train-meniscus.csv").write_text("".join(
+        f"{e},{int(label[e] == 'p')}\n" for e in exams))
+    task = load_task("meniscus")[0]
+    found = prepare(task, root, cache_dir=tmp_path / "cache", splits_dir=tmp_path / "splits")
+    assert found.task.split.scheme == "published"
+    frame = found.manifest.frame.set_index("path")
+    assert frame.loc["train/sagittal/0003.npy::7", "label"] == "tear"  # images/0003_sagittal_7
+    assert len(frame) == 20 and fold_counts(found) == [(14, 2, 4)] * 5
+    fallen = prepare(task, root, cache_dir=tmp_path / "cache2", splits_dir=tmp_path / "none")
+    assert fallen.task.split.scheme == "kfold"
+    assert sorted(fallen.manifest.frame["path"])[:3] == [
+        "train/sagittal/0000.npy::11", "train/sagittal/0000.npy::12", "train/sagittal/0000.npy::13"]
+    assert any("radbench's own kfold split: not the paper's folds" in n
+               for n in fallen.manifest.notes)
