@@ -577,11 +577,14 @@ def weights_status(as_json: bool = typer.Option(False, "--json")) -> None:
 @reports_errors
 def weights_export(
     source: str = typer.Argument(..., help="imagenet, radimagenet, scratch or file:PATH"),
-    backbone: str = typer.Option(..., "--backbone", help="ResNet50 or DenseNet121 (torchvision, "
-                                 "timm), InceptionResNetV2 (timm); any backbone (keras)"),
-    fmt: str = typer.Option("torchvision", "--format", help="torchvision or timm (a PyTorch "
-                            "state_dict for that library's model) or keras (a Keras 3 "
-                            ".weights.h5)"),
+    backbone: str = typer.Option(..., "--backbone", help="ResNet50 or DenseNet121 (torchscript, "
+                                 "torchvision, timm), InceptionResNetV2 (torchscript, timm); "
+                                 "any backbone (keras)"),
+    fmt: Optional[str] = typer.Option(None, "--format", help="torchscript (a traced model: "
+                                      "torch.jit.load, no radbench; ResNet50's default), "
+                                      "torchvision or timm (a state_dict for that library's "
+                                      "model; the others' default) or keras (a Keras 3 "
+                                      ".weights.h5)"),
     out_file: Path = typer.Option(..., "--out", help="the file to write (.pth, or .weights.h5)"),
     task: Optional[str] = typer.Option(None, "--task", help="check on this task's images "
                                        "(with --data) instead of generated ones"),
@@ -594,9 +597,11 @@ def weights_export(
     Keras 3.
     Both models first run on the same images; nothing is written unless their pooled features
     agree within the tolerance."""
-    from radbench.models.export import check_request, export_weights
+    from radbench.models.export import EXPORTERS, STRIDE_MOVE, check_request, default_format, \
+        export_weights
     from radbench.writable import check_output_file
 
+    fmt = fmt or default_format(backbone)
     check_request(backbone, fmt)
     check_output_file(out_file, "--out", force)
     pixels = None
@@ -609,7 +614,14 @@ def weights_export(
         out.print(f"checked on {check.images} image(s): largest feature difference "
                   f"{check.max_abs_difference:.3g} ({check.relative:.2g} of the features' scale "
                   f"{check.feature_scale:.3g}; tolerance {tolerance:g})", highlight=False)
-    out.print(f"wrote {out_file}", highlight=False)
+    out.print(f"wrote {out_file} ({fmt})", highlight=False)
+    if fmt in ("torchvision", "timm") and backbone in EXPORTERS and EXPORTERS[backbone].adjust:
+        out.print(STRIDE_MOVE.replace("PATH", repr(str(out_file))), highlight=False,
+                  markup=False)
+    elif fmt == "torchscript":
+        out.print(f"load it with: model = torch.jit.load({str(out_file)!r}).eval()  "
+                  f"(pooled features out; input NCHW, preprocessed as the weights expect)",
+                  highlight=False, markup=False)
 
 
 @weights_app.command("inspect",

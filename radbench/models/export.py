@@ -33,7 +33,18 @@ KERAS_BN_EPSILON = 1.001e-5
 TORCH_BN_EPSILON = 1e-5
 INCEPTION_BN_EPSILON = 1e-3  # timm's InceptionResNetV2, as Keras'
 TOLERANCE = 1e-4
-FORMATS = ("torchvision", "timm", "keras")
+FORMATS = ("torchscript", "torchvision", "timm", "keras")
+
+# how ResNet50's state_dict must be loaded (printed by the command whenever it writes one)
+STRIDE_MOVE = (
+    "Keras' ResNet50 is v1 (a stage's stride on its first 1x1 convolution), torchvision's and "
+    "timm's are v1.5 (on the 3x3): same arrays, other strides. Loaded as it is, the state_dict "
+    "gives features about 6 % off without a warning. Load it like this:\n"
+    "    model = torchvision.models.resnet50(weights=None); model.fc = torch.nn.Identity()\n"
+    "    for layer in (model.layer2, model.layer3, model.layer4):\n"
+    "        layer[0].conv1.stride, layer[0].conv2.stride = (2, 2), (1, 1)\n"
+    "    model.load_state_dict(torch.load(PATH), strict=True)\n"
+    "or export --format torchscript, which carries the architecture: torch.jit.load(PATH).")
 
 INCEPTION_V3 = ("the 3x3 average pools of Keras' InceptionV3 (padding 'same') average over the "
                 "image only, those of {library}'s count the zero padding, so at every border "
@@ -225,8 +236,30 @@ EXPORTERS.register("InceptionResNetV2", Exporter(_inception_resnet_v2,
 
 
 def supported(fmt: str) -> list[str]:
-    """The backbones `fmt` (torchvision or timm) can export."""
+    """The backbones `fmt` (torchscript, torchvision or timm) can export."""
+    if fmt == "torchscript":  # a traced torchvision or timm model
+        return [name for name, e in EXPORTERS.items() if e.torchvision or e.timm]
     return [name for name, e in EXPORTERS.items() if getattr(e, fmt)]
+
+
+def default_format(backbone: str) -> str:
+    """What `weights export` writes when no --format is given: a TorchScript file where the
+    torch model differs from Keras' in structure (ResNet50's strides), so that it loads right
+    with one call; else torchvision's state_dict (timm's where torchvision has no model)."""
+    if backbone not in EXPORTERS:
+        return "torchvision"  # refused by check_request, with the reason
+    exporter = EXPORTERS[backbone]
+    if exporter.adjust is not None:
+        return "torchscript"
+    return "torchvision" if exporter.torchvision else "timm"
+
+
+def _model_library(backbone: str, fmt: str) -> str:
+    """The library whose model a format loads into (torchscript traces torchvision's, else
+    timm's)."""
+    if fmt != "torchscript":
+        return fmt
+    return "torchvision" if EXPORTERS[backbone].torchvision else "timm"
 
 
 def timm_module():
@@ -245,6 +278,7 @@ def torch_model(backbone: str, state: dict | None = None, fmt: str = "torchvisio
     import torch
 
     exporter = EXPORTERS[backbone]
+    fmt = _model_library(backbone, fmt)
     if fmt == "timm":
         model = timm_module().create_model(exporter.timm, pretrained=False, num_classes=0)
     else:
@@ -339,6 +373,39 @@ def export_weights(source: str, backbone: str, fmt: str, out: Path,
                           f"from Keras' by {check.max_abs_difference:.3g} ({check.relative:.2g} "
                           f"of their scale {check.feature_scale:.3g}), above the tolerance "
                           f"{tolerance:g}; nothing written")
+    if fmt == "torchscript":
+        return _write_torchscript(base, backbone, state, images, source, out, tolerance, check)
     with written_beside(out) as partial:
         torch.save({k: torch.from_numpy(np.asarray(v)) for k, v in state.items()}, partial)
     return check
+
+
+def _write_torchscript(base, backbone: str, state: dict, images: np.ndarray, source: str,
+                       out: Path, tolerance: float, check: ExportCheck) -> ExportCheck:
+    """Trace the checked torch model (its strides and head included) and write it as a
+    TorchScript file that `torch.jit.load` opens without radbench; the traced module is run
+    on the check's images again and must agree with Keras as the model did."""
+    import keras
+    import torch
+
+    from radbench.atomic import written_beside
+    from radbench.models.preprocess import ChannelNormalization
+    from radbench.models.sources import input_mode
+
+    model = torch_model(backbone, state, "torchscript")
+    pixels = keras.ops.convert_to_numpy(ChannelNormalization(
+        input_mode(source, backbone, "native"))(images.astype("float32")))
+    example = torch.from_numpy(np.ascontiguousarray(pixels.transpose(0, 3, 1, 2)))
+    with torch.no_grad():
+        traced = torch.jit.trace(model, example[:1])
+        got = traced(example).numpy()
+    expected = np.asarray(base.predict(pixels, verbose=0), dtype=np.float64)
+    difference = float(np.max(np.abs(got - expected)))
+    if not difference / max(check.feature_scale, 1e-12) <= tolerance:
+        raise ConfigError(f"weights export {source} {backbone}: the traced TorchScript "
+                          f"features differ from Keras' by {difference:.3g}, above the "
+                          f"tolerance {tolerance:g}; nothing written")
+    with written_beside(out) as partial:
+        torch.jit.save(traced, str(partial))
+    return ExportCheck(check.images, max(difference, check.max_abs_difference),
+                       check.feature_scale)

@@ -69,6 +69,10 @@ def test_export_loads_strictly_and_matches_keras(tmp_path, monkeypatch, backbone
                    fmt, "--out", str(out))
     assert done.returncode == 0, done.stderr[-3000:]
     assert "checked on 8 image(s): largest feature difference" in done.stdout
+    # a ResNet50 state_dict comes with how to load it (issue 28: loaded as it is, it gives
+    # features 6 % off without a warning)
+    assert ("layer[0].conv1.stride, layer[0].conv2.stride = (2, 2), (1, 1)" in done.stdout) \
+        == (backbone == "ResNet50")
     state = torch.load(out, weights_only=True)
     model = torch_model(backbone, fmt=fmt)
     model.load_state_dict(state, strict=True)  # every key, no extra
@@ -86,6 +90,48 @@ def test_export_loads_strictly_and_matches_keras(tmp_path, monkeypatch, backbone
     with torch.no_grad():
         got = model(torch.from_numpy(pixels.transpose(0, 3, 1, 2).copy())).numpy()
     assert np.max(np.abs(got - expected)) <= 1e-4 * np.max(np.abs(expected))
+
+
+LOAD_WITHOUT_RADBENCH = """
+import sys, numpy as np, torch
+model = torch.jit.load(sys.argv[1]).eval()
+pixels = torch.from_numpy(np.load(sys.argv[2]))
+with torch.no_grad():
+    np.save(sys.argv[3], model(pixels).numpy())
+assert not any(name.startswith(("radbench", "keras", "tensorflow")) for name in sys.modules)
+"""
+
+
+@pytest.mark.slow
+def test_resnet50_exports_by_default_a_torchscript_file_that_loads_right_without_radbench(
+        tmp_path):
+    """Issue 28: ResNet50's default export carries its architecture (Keras' strides), so one
+    `torch.jit.load` in a process with only torch and numpy gives Keras' features."""
+    import subprocess
+    import sys
+
+    import keras
+
+    from radbench.models.backbones import get_backbone
+    from radbench.models.preprocess import ChannelNormalization
+
+    source = radimagenet_style_file(tmp_path / "r.h5", "ResNet50")
+    out = tmp_path / "r50.pt"
+    done = run_cli("weights", "export", f"file:{source}", "--backbone", "ResNet50", "--out",
+                   str(out))
+    assert done.returncode == 0, done.stderr[-3000:]
+    assert f"wrote {out} (torchscript)" in done.stdout and "torch.jit.load(" in done.stdout
+    base = get_backbone("ResNet50").build(64, weights=str(source))
+    images = np.random.default_rng(7).integers(0, 256, (3, 64, 64, 3)).astype("float32")
+    pixels = keras.ops.convert_to_numpy(ChannelNormalization("caffe")(images))
+    expected = base.predict(pixels, verbose=0)
+    np.save(tmp_path / "pixels.npy", np.ascontiguousarray(pixels.transpose(0, 3, 1, 2)))
+    loaded = subprocess.run([sys.executable, "-c", LOAD_WITHOUT_RADBENCH, str(out),
+                             str(tmp_path / "pixels.npy"), str(tmp_path / "got.npy")],
+                            capture_output=True, text=True, cwd=tmp_path)
+    assert loaded.returncode == 0, loaded.stderr[-2000:]
+    got = np.load(tmp_path / "got.npy")
+    assert np.max(np.abs(got - expected)) <= 1e-5 * np.max(np.abs(expected))
 
 
 @pytest.mark.slow
@@ -118,7 +164,7 @@ def test_resnet50_needs_keras_strides(tmp_path):
     ("InceptionResNetV2", "torchvision", "torchvision has no InceptionResNetV2 (--format timm"),
     ("MobileNetV3Small", "torchvision", "no torchvision model matches it"),
     ("MobileNetV3Small", "timm", "no timm model matches it"),
-    ("ResNet50", "onnx", "--format 'onnx': expected torchvision, timm, keras"),
+    ("ResNet50", "onnx", "--format 'onnx': expected torchscript, torchvision, timm, keras"),
 ])
 def test_unsupported_pairs_are_refused_with_one_line(tmp_path, backbone, fmt, said):
     done = run_cli("weights", "export", "scratch", "--backbone", backbone, "--format", fmt,
