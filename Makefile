@@ -25,7 +25,8 @@ $(STAMP): pyproject.toml
 
 # The tests also take PyTorch, torchvision and timm as torch users have them: PyPI's builds, which
 # match each other (CUDA builds; they run on a CPU-only machine), for the weights-export and
-# torch-backend tests. Where this index lacks them, those tests skip saying why.
+# torch-backend tests. Where this index lacks them, those tests skip saying why. onnx and
+# onnxruntime: the ONNX export and its check.
 # The MLflow tracking server the export test starts: the full mlflow package, without its
 # dependencies (its server needs flask, flask-cors, graphene, huey and aiohttp, in the dev
 # extra; the rest, pyarrow among them, would add a minute to a fresh install). MedMNIST's own
@@ -35,6 +36,8 @@ $(TEST_STAMP): $(STAMP)
 		echo "torch, torchvision or timm not available here: the torch tests will skip"
 	$(BIN)/python -m pip install --quiet --no-deps 'mlflow==3.18.0' || \
 		echo "mlflow not available here: the tracking-server test will skip"
+	$(BIN)/python -m pip install --quiet 'onnx==1.23.2' 'onnxruntime==1.32.0' || \
+		echo "onnx or onnxruntime not available here: the ONNX export test will skip"
 	$(BIN)/python -m pip install --quiet --no-deps 'medmnist==3.0.2' || \
 		echo "medmnist not available here: its evaluator's check will skip"
 	touch $(TEST_STAMP)

@@ -592,9 +592,12 @@ def weights_export(
     tolerance: float = typer.Option(1e-4, "--tolerance", min=0.0, help="largest feature "
                                     "difference allowed, relative to the features' scale"),
     force: bool = typer.Option(False, "--force", help="overwrite an existing --out file"),
+    image_size: Optional[int] = typer.Option(None, "--image-size", min=32, help="onnx: the "
+                                             "exported graph's input size (default 256); also "
+                                             "the check images' size"),
 ) -> None:
-    """Write a backbone's weights for PyTorch (torchvision's or timm's model, strict load) or
-    Keras 3.
+    """Write a backbone's weights for PyTorch (a TorchScript model, or a state_dict for
+    torchvision's or timm's model, strict load), for ONNX Runtime (any backbone) or Keras 3.
     Both models first run on the same images; nothing is written unless their pooled features
     agree within the tolerance."""
     from radbench.models.export import EXPORTERS, STRIDE_MOVE, check_request, default_format, \
@@ -608,8 +611,8 @@ def weights_export(
     if task:
         from radbench.data.sample import task_images
 
-        pixels = task_images(task, data, 128, 16)
-    check = export_weights(source, backbone, fmt, out_file, pixels, tolerance)
+        pixels = task_images(task, data, image_size or 128, 16)
+    check = export_weights(source, backbone, fmt, out_file, pixels, tolerance, image_size)
     if check is not None:
         out.print(f"checked on {check.images} image(s): largest feature difference "
                   f"{check.max_abs_difference:.3g} ({check.relative:.2g} of the features' scale "
@@ -622,6 +625,10 @@ def weights_export(
         out.print(f"load it with: model = torch.jit.load({str(out_file)!r}).eval()  "
                   f"(pooled features out; input NCHW, preprocessed as the weights expect)",
                   highlight=False, markup=False)
+    elif fmt == "onnx":
+        out.print(f"run it with: onnxruntime.InferenceSession({str(out_file)!r})  (input: a "
+                  f"batch of NHWC float32 images of {image_size or 256} px, preprocessed as the "
+                  f"weights expect; pooled features out)", highlight=False, markup=False)
 
 
 @weights_app.command("inspect",

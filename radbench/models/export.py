@@ -33,7 +33,7 @@ KERAS_BN_EPSILON = 1.001e-5
 TORCH_BN_EPSILON = 1e-5
 INCEPTION_BN_EPSILON = 1e-3  # timm's InceptionResNetV2, as Keras'
 TOLERANCE = 1e-4
-FORMATS = ("torchscript", "torchvision", "timm", "keras")
+FORMATS = ("torchscript", "torchvision", "timm", "onnx", "keras")
 
 # how ResNet50's state_dict must be loaded (printed by the command whenever it writes one)
 STRIDE_MOVE = (
@@ -328,6 +328,11 @@ def check_request(backbone: str, fmt: str) -> None:
     get_backbone(backbone)
     if fmt not in FORMATS:
         raise ConfigError(f"--format {fmt!r}: expected {', '.join(FORMATS)}")
+    if fmt == "onnx":  # any backbone: Keras writes it
+        from radbench.models.onnx_export import check_available
+
+        check_available()
+        return
     if fmt != "keras" and importlib.util.find_spec("torch") is None:
         raise ConfigError(f"weights export --format {fmt} needs PyTorch (pip install "
                           f"'radbench[export]')")
@@ -338,11 +343,12 @@ def check_request(backbone: str, fmt: str) -> None:
 
 
 def export_weights(source: str, backbone: str, fmt: str, out: Path,
-                   images: np.ndarray | None = None, tolerance: float = TOLERANCE
-                   ) -> ExportCheck | None:
-    """Write `source`'s weights for `backbone` to `out` in `fmt`, after the check (torchvision,
-    timm);
-    returns the check. Nothing is written when the features disagree (ConfigError)."""
+                   images: np.ndarray | None = None, tolerance: float = TOLERANCE,
+                   image_size: int | None = None) -> ExportCheck | None:
+    """Write `source`'s weights for `backbone` to `out` in `fmt`, after the check (every format
+    but keras); returns the check. Nothing is written when the features disagree (ConfigError).
+    `image_size`: the size of the generated check images and, for onnx, of the exported graph's
+    input (default: the images' size, else 64 px; 256 for onnx)."""
     from radbench.models.backbones import get_backbone
     from radbench.models.sources import check_source, input_mode, resolve_source
     from radbench.quiet import import_backend_quietly
@@ -355,17 +361,21 @@ def export_weights(source: str, backbone: str, fmt: str, out: Path,
         raise ConfigError(f"--out {out}: a Keras weights file name must end in .weights.h5")
     import_backend_quietly()
     resolved = resolve_source(source, backbone)
-    size = images.shape[1] if images is not None else max(get_backbone(backbone).min_size, 64)
+    size = images.shape[1] if images is not None else max(
+        get_backbone(backbone).min_size, image_size or (256 if fmt == "onnx" else 64))
     base = get_backbone(backbone).build(size, weights=resolved.weights)
     out.parent.mkdir(parents=True, exist_ok=True)
     if fmt == "keras":
         with written_beside(out) as partial:
             base.save_weights(partial)
         return None
-    import torch
-
     if images is None:
         images = np.random.default_rng(0).integers(0, 256, (8, size, size, 3)).astype("uint8")
+    if fmt == "onnx":
+        return _write_onnx(base, backbone, images, input_mode(source, backbone, "native"), out,
+                           tolerance)
+    import torch
+
     state = EXPORTERS[backbone].mapping(base)
     check = verify(base, backbone, state, images, input_mode(source, backbone, "native"), fmt)
     if not check.relative <= tolerance:
@@ -378,6 +388,19 @@ def export_weights(source: str, backbone: str, fmt: str, out: Path,
     with written_beside(out) as partial:
         torch.save({k: torch.from_numpy(np.asarray(v)) for k, v in state.items()}, partial)
     return check
+
+
+def _write_onnx(base, backbone: str, images: np.ndarray, mode: str, out: Path,
+                tolerance: float) -> ExportCheck:
+    import keras
+
+    from radbench.models.onnx_export import write_onnx
+    from radbench.models.preprocess import ChannelNormalization
+
+    pixels = keras.ops.convert_to_numpy(ChannelNormalization(mode)(images.astype("float32")))
+    expected = np.asarray(base.predict(pixels, verbose=0), dtype=np.float64)
+    difference, scale = write_onnx(base, backbone, pixels, expected, out, tolerance)
+    return ExportCheck(len(images), difference, scale)
 
 
 def _write_torchscript(base, backbone: str, state: dict, images: np.ndarray, source: str,

@@ -134,6 +134,52 @@ def test_resnet50_exports_by_default_a_torchscript_file_that_loads_right_without
     assert np.max(np.abs(got - expected)) <= 1e-5 * np.max(np.abs(expected))
 
 
+RUN_ONNX_ALONE = """
+import sys, numpy as np, onnxruntime
+session = onnxruntime.InferenceSession(sys.argv[1], providers=["CPUExecutionProvider"])
+pixels = np.load(sys.argv[2])
+np.save(sys.argv[3], session.run(None, {session.get_inputs()[0].name: pixels})[0])
+assert not any(name.split(".")[0] in ("radbench", "keras", "tensorflow", "torch")
+               for name in sys.modules)
+"""
+
+
+@pytest.mark.slow
+def test_inception_v3_exports_to_onnx_that_onnxruntime_runs_without_radbench(tmp_path):
+    """Issue 28: InceptionV3, which no torch model reproduces, exports as ONNX (written by
+    Keras' torch backend, checked with onnxruntime), and a process with only onnxruntime and
+    numpy gets the Keras features from it."""
+    import importlib.util
+    import subprocess
+    import sys
+
+    import keras
+
+    from radbench.models.backbones import get_backbone
+    from radbench.models.preprocess import ChannelNormalization
+
+    if importlib.util.find_spec("onnxruntime") is None or importlib.util.find_spec("onnx") is None:
+        pytest.skip("onnx and onnxruntime are needed (pip install 'radbench[export]')")
+    source = radimagenet_style_file(tmp_path / "i3.h5", "InceptionV3", 75)
+    out = tmp_path / "i3.onnx"
+    done = run_cli("weights", "export", f"file:{source}", "--backbone", "InceptionV3",
+                   "--format", "onnx", "--image-size", "75", "--out", str(out))
+    assert done.returncode == 0, done.stderr[-3000:]
+    assert f"wrote {out} (onnx)" in done.stdout and "onnxruntime.InferenceSession(" in done.stdout
+    base = get_backbone("InceptionV3").build(75, weights=str(source))
+    images = np.random.default_rng(3).integers(0, 256, (3, 75, 75, 3)).astype("float32")
+    pixels = keras.ops.convert_to_numpy(ChannelNormalization(
+        get_backbone("InceptionV3").native_mode)(images))
+    expected = base.predict(pixels, verbose=0)
+    np.save(tmp_path / "pixels.npy", pixels)
+    ran = subprocess.run([sys.executable, "-c", RUN_ONNX_ALONE, str(out),
+                          str(tmp_path / "pixels.npy"), str(tmp_path / "got.npy")],
+                         capture_output=True, text=True, cwd=tmp_path)
+    assert ran.returncode == 0, ran.stderr[-2000:]
+    got = np.load(tmp_path / "got.npy")
+    assert np.max(np.abs(got - expected)) <= 1e-5 * np.max(np.abs(expected))
+
+
 @pytest.mark.slow
 def test_resnet50_needs_keras_strides(tmp_path):
     """Keras' ResNet50 strides in each stage's first 1x1 convolution (v1), torchvision's in the
@@ -164,7 +210,8 @@ def test_resnet50_needs_keras_strides(tmp_path):
     ("InceptionResNetV2", "torchvision", "torchvision has no InceptionResNetV2 (--format timm"),
     ("MobileNetV3Small", "torchvision", "no torchvision model matches it"),
     ("MobileNetV3Small", "timm", "no timm model matches it"),
-    ("ResNet50", "onnx", "--format 'onnx': expected torchscript, torchvision, timm, keras"),
+    ("ResNet50", "tflite", "--format 'tflite': expected torchscript, torchvision, timm, onnx, "
+                           "keras"),
 ])
 def test_unsupported_pairs_are_refused_with_one_line(tmp_path, backbone, fmt, said):
     done = run_cli("weights", "export", "scratch", "--backbone", backbone, "--format", fmt,
