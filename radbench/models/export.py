@@ -245,9 +245,10 @@ def supported(fmt: str) -> list[str]:
 def default_format(backbone: str) -> str:
     """What `weights export` writes when no --format is given: a TorchScript file where the
     torch model differs from Keras' in structure (ResNet50's strides), so that it loads right
-    with one call; else torchvision's state_dict (timm's where torchvision has no model)."""
+    with one call; torchvision's state_dict (timm's where torchvision has no model); ONNX where
+    no torch model reproduces the backbone."""
     if backbone not in EXPORTERS:
-        return "torchvision"  # refused by check_request, with the reason
+        return "onnx"  # no torch model reproduces it (InceptionV3): Keras' own graph
     exporter = EXPORTERS[backbone]
     if exporter.adjust is not None:
         return "torchscript"
