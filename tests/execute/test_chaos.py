@@ -80,7 +80,7 @@ def test_sigkill_at_random_moments_then_resume_ends_with_each_cell_done_once(tmp
     rng = random.Random(20261125)
     first_seen: dict[str, tuple[int, str]] = {}
     kills = 0
-    for round_ in range(10):
+    for round_ in range(7):  # waits of 12.7, 0.6, 7.1, 4.1, 1.0, 6.3 and 10.2 s
         resume = round_ % 2 == 1 and (out / "run.json").is_file()
         args = ["resume", str(out), "--max-parallel", "2"] if resume else run_args
         process = subprocess.Popen([sys.executable, "-m", "radbench.cli", *args], cwd=REPO,

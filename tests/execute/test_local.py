@@ -162,7 +162,7 @@ def test_a_warm_worker_killed_mid_cell_takes_down_only_that_cell(tmp_path, phant
         "settings": [{"freeze": "freezeall", "lr": [1e-2]},
                      {"freeze": "unfreezetop10", "lr": [1e-2]},
                      {"freeze": "unfreezeall", "lr": [1e-3]}], "folds": 1,
-        "overrides": {"image_size": 32, "epochs": 2, "batch_size": 16}}))
+        "overrides": {"image_size": 32, "epochs": 1, "batch_size": 16}}))
     out = tmp_path / "run"
     args = ["run", "demo", "--grid", str(grid), "--data", str(phantom_root), "--out", str(out),
             "--max-parallel", "1"]
