@@ -18,6 +18,7 @@ from radbench.errors import ConfigError
 from radbench.execute.executor import ExecutorSettings
 from radbench.execute.registry import EXECUTORS
 from tests.conftest import REPO
+from tests.execute.test_chaos import _epoch_in
 
 pytestmark = pytest.mark.usefixtures("eager")  # cells trained without tracing (conftest)
 
@@ -110,13 +111,6 @@ def test_grid_runs_through_a_real_slurm_cluster(tmp_path, phantom_root, slurm_cl
     assert again.returncode == 0 and "2 cell(s) already done" in again.stderr
     assert "nothing to submit" in again.stderr
 
-
-
-def _epoch_in(cell) -> int:
-    try:
-        return int(json.loads((cell / "heartbeat.json").read_text()).get("epoch") or 0)
-    except (OSError, ValueError):
-        return 0
 
 
 @pytest.mark.slow

@@ -92,6 +92,20 @@ def test_export_loads_strictly_and_matches_keras(tmp_path, monkeypatch, backbone
     assert np.max(np.abs(got - expected)) <= 1e-4 * np.max(np.abs(expected))
 
 
+def features_in_a_fresh_process(script: str, exported: Path, pixels: np.ndarray,
+                                folder: Path) -> np.ndarray:
+    """Run `script` (exported file, pixels.npy, out.npy) in a new Python process, as a user
+    without radbench would, and return the features it saved."""
+    import subprocess
+    import sys
+
+    np.save(folder / "pixels.npy", pixels)
+    ran = subprocess.run([sys.executable, "-c", script, str(exported), str(folder / "pixels.npy"),
+                          str(folder / "got.npy")], capture_output=True, text=True, cwd=folder)
+    assert ran.returncode == 0, ran.stderr[-2000:]
+    return np.load(folder / "got.npy")
+
+
 LOAD_WITHOUT_RADBENCH = """
 import sys, numpy as np, torch
 model = torch.jit.load(sys.argv[1]).eval()
@@ -107,9 +121,6 @@ def test_resnet50_exports_by_default_a_torchscript_file_that_loads_right_without
         tmp_path):
     """Issue 28: ResNet50's default export carries its architecture (Keras' strides), so one
     `torch.jit.load` in a process with only torch and numpy gives Keras' features."""
-    import subprocess
-    import sys
-
     import keras
 
     from radbench.models.backbones import get_backbone
@@ -125,12 +136,8 @@ def test_resnet50_exports_by_default_a_torchscript_file_that_loads_right_without
     images = np.random.default_rng(7).integers(0, 256, (3, 64, 64, 3)).astype("float32")
     pixels = keras.ops.convert_to_numpy(ChannelNormalization("caffe")(images))
     expected = base.predict(pixels, verbose=0)
-    np.save(tmp_path / "pixels.npy", np.ascontiguousarray(pixels.transpose(0, 3, 1, 2)))
-    loaded = subprocess.run([sys.executable, "-c", LOAD_WITHOUT_RADBENCH, str(out),
-                             str(tmp_path / "pixels.npy"), str(tmp_path / "got.npy")],
-                            capture_output=True, text=True, cwd=tmp_path)
-    assert loaded.returncode == 0, loaded.stderr[-2000:]
-    got = np.load(tmp_path / "got.npy")
+    got = features_in_a_fresh_process(LOAD_WITHOUT_RADBENCH, out,
+                                      np.ascontiguousarray(pixels.transpose(0, 3, 1, 2)), tmp_path)
     assert np.max(np.abs(got - expected)) <= 1e-5 * np.max(np.abs(expected))
 
 
@@ -150,8 +157,6 @@ def test_inception_v3_exports_to_onnx_that_onnxruntime_runs_without_radbench(tmp
     Keras' torch backend, checked with onnxruntime), and a process with only onnxruntime and
     numpy gets the Keras features from it."""
     import importlib.util
-    import subprocess
-    import sys
 
     import keras
 
@@ -171,12 +176,7 @@ def test_inception_v3_exports_to_onnx_that_onnxruntime_runs_without_radbench(tmp
     pixels = keras.ops.convert_to_numpy(ChannelNormalization(
         get_backbone("InceptionV3").native_mode)(images))
     expected = base.predict(pixels, verbose=0)
-    np.save(tmp_path / "pixels.npy", pixels)
-    ran = subprocess.run([sys.executable, "-c", RUN_ONNX_ALONE, str(out),
-                          str(tmp_path / "pixels.npy"), str(tmp_path / "got.npy")],
-                         capture_output=True, text=True, cwd=tmp_path)
-    assert ran.returncode == 0, ran.stderr[-2000:]
-    got = np.load(tmp_path / "got.npy")
+    got = features_in_a_fresh_process(RUN_ONNX_ALONE, out, pixels, tmp_path)
     assert np.max(np.abs(got - expected)) <= 1e-5 * np.max(np.abs(expected))
 
 
