@@ -664,11 +664,12 @@ kind("weights-inspect-file-not-hdf5", "is not an HDF5 weights file")(lambda w: [
 kind("weights-inspect-task-without-data", "pass --data PATH")(lambda w: [
     "weights", "inspect", "scratch", "--backbone", "ResNet50", "--task", "breast"])
 
-kind("weights-export-format-unknown", "--format 'onnx'")(lambda w: [
-    "weights", "export", "scratch", "--backbone", "ResNet50", "--format", "onnx", "--out",
-    str(w.path("x.onnx"))])
+kind("weights-export-format-unknown", "--format 'tflite'")(lambda w: [
+    "weights", "export", "scratch", "--backbone", "ResNet50", "--format", "tflite", "--out",
+    str(w.path("x.tflite"))])
 kind("weights-export-inception-refused", "count the zero padding")(lambda w: [
-    "weights", "export", "scratch", "--backbone", "InceptionV3", "--out", str(w.path("x.pth"))])
+    "weights", "export", "scratch", "--backbone", "InceptionV3", "--format", "torchvision",
+    "--out", str(w.path("x.pth"))])
 kind("weights-export-irv2-torchvision", "torchvision has no InceptionResNetV2")(lambda w: [
     "weights", "export", "scratch", "--backbone", "InceptionResNetV2", "--format",
     "torchvision", "--out", str(w.path("x.pth"))])
