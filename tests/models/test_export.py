@@ -221,6 +221,7 @@ def test_unsupported_pairs_are_refused_with_one_line(tmp_path, backbone, fmt, sa
     assert said in done.stderr and not (tmp_path / "x.pth").exists()
 
 
+@pytest.mark.slow  # in CI; the default suite's budget (5 min) is spent
 def test_a_failing_check_writes_nothing(tmp_path):
     done = run_cli("weights", "export", "scratch", "--backbone", "DenseNet121", "--out",
                    str(tmp_path / "d.pth"), "--tolerance", "0")

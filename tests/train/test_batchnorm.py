@@ -21,6 +21,7 @@ def scratch_cell(**training) -> Cell:
                 Training(image_size=32, batch_size=8, epochs=2, **training))
 
 
+@pytest.mark.slow  # in CI; the default suite's budget (5 min) is spent
 def test_calibration_turns_a_degenerate_scratch_cell_into_an_informative_one(eager):
     from sklearn.metrics import roc_auc_score
 

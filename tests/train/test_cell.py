@@ -30,6 +30,7 @@ def tiny_problem(n=24, size=32):
     return images, split
 
 
+@pytest.mark.slow  # in CI; the default suite's budget (5 min) is spent
 def test_fit_and_predict_keeps_the_best_val_loss_epoch():
     images, split = tiny_problem()
     training = Training(image_size=32, batch_size=8, epochs=3, augmentation=PAPER_AUG)

@@ -23,6 +23,7 @@ def test_step_schedule_is_pytorch_multisteplr_at_half_and_three_quarters():
     assert step_lr(1.0, 1, 0) == 1.0
 
 
+@pytest.mark.slow  # in CI; the default suite's budget (5 min) is spent
 def test_a_cell_keeps_the_best_val_auc_epoch_under_its_step_schedule(eager):
     images, split = tiny_problem(n=48)
     cell = Cell("t", "scratch", "MobileNetV3Small", "unfreezeall", 1e-2, 0, 0, Training(
