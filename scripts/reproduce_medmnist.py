@@ -104,6 +104,8 @@ def run_radbench(dataset: str, grid: Path, data: Path, out: Path) -> list[dict]:
                "--data", str(data), "--out", str(out)]
     print("$", " ".join(command), flush=True)
     subprocess.run(command, check=True)
+    with np.load(data / f"{dataset}.npz") as arrays:  # MedMNIST's test labels, read once
+        labels = arrays["test_labels"].reshape(-1)
     rows = []
     for cell_dir in RunDir(out).cells():
         result = cell_dir.result()
@@ -111,8 +113,6 @@ def run_radbench(dataset: str, grid: Path, data: Path, out: Path) -> list[dict]:
             continue
         predictions = cell_dir.predictions()
         accuracy = ((predictions["y_score"] > 0.5).astype(int) == predictions["y_true"]).mean()
-        with np.load(data / f"{dataset}.npz") as arrays:
-            labels = arrays["test_labels"].reshape(-1)
         scores = medmnist_order(cell_dir, labels)
         ordered = out.parent / "medmnist-order" / f"{dataset}_seed{result.seed}_test.csv"
         ordered.parent.mkdir(parents=True, exist_ok=True)
